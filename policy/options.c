@@ -1,0 +1,247 @@
+/*
+ * The option table: every NUMASHIM_* variable, its default, its parser and
+ * its help text. The shim parses `environ` with it; `numashim help env` and
+ * the man page are generated from it, so they cannot drift apart.
+ */
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#define ALL_NODES (~(policy_nodemask_t)0)
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A small decimal integer in [lo, hi]. */
+static int parse_int(const char *v, int lo, int hi, int *out)
+{
+	long n = 0;
+
+	if (*v == '\0')
+		return -EINVAL;
+	for (const char *s = v; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		n = n * 10 + (*s - '0');
+		if (n > hi)
+			return -ERANGE;
+	}
+	if (n < lo)
+		return -ERANGE;
+	*out = (int)n;
+	return 0;
+}
+
+static int opt_policy(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not one of local, interleave, preferred:N, bind:NODES, off";
+	if (strcmp(v, "local") == 0 || strcmp(v, "default") == 0) {
+		cfg->mode = POLICY_LOCAL;
+		return 0;
+	}
+	if (strcmp(v, "interleave") == 0) {
+		cfg->mode = POLICY_INTERLEAVE;
+		return 0;
+	}
+	if (strcmp(v, "off") == 0 || strcmp(v, "none") == 0) {
+		cfg->mode = POLICY_OFF;
+		return 0;
+	}
+	if (strncmp(v, "preferred:", 10) == 0) {
+		int node;
+
+		if (parse_int(v + 10, 0, POLICY_MAX_NODES - 1, &node)) {
+			*why = "preferred:N needs one node number 0-63";
+			return -EINVAL;
+		}
+		cfg->mode = POLICY_PREFERRED;
+		cfg->preferred_node = node;
+		return 0;
+	}
+	if (strncmp(v, "bind:", 5) == 0) {
+		policy_nodemask_t mask;
+
+		if (policy_parse_nodelist(v + 5, ALL_NODES, &mask) || mask == 0) {
+			*why = "bind:NODES needs a node list such as 0-1,3";
+			return -EINVAL;
+		}
+		cfg->mode = POLICY_BIND;
+		cfg->bind_nodes = mask;
+		cfg->bind_text = v + 5;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int opt_nodes(const char *v, struct policy_config *cfg, const char **why)
+{
+	policy_nodemask_t mask;
+	int rc = policy_parse_nodelist(v, ALL_NODES, &mask);
+
+	if (rc == -ERANGE) {
+		*why = "node number out of range 0-63";
+		return -EINVAL;
+	}
+	if (rc || mask == 0) {
+		*why = rc ? "not a node list (numactl syntax: all, 0-3,5, !1)"
+			  : "the list selects no node";
+		return -EINVAL;
+	}
+	cfg->nodes = mask;
+	cfg->nodes_text = v;
+	return 0;
+}
+
+static int opt_strict(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not a boolean (0/1, yes/no, true/false, on/off)";
+	return parse_bool(v, &cfg->strict);
+}
+
+static int opt_verbose(const char *v, struct policy_config *cfg, const char **why)
+{
+	bool b;
+
+	*why = "not 0, 1, 2 or a boolean";
+	if (parse_int(v, 0, 2, &cfg->verbose) == 0)
+		return 0;
+	if (parse_bool(v, &b))
+		return -EINVAL;
+	cfg->verbose = b;
+	return 0;
+}
+
+static int opt_fake_nodes(const char *v, struct policy_config *cfg,
+			  const char **why)
+{
+	*why = "not a node count 0-64";
+	return parse_int(v, 0, POLICY_MAX_NODES, &cfg->fake_nodes) ? -EINVAL : 0;
+}
+
+const struct policy_option policy_options[] = {
+	{ "NUMASHIM_POLICY", "local", "local|interleave|preferred:N|bind:NODES|off",
+	  "Where heap memory goes: on the node the allocating thread runs on "
+	  "(local), spread over the nodes (interleave), on one node "
+	  "(preferred:N), only on the listed nodes (bind:NODES), or plain "
+	  "jemalloc (off).", opt_policy },
+	{ "NUMASHIM_NODES", "all", "NODES (numactl syntax: all, 0-3,5, !1, +0-1)",
+	  "Restrict the nodes numashim places memory on; threads on other "
+	  "nodes use the nearest listed node.", opt_nodes },
+	{ "NUMASHIM_STRICT", "0", "0|1",
+	  "Bind memory to its node (MPOL_BIND: the kernel fails or reclaims "
+	  "rather than spill to another node) instead of preferring it "
+	  "(MPOL_PREFERRED).", opt_strict },
+	{ "NUMASHIM_VERBOSE", "0", "0|1|2",
+	  "Print the topology and the resolved plan to stderr at start (1), "
+	  "and every thread's node switch (2).", opt_verbose },
+	{ "NUMASHIM_FAKE_NODES", "0", "N",
+	  "Testing and benchmarks only: act as if the online CPUs formed N "
+	  "nodes; memory of virtual node k goes to real node k mod R.",
+	  opt_fake_nodes },
+};
+const size_t policy_option_count =
+	sizeof(policy_options) / sizeof(policy_options[0]);
+
+/*
+ * Names under the NUMASHIM_ prefix that are not options: they are set by
+ * numashim's own tools and test harness, so they must not be reported as
+ * typos of an option.
+ */
+static const char *const not_options[] = {
+	"NUMASHIM_LIB", "NUMASHIM_BUILDDIR", "NUMASHIM_SRCDIR", "NUMASHIM_VM_CACHE",
+};
+
+void policy_config_default(struct policy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = POLICY_LOCAL;
+	cfg->preferred_node = 0;
+	cfg->nodes = ALL_NODES;
+}
+
+static bool is_not_option(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(not_options) / sizeof(not_options[0]); i++)
+		if (strlen(not_options[i]) == len &&
+		    strncmp(name, not_options[i], len) == 0)
+			return true;
+	return false;
+}
+
+int policy_config_from_env(char *const *envp, struct policy_config *cfg,
+			   policy_warn_fn warn, void *ctx)
+{
+	static const char prefix[] = "NUMASHIM_";
+	int problems = 0;
+
+	policy_config_default(cfg);
+	for (; envp && *envp; envp++) {
+		const char *e = *envp, *eq = strchr(e, '=');
+		const struct policy_option *opt = NULL;
+		size_t len;
+
+		if (eq == NULL || strncmp(e, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		len = (size_t)(eq - e);
+		for (size_t i = 0; i < policy_option_count; i++) {
+			if (strlen(policy_options[i].name) == len &&
+			    strncmp(e, policy_options[i].name, len) == 0)
+				opt = &policy_options[i];
+		}
+		if (opt == NULL) {
+			char name[64];
+
+			if (is_not_option(e, len))
+				continue;
+			if (len >= sizeof(name))
+				len = sizeof(name) - 1;
+			memcpy(name, e, len);
+			name[len] = '\0';
+			warn(ctx, name, eq + 1, "not a numashim variable (see "
+			     "numashim help env)", "defaults");
+			problems++;
+			continue;
+		}
+		{
+			struct policy_config trial = *cfg;
+			const char *why = "invalid value";
+
+			if (opt->parse(eq + 1, &trial, &why) == 0) {
+				*cfg = trial;
+			} else {
+				warn(ctx, opt->name, eq + 1, why, opt->def);
+				problems++;
+			}
+		}
+	}
+	return problems;
+}
+
+const char *policy_mode_name(enum policy_mode m)
+{
+	switch (m) {
+	case POLICY_LOCAL: return "local";
+	case POLICY_INTERLEAVE: return "interleave";
+	case POLICY_PREFERRED: return "preferred";
+	case POLICY_BIND: return "bind";
+	case POLICY_OFF: return "off";
+	}
+	return "?";
+}

@@ -1,0 +1,173 @@
+/*
+ * policy_resolve: turn a config and a topology into a plan — which arena
+ * sets exist, how the kernel is asked to place each one's memory, and which
+ * set a thread running on each CPU uses.
+ */
+#include "policy/policy.h"
+
+#include <string.h>
+
+static int popcount(policy_nodemask_t m)
+{
+	return __builtin_popcountll(m);
+}
+
+/* Reports which requested nodes were dropped and why; returns what is left. */
+static policy_nodemask_t narrow(const struct policy_topology *t,
+				policy_nodemask_t want, policy_nodemask_t usable,
+				const char *var, const char *text,
+				policy_warn_fn warn, void *ctx,
+				policy_nodemask_t fallback)
+{
+	policy_nodemask_t left = want & usable;
+	char fb[96];
+	const char *why = NULL;
+
+	if (want & ~t->online)
+		why = "lists a node that does not exist";
+	else if (want & ~t->allowed)
+		why = "lists a node outside this process's allowed nodes (cpuset.mems)";
+	else if (want & ~t->has_memory)
+		why = "lists a node without memory";
+	if (left == 0) {
+		policy_format_nodelist(fallback, fb, sizeof(fb));
+		warn(ctx, var, text, why ? why : "selects no usable node", fb);
+		return fallback;
+	}
+	if (why) {
+		policy_format_nodelist(left, fb, sizeof(fb));
+		warn(ctx, var, text, why, fb);
+	}
+	return left;
+}
+
+static void add_set(struct policy_plan *p, const struct policy_topology *t,
+		    int node, enum policy_mpol mpol, policy_nodemask_t vmask)
+{
+	struct policy_set *s = &p->set[p->nr_sets++];
+	policy_nodemask_t real = 0;
+
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		if (vmask & policy_node_bit(n))
+			real |= policy_node_bit(t->mem_node[n]);
+	s->node = node;
+	s->mpol = mpol;
+	s->mask = real;
+	s->cpus = 0;
+}
+
+static void map_cpus(struct policy_plan *p, const struct policy_topology *t)
+{
+	for (int c = 0; c < t->nr_cpus && c < POLICY_MAX_CPUS; c++) {
+		int node = t->cpu_node[c], target, set = p->default_set;
+
+		if (node < 0)
+			continue;
+		if (p->nr_sets > 1) {
+			/* CPUs of a node without a set (memoryless, excluded)
+			 * use the nearest node that has one. */
+			target = policy_nearest(t, node, p->nodes);
+			for (int i = 0; i < p->nr_sets; i++)
+				if (p->set[i].node == target)
+					set = i;
+		}
+		p->cpu_set[c] = (int8_t)set;
+		p->set[set].cpus++;
+	}
+}
+
+static void plan_inactive(struct policy_plan *p, const char *reason)
+{
+	p->active = false;
+	p->reason = reason;
+	p->nr_sets = 0;
+}
+
+void policy_resolve(const struct policy_config *cfg,
+		    const struct policy_topology *t, struct policy_plan *p,
+		    policy_warn_fn warn, void *ctx)
+{
+	policy_nodemask_t usable = t->online & t->has_memory & t->allowed;
+	policy_nodemask_t nodes, real = 0;
+	enum policy_mpol per_node = cfg->strict ? POLICY_MPOL_BIND
+						: POLICY_MPOL_PREFERRED;
+	char val[16] = "preferred:";
+
+	memset(p, 0, sizeof(*p));
+	p->mode = cfg->mode;
+	p->nr_cpus = t->nr_cpus < POLICY_MAX_CPUS ? t->nr_cpus : POLICY_MAX_CPUS;
+	memset(p->cpu_set, -1, sizeof(p->cpu_set));
+	if (usable == 0)
+		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
+
+	nodes = usable;
+	if (cfg->nodes_text) {
+		policy_nodemask_t want;
+
+		if (policy_parse_nodelist(cfg->nodes_text, usable, &want) == 0)
+			nodes = narrow(t, want, usable, "NUMASHIM_NODES",
+				       cfg->nodes_text, warn, ctx, usable);
+	}
+	p->nodes = nodes;
+
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		if (nodes & policy_node_bit(n))
+			real |= policy_node_bit(t->mem_node[n]);
+	if (cfg->mode == POLICY_OFF)
+		return plan_inactive(p, "NUMASHIM_POLICY=off");
+	if (popcount(usable) < 2 && !t->fake)
+		return plan_inactive(p, "one NUMA node with memory: nothing to place");
+
+	switch (cfg->mode) {
+	case POLICY_PREFERRED: {
+		int n = cfg->preferred_node;
+
+		if (!(nodes & policy_node_bit(n))) {
+			size_t l = strlen(val);
+
+			if (n >= 10)
+				val[l++] = (char)('0' + n / 10);
+			val[l++] = (char)('0' + n % 10);
+			val[l] = '\0';
+			warn(ctx, "NUMASHIM_POLICY", val,
+			     "preferred node does not exist, has no memory or is "
+			     "not allowed", "local");
+			p->mode = POLICY_LOCAL;
+			break;
+		}
+		add_set(p, t, n, per_node, policy_node_bit(n));
+		p->nodes = policy_node_bit(n);
+		map_cpus(p, t);
+		p->active = true;
+		return;
+	}
+	case POLICY_INTERLEAVE:
+		if (popcount(real) < 2 && !t->fake)
+			return plan_inactive(p, "interleave over one node");
+		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, nodes);
+		map_cpus(p, t);
+		p->active = true;
+		return;
+	case POLICY_BIND: {
+		policy_nodemask_t want = cfg->bind_nodes;
+
+		if (cfg->bind_text)
+			policy_parse_nodelist(cfg->bind_text, usable, &want);
+		nodes = narrow(t, want, nodes, "NUMASHIM_POLICY",
+			       cfg->bind_text ? cfg->bind_text : "bind", warn,
+			       ctx, nodes);
+		p->nodes = nodes;
+		per_node = POLICY_MPOL_BIND;
+		break;
+	}
+	default:
+		break;
+	}
+
+	/* local (or bind): one set per node, threads use their node's set. */
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		if (p->nodes & policy_node_bit(n))
+			add_set(p, t, n, per_node, policy_node_bit(n));
+	map_cpus(p, t);
+	p->active = true;
+}

@@ -1,0 +1,203 @@
+/*
+ * policy — pure decisions for numashim.
+ *
+ * Everything here takes its inputs as arguments (environment strings, a
+ * topology struct) and returns a decision, so unit tests can inject fake
+ * 1/2/4/8-node, memoryless and cpuset-restricted machines. Nothing here
+ * allocates, calls stdio or touches the OS: the shim runs this code from
+ * its constructor, before (and while) the allocator is being set up.
+ *
+ * Conventions: functions return 0 on success and -errno on failure.
+ */
+#ifndef NUMASHIM_POLICY_H
+#define NUMASHIM_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_MAX_NODES 64   /* node ids 0..63: one uint64_t mask */
+#define POLICY_MAX_CPUS 1024  /* CPU ids 0..1023 */
+#define POLICY_MAX_SETS POLICY_MAX_NODES
+
+typedef uint64_t policy_nodemask_t;
+
+static inline policy_nodemask_t policy_node_bit(int node)
+{
+	return (policy_nodemask_t)1 << node;
+}
+
+/* ------------------------------------------------------------ node lists */
+
+/*
+ * Parse numactl's node-list syntax: "all", "0-3,5", "!1" (all but),
+ * "+0-1" (relative to `allowed`, the n-th allowed node). Written here
+ * rather than taken from libnuma because numa_parse_nodestring allocates
+ * and the shim parses before its heap is ready.
+ * Returns 0 and sets *out, or -EINVAL (syntax) / -ERANGE (node id >= 64).
+ * `allowed` resolves "all", "!" and "+"; pass all-ones when unknown.
+ */
+int policy_parse_nodelist(const char *s, policy_nodemask_t allowed,
+			  policy_nodemask_t *out);
+
+/*
+ * Call fn for every id in a list "0-3,8-11" (sysfs cpulist/nodelist form;
+ * a trailing newline and an empty list are accepted). Ids must be < limit.
+ * Returns 0, -EINVAL (syntax) or -ERANGE (id >= limit).
+ */
+int policy_list_foreach(const char *s, long limit,
+			void (*fn)(void *ctx, long id), void *ctx);
+
+/* Format a mask in the same syntax ("0-3,5"); returns the length written
+ * (always NUL-terminated when len > 0; truncated output ends in "..."). */
+size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len);
+
+/* Parse a size with an optional K/M/G/T suffix (binary units). */
+int policy_parse_size(const char *s, size_t *out);
+
+/* ------------------------------------------------------------ config */
+
+enum policy_mode {
+	POLICY_LOCAL = 0,   /* each thread's memory on the node it runs on */
+	POLICY_INTERLEAVE,  /* all heap memory interleaved over the nodes */
+	POLICY_PREFERRED,   /* all heap memory on one node (advisory) */
+	POLICY_BIND,        /* like local, restricted to a node set, strict */
+	POLICY_OFF,         /* plain jemalloc, no NUMA placement */
+};
+
+struct policy_config {
+	enum policy_mode mode;
+	int preferred_node;           /* POLICY_PREFERRED */
+	policy_nodemask_t bind_nodes; /* POLICY_BIND */
+	policy_nodemask_t nodes;      /* NUMASHIM_NODES; ~0 = all */
+	/* The list texts as given, re-read against the real allowed set by
+	 * policy_resolve ("all", "!", "+" are relative to it); NULL = unset. */
+	const char *nodes_text, *bind_text;
+	bool strict;                  /* MPOL_BIND instead of MPOL_PREFERRED */
+	int verbose;                  /* 0 quiet, 1 summary, 2 detail */
+	int fake_nodes;               /* NUMASHIM_FAKE_NODES; 0 = real topology */
+};
+
+/*
+ * Reports one bad input. `var` is the variable, `value` what it held,
+ * `why` a short reason, `fallback` what is used instead. The shim prints
+ *   numashim: VAR="value": why; using fallback
+ */
+typedef void (*policy_warn_fn)(void *ctx, const char *var, const char *value,
+			       const char *why, const char *fallback);
+
+struct policy_option {
+	const char *name;      /* NUMASHIM_... */
+	const char *def;       /* default, as text (also the fallback) */
+	const char *values;    /* accepted values, for help text */
+	const char *help;      /* one sentence */
+	/* Parses `value` into cfg; on failure returns -EINVAL and sets *why. */
+	int (*parse)(const char *value, struct policy_config *cfg,
+		     const char **why);
+};
+
+/* The option table: the single source for parsing and `numashim help env`. */
+extern const struct policy_option policy_options[];
+extern const size_t policy_option_count;
+
+void policy_config_default(struct policy_config *cfg);
+
+/*
+ * Fill cfg from an environment vector (`environ` in the shim). Unknown
+ * NUMASHIM_* names are reported too (a typo must not pass silently).
+ * Every bad value is reported once through warn and its default is used.
+ * Returns the number of problems reported.
+ */
+int policy_config_from_env(char *const *envp, struct policy_config *cfg,
+			   policy_warn_fn warn, void *ctx);
+
+/* ------------------------------------------------------------ topology */
+
+struct policy_topology {
+	int nr_nodes;                  /* highest node id + 1 */
+	policy_nodemask_t online;      /* nodes that exist */
+	policy_nodemask_t has_memory;  /* nodes with memory */
+	policy_nodemask_t allowed;     /* mems this process may use */
+	uint8_t distance[POLICY_MAX_NODES][POLICY_MAX_NODES]; /* 0 = unknown */
+	int nr_cpus;                   /* highest CPU id + 1 */
+	int16_t cpu_node[POLICY_MAX_CPUS]; /* -1: CPU absent */
+	/* Emulated topology (NUMASHIM_FAKE_NODES): virtual node v's memory
+	 * lives on real node mem_node[v]. Identity when not emulated. */
+	int fake;
+	int16_t mem_node[POLICY_MAX_NODES];
+};
+
+/* A one-node machine with cpus CPUs (the fallback when sysfs is unreadable). */
+void policy_topology_single(struct policy_topology *t, int cpus);
+
+/* Distance between two nodes: the SLIT value, or 10/20 when unknown. */
+int policy_distance(const struct policy_topology *t, int a, int b);
+
+/* The node with memory in `candidates` nearest to `from` (ties: lowest id);
+ * -1 when candidates is empty. */
+int policy_nearest(const struct policy_topology *t, int from,
+		   policy_nodemask_t candidates);
+
+/*
+ * Replace a real topology with `n` virtual nodes: the online CPUs are
+ * split evenly, in id order, into n nodes, each with memory; virtual node
+ * v's memory goes to the (v mod R)-th real memory node. Distances: 10
+ * local, 20 remote. Returns 0, or -EINVAL if n < 1, n > 64 or n exceeds
+ * the CPU count.
+ */
+int policy_topology_fake(struct policy_topology *t, int n);
+
+/* ------------------------------------------------------------ plan */
+
+/* How the kernel is asked to place one arena set's memory. */
+enum policy_mpol {
+	POLICY_MPOL_NONE = 0,   /* leave the default (first touch) */
+	POLICY_MPOL_PREFERRED,
+	POLICY_MPOL_BIND,
+	POLICY_MPOL_INTERLEAVE,
+};
+
+struct policy_set {
+	int node;                 /* home node (virtual), -1 for interleave */
+	enum policy_mpol mpol;
+	policy_nodemask_t mask;   /* REAL nodes handed to mbind */
+	int cpus;                 /* CPUs whose threads use this set */
+};
+
+/*
+ * The resolved decision: which arena sets exist and which set a thread on
+ * each CPU uses. `active == false` means pass straight through to jemalloc
+ * (one node, policy off, or nothing to do); `reason` says why.
+ */
+struct policy_plan {
+	bool active;
+	const char *reason;
+	enum policy_mode mode;
+	policy_nodemask_t nodes;   /* effective (virtual) nodes used */
+	int nr_sets;
+	struct policy_set set[POLICY_MAX_SETS];
+	int default_set;           /* for CPUs we cannot map */
+	int nr_cpus;
+	int8_t cpu_set[POLICY_MAX_CPUS];
+};
+
+/*
+ * Resolve cfg against topology t. Impossible requests (nodes that do not
+ * exist, lie outside `allowed` or have no memory) are reported through warn
+ * and narrowed or replaced by a safe choice; the result is always usable.
+ */
+void policy_resolve(const struct policy_config *cfg,
+		    const struct policy_topology *t, struct policy_plan *plan,
+		    policy_warn_fn warn, void *ctx);
+
+/* The set a thread running on `cpu` uses (default_set if cpu unknown). */
+static inline int policy_set_for_cpu(const struct policy_plan *p, int cpu)
+{
+	if ((unsigned)cpu < (unsigned)p->nr_cpus && p->cpu_set[cpu] >= 0)
+		return p->cpu_set[cpu];
+	return p->default_set;
+}
+
+const char *policy_mode_name(enum policy_mode m);
+
+#endif

@@ -1,0 +1,229 @@
+/*
+ * Per-node arena sets: jemalloc arenas made with arenas.create and our
+ * extent hooks, which bind every new extent to its set's node (mbind before
+ * any page is touched) and record its owner in the tag map.
+ *
+ * A set holds several arenas (as many as jemalloc's default of 4 per CPU,
+ * counting the set's CPUs) because one arena per node makes a node's threads
+ * contend on its locks: a one-arena-per-node prototype was 3.8x slower than
+ * plain jemalloc on a two-thread malloc/free loop (shared/NOTES.md).
+ * Arenas are created lazily, one when the set first gets a thread, more as
+ * threads arrive, so a process with few threads stays small.
+ */
+#include "shim/shim.h"
+#include "shim/log.h"
+#include "shim/os.h"
+
+#include <errno.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <string.h>
+
+#define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
+#define NS_MAX_PER_SET 64
+
+static const uint8_t no_tags[1];
+struct ns_tagmap ns_tags = { (uint8_t *)no_tags, 0 };
+
+struct arena_set {
+	int nr, cap;
+	unsigned arena[NS_MAX_PER_SET];
+	int threads[NS_MAX_PER_SET];
+};
+
+static struct {
+	pthread_mutex_t lock;             /* arena creation and thread counts */
+	extent_hooks_t *dflt;             /* arena 0's (jemalloc's) hooks */
+	extent_hooks_t hooks;             /* ours: dflt with alloc/dalloc/destroy */
+	uint8_t arena_tag[NS_MAX_ARENAS]; /* arena index -> set + 1 */
+	struct arena_set set[POLICY_MAX_SETS];
+	int mbind_warned;
+} A = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int mpol_mode(enum policy_mpol m)
+{
+	switch (m) {
+	case POLICY_MPOL_PREFERRED: return MPOL_PREFERRED;
+	case POLICY_MPOL_BIND: return MPOL_BIND;
+	case POLICY_MPOL_INTERLEAVE: return MPOL_INTERLEAVE;
+	default: return MPOL_DEFAULT;
+	}
+}
+
+static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
+{
+	uintptr_t lo = (uintptr_t)addr, hi = lo + size;
+
+	if (whole_only) {
+		/* Clear only chunks the range covers entirely: a neighbour
+		 * extent may still live in a partly covered one. */
+		lo = (lo + NS_CHUNK - 1) & ~(NS_CHUNK - 1);
+		hi &= ~(NS_CHUNK - 1);
+	}
+	for (uintptr_t c = lo & ~(NS_CHUNK - 1); c < hi; c += NS_CHUNK)
+		ns_tags.map[(c >> NS_CHUNK_SHIFT) & ns_tags.mask] = tag;
+}
+
+/* Binds a new extent to its set's node(s) before anything touches it. */
+static void place(void *addr, size_t size, int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+	int rc;
+
+	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
+		return;
+	rc = os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
+	if (rc) {
+		/* EPERM under a seccomp profile, EINVAL outside cpuset.mems:
+		 * keep running, placed by the kernel's first-touch default. */
+		ns.mbind_ok = false;
+		ns_log_once(&A.mbind_warned, "mbind", rc,
+			    "heap memory is placed by first touch from now on");
+	}
+}
+
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
+			size_t align, bool *zero, bool *commit, unsigned ind)
+{
+	uint8_t tag = ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+	void *p;
+
+	/* 2 MiB-aligned starts keep each tag-map chunk to one set. */
+	if (new_addr == NULL && align < NS_CHUNK)
+		align = NS_CHUNK;
+	p = A.dflt->alloc(A.dflt, new_addr, size, align, zero, commit, ind);
+	if (p == NULL || tag == 0)
+		return p;
+	place(p, size, tag - 1);
+	tag_range(p, size, tag, false);
+	return p;
+}
+
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size,
+			bool committed, unsigned ind)
+{
+	bool kept = A.dflt->dalloc(A.dflt, addr, size, committed, ind);
+
+	if (!kept)
+		tag_range(addr, size, 0, true);
+	return kept;
+}
+
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
+			 bool committed, unsigned ind)
+{
+	A.dflt->destroy(A.dflt, addr, size, committed, ind);
+	tag_range(addr, size, 0, true);
+}
+
+int ns_arenas_init(void)
+{
+	size_t sz = sizeof(A.dflt);
+	uint8_t *map;
+
+	if (nsje_mallctl("arena.0.extent_hooks", &A.dflt, &sz, NULL, 0) ||
+	    A.dflt == NULL)
+		return -ENOTSUP;
+	A.hooks = *A.dflt;
+	A.hooks.alloc = hook_alloc;
+	A.hooks.dalloc = hook_dalloc;
+	A.hooks.destroy = hook_destroy;
+
+	map = os_reserve((size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
+	if (map == NULL)
+		return -ENOMEM;
+	ns_tags.map = map;
+	__atomic_store_n(&ns_tags.mask,
+			 ((uintptr_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT)) - 1,
+			 __ATOMIC_RELEASE);
+
+	for (int s = 0; s < ns.plan.nr_sets; s++) {
+		int cap = 4 * ns.plan.set[s].cpus;
+
+		A.set[s].cap = cap < 1 ? 1 : cap > NS_MAX_PER_SET ? NS_MAX_PER_SET : cap;
+	}
+	return 0;
+}
+
+/* Creates one more arena for set s; the caller holds A.lock. */
+static int create_arena(int s)
+{
+	struct arena_set *as = &A.set[s];
+	extent_hooks_t *hp = &A.hooks;
+	unsigned ind, next;
+	size_t sz = sizeof(next);
+
+	/* arenas.create runs our alloc hook for the arena's metadata before
+	 * it returns the index: tag the index it will get (the next one). */
+	if (nsje_mallctl("arenas.narenas", &next, &sz, NULL, 0) == 0 &&
+	    next < NS_MAX_ARENAS)
+		A.arena_tag[next] = (uint8_t)(s + 1);
+	sz = sizeof(ind);
+	if (nsje_mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp)) ||
+	    ind >= NS_MAX_ARENAS)
+		return -ENOMEM;
+	A.arena_tag[ind] = (uint8_t)(s + 1);
+	as->arena[as->nr] = ind;
+	as->threads[as->nr] = 0;
+	return as->nr++;
+}
+
+int ns_arena_pick(int s, bool may_create, int *slot, unsigned *arena)
+{
+	struct arena_set *as = &A.set[s];
+	int best = -1;
+
+	if (s < 0 || s >= ns.plan.nr_sets)
+		return -EINVAL;
+	pthread_mutex_lock(&A.lock);
+	for (int i = 0; i < as->nr; i++)
+		if (best < 0 || as->threads[i] < as->threads[best])
+			best = i;
+	/* A new arena when every existing one already has a thread, or when
+	 * there is none at all (then even where creating is unwelcome). */
+	if ((best < 0 || (as->threads[best] > 0 && may_create)) &&
+	    as->nr < as->cap) {
+		int made = create_arena(s);
+
+		if (made >= 0)
+			best = made;
+	}
+	if (best >= 0) {
+		as->threads[best]++;
+		*slot = best;
+		*arena = as->arena[best];
+	}
+	pthread_mutex_unlock(&A.lock);
+	return best >= 0 ? 0 : -ENOMEM;
+}
+
+void ns_arena_release(int s, int slot)
+{
+	if (s < 0 || s >= ns.plan.nr_sets || slot < 0)
+		return;
+	pthread_mutex_lock(&A.lock);
+	if (slot < A.set[s].nr && A.set[s].threads[slot] > 0)
+		A.set[s].threads[slot]--;
+	pthread_mutex_unlock(&A.lock);
+}
+
+void ns_arena_atfork_prepare(void)
+{
+	pthread_mutex_lock(&A.lock);
+}
+
+void ns_arena_atfork_parent(void)
+{
+	pthread_mutex_unlock(&A.lock);
+}
+
+void ns_arena_atfork_child(void)
+{
+	/* Only the forking thread lives on: its binding is all that counts. */
+	pthread_mutex_init(&A.lock, NULL);
+	for (int s = 0; s < ns.plan.nr_sets; s++)
+		for (int i = 0; i < A.set[s].nr; i++)
+			A.set[s].threads[i] = 0;
+	if (ns_self.tag)
+		A.set[ns_self.set].threads[ns_self.slot]++;
+}

@@ -1,0 +1,141 @@
+/*
+ * Start-up: read the policy from the environment and the topology from
+ * sysfs, resolve the plan, and (when there is more than one node to place
+ * on) create the first arenas and bind the main thread. Nothing here may
+ * take the program down: every failure degrades to plain jemalloc.
+ */
+#include "shim/shim.h"
+#include "shim/log.h"
+#include "shim/os.h"
+
+#include <link.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <string.h>
+
+extern char **environ;
+
+struct ns_state ns = { .mbind_ok = true };
+
+static void say_inactive(const char *why)
+{
+	struct ns_line l;
+
+	ns_line_init(&l);
+	ns_line_str(&l, "passing through to jemalloc: ", 0);
+	ns_line_str(&l, why, 0);
+	ns_line_emit(&l);
+}
+
+static void say_plan(void)
+{
+	struct ns_line l;
+	char list[128];
+
+	ns_line_init(&l);
+	ns_line_str(&l, ns.topo.fake ? "emulated topology: " : "topology: ", 0);
+	ns_line_long(&l, __builtin_popcountll(ns.topo.online));
+	ns_line_str(&l, " nodes (with memory ", 0);
+	policy_format_nodelist(ns.topo.has_memory, list, sizeof(list));
+	ns_line_str(&l, list, 0);
+	ns_line_str(&l, ", allowed ", 0);
+	policy_format_nodelist(ns.topo.allowed, list, sizeof(list));
+	ns_line_str(&l, list, 0);
+	ns_line_str(&l, "), ", 0);
+	ns_line_long(&l, ns.topo.nr_cpus);
+	ns_line_str(&l, " cpus", 0);
+	ns_line_emit(&l);
+
+	ns_line_init(&l);
+	ns_line_str(&l, "policy ", 0);
+	ns_line_str(&l, policy_mode_name(ns.plan.mode), 0);
+	ns_line_str(&l, " on nodes ", 0);
+	policy_format_nodelist(ns.plan.nodes, list, sizeof(list));
+	ns_line_str(&l, list, 0);
+	ns_line_str(&l, ns.cfg.strict ? ", strict" : ", advisory", 0);
+	ns_line_str(&l, "; arena sets:", 0);
+	for (int s = 0; s < ns.plan.nr_sets; s++) {
+		ns_line_str(&l, " [node ", 0);
+		ns_line_long(&l, ns.plan.set[s].node);
+		ns_line_str(&l, " cpus ", 0);
+		ns_line_long(&l, ns.plan.set[s].cpus);
+		ns_line_str(&l, " mem ", 0);
+		policy_format_nodelist(ns.plan.set[s].mask, list, sizeof(list));
+		ns_line_str(&l, list, 0);
+		ns_line_str(&l, "]", 0);
+	}
+	ns_line_emit(&l);
+}
+
+/* A program that links its own jemalloc would meet ours in one process:
+ * its mallocx() blocks reaching our free() would be fatal. */
+static int find_jemalloc(struct dl_phdr_info *info, size_t size, void *found)
+{
+	if (info->dlpi_name && strstr(info->dlpi_name, "libjemalloc.so"))
+		*(const char **)found = info->dlpi_name;
+	return 0;
+}
+
+static void warn_fake(int n)
+{
+	char v[4] = { (char)('0' + n / 10), (char)('0' + n % 10), 0, 0 };
+
+	ns_log_bad_input(NULL, "NUMASHIM_FAKE_NODES", n < 10 ? v + 1 : v,
+			 "more virtual nodes than online CPUs", "the real topology");
+}
+
+__attribute__((constructor(101))) static void numashim_init(void)
+{
+	const char *other = NULL;
+	int mode = MPOL_DEFAULT;
+	policy_nodemask_t pmask;
+
+	policy_config_from_env(environ, &ns.cfg, ns_log_bad_input, NULL);
+	if (ns.cfg.mode == POLICY_OFF) {
+		if (ns.cfg.verbose)
+			say_inactive("NUMASHIM_POLICY=off");
+		return;
+	}
+	dl_iterate_phdr(find_jemalloc, &other);
+	if (other) {
+		struct ns_line l;
+
+		ns_line_init(&l);
+		ns_line_str(&l, "the program also loads ", 0);
+		ns_line_str(&l, other, 120);
+		ns_line_str(&l, ": NUMA placement is off; do not pass its "
+			    "mallocx() blocks to free()", 0);
+		ns_line_emit(&l);
+		return;
+	}
+	os_read_topology("", &ns.topo);
+	if (ns.cfg.fake_nodes && policy_topology_fake(&ns.topo, ns.cfg.fake_nodes))
+		warn_fake(ns.cfg.fake_nodes);
+	/* A process started under numactl --membind/--interleave/--preferred
+	 * has chosen its placement: that choice wins over ours. */
+	if (!ns.topo.fake && os_get_mempolicy(&mode, &pmask) == 0 &&
+	    mode != MPOL_DEFAULT && mode != MPOL_LOCAL) {
+		if (ns.cfg.verbose)
+			say_inactive("the process already has a NUMA memory policy "
+				     "(numactl?); it is left in charge");
+		return;
+	}
+	policy_resolve(&ns.cfg, &ns.topo, &ns.plan, ns_log_bad_input, NULL);
+	if (!ns.plan.active) {
+		if (ns.cfg.verbose)
+			say_inactive(ns.plan.reason);
+		return;
+	}
+	ns_thread_init();
+	if (ns_arenas_init()) {
+		say_inactive("could not read jemalloc's extent hooks or reserve "
+			     "the tag map");
+		return;
+	}
+	pthread_atfork(ns_arena_atfork_prepare, ns_arena_atfork_parent,
+		       ns_arena_atfork_child);
+	ns.active = true;
+	if (ns.cfg.verbose)
+		say_plan();
+	ns_thread_bind(true);
+}

@@ -1,0 +1,86 @@
+#include "shim/log.h"
+#include "shim/os.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+void ns_line_init(struct ns_line *l)
+{
+	l->len = 0;
+	ns_line_str(l, "numashim: ", 0);
+}
+
+void ns_line_str(struct ns_line *l, const char *s, size_t max)
+{
+	size_t room = sizeof(l->buf) - 1 - l->len; /* keep one byte for '\n' */
+	size_t n = strlen(s);
+	bool cut = false;
+
+	if (max && n > max) {
+		n = max;
+		cut = true;
+	}
+	if (n > room) {
+		n = room;
+		cut = true;
+	}
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+	if (cut && l->len >= 3)
+		memcpy(l->buf + l->len - 3, "...", 3);
+}
+
+void ns_line_long(struct ns_line *l, long v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	ns_line_str(l, p, 0);
+}
+
+void ns_line_emit(struct ns_line *l)
+{
+	l->buf[l->len++] = '\n';
+	os_write_stderr(l->buf, l->len);
+	l->len = 0;
+}
+
+void ns_log_bad_input(void *ctx, const char *var, const char *value,
+		      const char *why, const char *fallback)
+{
+	struct ns_line l;
+
+	(void)ctx;
+	ns_line_init(&l);
+	ns_line_str(&l, var, 64);
+	ns_line_str(&l, "=\"", 0);
+	/* A hostile value must not push the reason off the line. */
+	ns_line_str(&l, value, 80);
+	ns_line_str(&l, "\": ", 0);
+	ns_line_str(&l, why, 0);
+	ns_line_str(&l, "; using ", 0);
+	ns_line_str(&l, fallback, 0);
+	ns_line_emit(&l);
+}
+
+void ns_log_once(int *flag, const char *what, int err, const char *consequence)
+{
+	struct ns_line l;
+
+	if (__atomic_exchange_n(flag, 1, __ATOMIC_RELAXED))
+		return;
+	ns_line_init(&l);
+	ns_line_str(&l, what, 0);
+	ns_line_str(&l, " failed (", 0);
+	ns_line_str(&l, os_strerror(err), 0);
+	ns_line_str(&l, "): ", 0);
+	ns_line_str(&l, consequence, 0);
+	ns_line_emit(&l);
+}

@@ -1,0 +1,267 @@
+#include "shim/os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void os_write_stderr(const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+const char *os_strerror(int err)
+{
+	/* strerrordesc_np returns a static string: no locale, no malloc. */
+	const char *s = strerrordesc_np(err < 0 ? -err : err);
+
+	return s ? s : "unknown error";
+}
+
+int os_getcpu(void)
+{
+	return sched_getcpu();
+}
+
+int os_mbind(void *addr, size_t len, int mode, policy_nodemask_t mask,
+	     unsigned flags)
+{
+	unsigned long m = (unsigned long)mask;
+	int saved = errno;
+
+	/* maxnode counts bits + 1 (the kernel's historic off-by-one). */
+	if (syscall(SYS_mbind, addr, len, mode, mode == MPOL_DEFAULT ? NULL : &m,
+		    mode == MPOL_DEFAULT ? 0UL : POLICY_MAX_NODES + 1UL,
+		    flags) == 0)
+		return 0;
+	{
+		int rc = -errno;
+
+		errno = saved;
+		return rc;
+	}
+}
+
+int os_get_mempolicy(int *mode, policy_nodemask_t *mask)
+{
+	unsigned long m = 0;
+	int saved = errno;
+
+	if (syscall(SYS_get_mempolicy, mode, &m, POLICY_MAX_NODES + 1UL, NULL,
+		    0UL) != 0) {
+		int rc = -errno;
+
+		errno = saved;
+		return rc;
+	}
+	*mask = m;
+	return 0;
+}
+
+static int allowed_nodes(policy_nodemask_t *mask)
+{
+	unsigned long m = 0;
+	int saved = errno;
+
+	if (syscall(SYS_get_mempolicy, NULL, &m, POLICY_MAX_NODES + 1UL, NULL,
+		    (unsigned long)MPOL_F_MEMS_ALLOWED) != 0) {
+		int rc = -errno;
+
+		errno = saved;
+		return rc;
+	}
+	*mask = m;
+	return 0;
+}
+
+void *os_reserve(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+ssize_t os_read_file(const char *path, char *buf, size_t len)
+{
+	int saved = errno, fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	if (fd < 0) {
+		int rc = -errno;
+
+		errno = saved;
+		return rc;
+	}
+	while (got + 1 < len) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	errno = saved;
+	return (ssize_t)got;
+}
+
+/* ---------------------------------------------------------------- sysfs */
+
+struct node_path {
+	char buf[256];
+};
+
+static const char *node_file(struct node_path *p, const char *root, int node,
+			     const char *file)
+{
+	char num[8], *q = num + sizeof(num);
+
+	*--q = '\0';
+	do {
+		*--q = (char)('0' + node % 10);
+		node /= 10;
+	} while (node);
+	p->buf[0] = '\0';
+	strncat(p->buf, root, 100);
+	strcat(p->buf, "/sys/devices/system/node/node");
+	strcat(p->buf, q);
+	strcat(p->buf, "/");
+	strcat(p->buf, file);
+	return p->buf;
+}
+
+static const char *sys_file(struct node_path *p, const char *root,
+			    const char *rel)
+{
+	p->buf[0] = '\0';
+	strncat(p->buf, root, 100);
+	strncat(p->buf, rel, 150);
+	return p->buf;
+}
+
+struct mask_ctx {
+	policy_nodemask_t mask;
+};
+
+static void add_bit(void *c, long id)
+{
+	((struct mask_ctx *)c)->mask |= policy_node_bit((int)id);
+}
+
+static int read_mask(const char *path, policy_nodemask_t *out)
+{
+	char buf[512];
+	struct mask_ctx c = { 0 };
+	ssize_t n = os_read_file(path, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	if (policy_list_foreach(buf, POLICY_MAX_NODES, add_bit, &c))
+		return -EINVAL;
+	*out = c.mask;
+	return 0;
+}
+
+struct cpu_ctx {
+	struct policy_topology *t;
+	int node;
+};
+
+static void add_cpu(void *c, long cpu)
+{
+	struct cpu_ctx *x = c;
+
+	x->t->cpu_node[cpu] = (int16_t)x->node;
+	if (cpu + 1 > x->t->nr_cpus)
+		x->t->nr_cpus = (int)cpu + 1;
+}
+
+static void read_distances(const char *root, struct policy_topology *t, int node)
+{
+	struct node_path p;
+	char buf[1024], *s = buf;
+	int to = 0;
+
+	if (os_read_file(node_file(&p, root, node, "distance"), buf,
+			 sizeof(buf)) <= 0)
+		return;
+	/* One value per online node, in node order. */
+	while (*s && to < POLICY_MAX_NODES) {
+		long v = 0;
+
+		while (*s == ' ' || *s == '\n')
+			s++;
+		if (*s < '0' || *s > '9')
+			break;
+		while (*s >= '0' && *s <= '9')
+			v = v * 10 + (*s++ - '0');
+		while (to < POLICY_MAX_NODES && !(t->online & policy_node_bit(to)))
+			to++;
+		if (to < POLICY_MAX_NODES)
+			t->distance[node][to++] = (uint8_t)(v > 255 ? 255 : v);
+	}
+}
+
+int os_read_topology(const char *root, struct policy_topology *t)
+{
+	struct node_path p;
+	policy_nodemask_t online;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
+		      &online) || online == 0)
+		return 0; /* no NUMA in sysfs: one node */
+	t->online = online;
+	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/has_memory"),
+		      &t->has_memory) || t->has_memory == 0)
+		t->has_memory = online;
+	for (int c = 0; c < POLICY_MAX_CPUS; c++)
+		t->cpu_node[c] = -1;
+	t->nr_cpus = 0;
+	t->nr_nodes = 0;
+	for (int n = 0; n < POLICY_MAX_NODES; n++) {
+		char buf[4096];
+		struct cpu_ctx c = { t, n };
+
+		if (!(online & policy_node_bit(n)))
+			continue;
+		t->nr_nodes = n + 1;
+		if (os_read_file(node_file(&p, root, n, "cpulist"), buf,
+				 sizeof(buf)) >= 0)
+			policy_list_foreach(buf, POLICY_MAX_CPUS, add_cpu, &c);
+		read_distances(root, t, n);
+	}
+	if (t->nr_cpus == 0)
+		policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+	if (root[0] == '\0') {
+		policy_nodemask_t allowed;
+
+		if (allowed_nodes(&allowed) == 0 && allowed != 0)
+			t->allowed = allowed & online;
+		else
+			t->allowed = online;
+	} else {
+		/* A fake tree may carry the process's mems in a file. */
+		if (read_mask(sys_file(&p, root, "/mems_allowed"), &t->allowed) ||
+		    t->allowed == 0)
+			t->allowed = online;
+	}
+	return 0;
+}

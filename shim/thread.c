@@ -1,0 +1,203 @@
+/*
+ * Threads: which arena set a thread allocates from, and keeping that
+ * current when the scheduler moves the thread to another node.
+ *
+ * The allocation fast path is jemalloc's own malloc (nothing of ours runs
+ * there), so the node is kept current out of it:
+ *  - a thread is bound to an arena of its node when it starts (our
+ *    pthread_create) and the main thread in the constructor;
+ *  - jemalloc's per-thread activity callback (about every 64 KiB allocated
+ *    or freed) re-reads the CPU and rebinds after a migration;
+ *  - free() of a block whose tag names another set re-reads the CPU too,
+ *    so a migrated thread that frees its old blocks switches at once.
+ * A rebind flushes the thread's tcache: blocks cached from the old node
+ * must not be handed out on the new one.
+ */
+#include "shim/shim.h"
+#include "shim/log.h"
+#include "shim/os.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+__thread struct ns_thread ns_self __attribute__((tls_model("initial-exec")));
+
+static struct {
+	size_t arena_mib[2], flush_mib[3], cb_mib[3];
+	size_t arena_miblen, flush_miblen, cb_miblen;
+	int (*real_create)(pthread_t *, const pthread_attr_t *,
+			   void *(*)(void *), void *);
+	int bind_warned;
+} T;
+
+static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
+
+void ns_thread_init(void)
+{
+	T.arena_miblen = 2;
+	T.flush_miblen = 3;
+	T.cb_miblen = 3;
+	nsje_mallctlnametomib("thread.arena", T.arena_mib, &T.arena_miblen);
+	nsje_mallctlnametomib("thread.tcache.flush", T.flush_mib, &T.flush_miblen);
+	if (nsje_mallctlnametomib("experimental.thread.activity_callback",
+				  T.cb_mib, &T.cb_miblen))
+		T.cb_miblen = 0;
+}
+
+static void verbose_switch(int from, int to, int cpu)
+{
+	struct ns_line l;
+
+	ns_line_init(&l);
+	ns_line_str(&l, "thread moved to cpu ", 0);
+	ns_line_long(&l, cpu);
+	ns_line_str(&l, ": arena set ", 0);
+	ns_line_long(&l, from);
+	ns_line_str(&l, " -> ", 0);
+	ns_line_long(&l, to);
+	ns_line_emit(&l);
+}
+
+/* Binds the calling thread to an arena of set `set`. */
+static void bind_to(int set, bool may_create)
+{
+	unsigned arena;
+	int slot, rc;
+	bool was_bound = ns_self.tag != 0;
+
+	if (ns_arena_pick(set, may_create, &slot, &arena))
+		return;
+	rc = nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &arena,
+			       sizeof(arena));
+	if (rc) {
+		ns_arena_release(set, slot);
+		ns_log_once(&T.bind_warned, "thread.arena", rc,
+			    "threads keep jemalloc's default arenas");
+		return;
+	}
+	if (was_bound) {
+		ns_arena_release(ns_self.set, ns_self.slot);
+		nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
+	}
+	ns_self.set = (int16_t)set;
+	ns_self.slot = (int16_t)slot;
+	ns_self.tag = (uint8_t)(set + 1);
+	if (!ns_self.callback && T.cb_miblen) {
+		struct nsje_activity_thunk th = { activity, NULL };
+
+		if (nsje_mallctlbymib(T.cb_mib, T.cb_miblen, NULL, NULL, &th,
+				      sizeof(th)) == 0)
+			ns_self.callback = 1;
+	}
+}
+
+void ns_thread_bind(bool may_create)
+{
+	if (!ns.active || ns_self.busy)
+		return;
+	ns_self.busy = 1;
+	bind_to(policy_set_for_cpu(&ns.plan, os_getcpu()), may_create);
+	ns_self.busy = 0;
+}
+
+/* Re-reads the CPU; rebinds if the thread's node changed. True if rebound. */
+bool ns_thread_recheck(void)
+{
+	int cpu, set;
+
+	if (!ns.active || ns_self.busy)
+		return false;
+	if (ns_self.tag == 0) {
+		ns_thread_bind(false);
+		return ns_self.tag != 0;
+	}
+	cpu = os_getcpu();
+	set = policy_set_for_cpu(&ns.plan, cpu);
+	if (set + 1 == ns_self.tag)
+		return false;
+	ns_self.busy = 1;
+	if (ns.cfg.verbose >= 2)
+		verbose_switch(ns_self.set, set, cpu);
+	bind_to(set, false);
+	ns_self.busy = 0;
+	return true;
+}
+
+static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
+{
+	ns_thread_recheck();
+}
+
+void ns_free_foreign(void *p)
+{
+	if (ns_thread_recheck() && ns_tag_of(p) == ns_self.tag) {
+		nsje_free(p);
+		return;
+	}
+	/* Straight back to its home arena, bypassing our tcache: a block
+	 * of another node must not be handed out again on this one. */
+	nsje_dallocx(p, MALLOCX_TCACHE_NONE);
+	ns_self.remote_frees++;
+}
+
+/* ------------------------------------------------------ pthread_create */
+
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void thread_exit(void *unused)
+{
+	if (ns_self.tag)
+		ns_arena_release(ns_self.set, ns_self.slot);
+	ns_self.tag = 0;
+}
+
+static void *trampoline(void *p)
+{
+	struct start s = *(struct start *)p;
+	void *ret;
+
+	free(p);
+	ns_thread_bind(true);
+	pthread_cleanup_push(thread_exit, NULL);
+	ret = s.fn(s.arg);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
+static int resolve_create(void)
+{
+	void *f = dlvsym(RTLD_NEXT, "pthread_create", "GLIBC_2.34");
+
+	if (f == NULL)
+		f = dlsym(RTLD_NEXT, "pthread_create");
+	if (f == NULL)
+		return -ENOENT;
+	__atomic_store_n((void **)&T.real_create, f, __ATOMIC_RELEASE);
+	return 0;
+}
+
+NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+			     void *(*fn)(void *), void *arg)
+{
+	struct start *s;
+	int rc;
+
+	if (T.real_create == NULL && resolve_create())
+		return EAGAIN;
+	if (!ns.active)
+		return T.real_create(th, attr, fn, arg);
+	s = malloc(sizeof(*s));
+	if (s == NULL) /* the thread runs unbound rather than not at all */
+		return T.real_create(th, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	rc = T.real_create(th, attr, trampoline, s);
+	if (rc)
+		free(s);
+	return rc;
+}
