@@ -1,0 +1,91 @@
+# Shared shell helpers for tests/integration/*.test (sourced, POSIX sh).
+#
+# Sets: B (directory of the built test programs), S (source directory of
+# these tests), T (a scratch directory removed on exit), status (0 until
+# something fails).  Each test ends with "finish".
+
+status=0
+
+fail() {
+	echo "FAIL: $*"
+	status=1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# A missing shim is a failure, not a skip: "make check" builds it first.
+if [ -z "${NUMASHIM_LIB:-}" ]; then
+	echo "FAIL: NUMASHIM_LIB is not set (run through 'make check')"
+	exit 1
+fi
+if [ ! -f "$NUMASHIM_LIB" ]; then
+	echo "FAIL: NUMASHIM_LIB=$NUMASHIM_LIB does not exist (was the shim built?)"
+	exit 1
+fi
+B="${NUMASHIM_BUILDDIR:-.}/tests/integration"
+S="${NUMASHIM_SRCDIR:-.}/tests/integration"
+
+# Start from a clean slate: no inherited preload, no stray NUMASHIM_*
+# settings (only the paths the build hands us survive).
+unset LD_PRELOAD
+for v in $(env | sed -n 's/^\(NUMASHIM_[A-Za-z0-9_]*\)=.*/\1/p'); do
+	case $v in
+	NUMASHIM_LIB|NUMASHIM_BUILDDIR|NUMASHIM_SRCDIR) ;;
+	*) unset "$v" ;;
+	esac
+done
+export LC_ALL=C
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/numashim-it.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+# describe_rc RC: "exit 3" or "killed by SIGSEGV"
+describe_rc() {
+	if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
+		echo "killed by SIG$(kill -l "$(($1 - 128))" 2>/dev/null || echo "$(($1 - 128))")"
+	elif [ "$1" -eq 124 ]; then
+		echo "timed out (deadlock?)"
+	else
+		echo "exit $1"
+	fi
+}
+
+# run DESC OUT CMD...: run CMD (stdout to OUT, stderr to OUT.err) under a
+# time limit; on failure say so and show both.  Returns CMD's status.
+run() {
+	run_desc=$1 run_out=$2
+	shift 2
+	run_rc=0
+	timeout -k 5 "${RUN_TIMEOUT:-300}" "$@" >"$run_out" 2>"$run_out.err" || run_rc=$?
+	if [ "$run_rc" -ne 0 ]; then
+		fail "$run_desc: expected exit 0, got $(describe_rc "$run_rc")"
+		echo "--- stdout of: $*"; head -n 200 "$run_out"
+		echo "--- stderr:"; head -n 60 "$run_out.err"
+		echo "---"
+	fi
+	return "$run_rc"
+}
+
+# shim DESC OUT CMD...: like run, with the shim preloaded.
+shim() {
+	shim_desc=$1 shim_out=$2
+	shift 2
+	run "$shim_desc (under the shim)" "$shim_out" env LD_PRELOAD="$NUMASHIM_LIB" "$@"
+}
+
+# same DESC EXPECTED GOT: the two files must be identical.
+same() {
+	if ! cmp -s "$2" "$3"; then
+		fail "$1: output differs from the expected (< expected, > got)"
+		diff "$2" "$3" | head -n 30
+		return 1
+	fi
+}
+
+finish() {
+	if [ "$status" -eq 0 ]; then echo "PASS"; fi
+	exit "$status"
+}
