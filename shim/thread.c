@@ -20,7 +20,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 __thread struct ns_thread ns_self __attribute__((tls_model("initial-exec")));
 
@@ -29,6 +31,8 @@ static struct {
 	size_t arena_miblen, flush_miblen, cb_miblen;
 	int (*real_create)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
+	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
+	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
 	int bind_warned;
 } T;
 
@@ -169,16 +173,23 @@ static void *trampoline(void *p)
 	return ret;
 }
 
-static int resolve_create(void)
+/* The next definition of `name`: glibc's, in its current version when the
+ * symbol is versioned (our own exports carry no version). */
+static int resolve(void *slot, const char *name, const char *version)
 {
-	void *f = dlvsym(RTLD_NEXT, "pthread_create", "GLIBC_2.34");
+	void *f = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
 
 	if (f == NULL)
-		f = dlsym(RTLD_NEXT, "pthread_create");
+		f = dlsym(RTLD_NEXT, name);
 	if (f == NULL)
 		return -ENOENT;
-	__atomic_store_n((void **)&T.real_create, f, __ATOMIC_RELEASE);
+	__atomic_store_n((void **)slot, f, __ATOMIC_RELEASE);
 	return 0;
+}
+
+static int resolve_create(void)
+{
+	return resolve(&T.real_create, "pthread_create", "GLIBC_2.34");
 }
 
 NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
@@ -199,5 +210,43 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	rc = T.real_create(th, attr, trampoline, s);
 	if (rc)
 		free(s);
+	return rc;
+}
+
+/* ------------------------------------------------------ affinity changes */
+
+/*
+ * A thread that pins itself is on its new CPU when the call returns (the
+ * kernel migrates the caller before it does): rebind now rather than after
+ * the next 64 KiB of activity, so a thread that pins itself right after it
+ * starts gets its very first blocks from its new node.
+ */
+NS_EXPORT int sched_setaffinity(pid_t pid, size_t len, const cpu_set_t *set)
+{
+	int rc;
+
+	if (T.real_setaffinity == NULL &&
+	    resolve(&T.real_setaffinity, "sched_setaffinity", NULL)) {
+		errno = ENOSYS;
+		return -1;
+	}
+	rc = T.real_setaffinity(pid, len, set);
+	if (rc == 0 && ns.active && (pid == 0 || pid == gettid()))
+		ns_thread_recheck();
+	return rc;
+}
+
+NS_EXPORT int pthread_setaffinity_np(pthread_t th, size_t len,
+				     const cpu_set_t *set)
+{
+	int rc;
+
+	if (T.real_pthread_setaffinity == NULL &&
+	    resolve(&T.real_pthread_setaffinity, "pthread_setaffinity_np",
+		    "GLIBC_2.34"))
+		return ENOSYS;
+	rc = T.real_pthread_setaffinity(th, len, set);
+	if (rc == 0 && ns.active && pthread_equal(th, pthread_self()))
+		ns_thread_recheck();
 	return rc;
 }

@@ -1,0 +1,162 @@
+/*
+ * Node choice and origin-aware free on an emulated topology
+ * (NUMASHIM_FAKE_NODES=2 on a host with at least 2 CPUs: CPU 0 is virtual
+ * node 0, CPU 1 virtual node 1). Run under the shim; the same binary run
+ * with NUMASHIM_POLICY=off must fail the numashim-specific checks, which
+ * the .test script verifies, so these checks cannot pass by accident.
+ *
+ * Each arena set's extents start on 2 MiB boundaries, so "which 2 MiB
+ * chunks does a thread's memory come from" tells which set served it.
+ *
+ *   usage: fake_nodes switch|home
+ *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
+ *           the second batch must share no chunk with the first.
+ *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
+ *           them and allocates the same sizes: it must get none of them
+ *           back (they went home to node 0, not into its cache).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N 2000
+#define CHUNK_SHIFT 21
+
+static void *blocks[N], *again[N];
+/* Addresses kept as integers: comparing a pointer after free() lets the
+ * compiler assume the answer. */
+static uintptr_t freed[N];
+
+static int pin(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	if (sched_setaffinity(0, sizeof(s), &s)) {
+		perror("sched_setaffinity");
+		return -1;
+	}
+	/* The kernel moves us at the next scheduling point. */
+	while (sched_getcpu() != cpu)
+		sched_yield();
+	return 0;
+}
+
+/* malloc+free of an unused block; the volatile store keeps the compiler
+ * from removing the pair. */
+static void churn(size_t size)
+{
+	static void *volatile sink;
+
+	sink = malloc(size);
+	free(sink);
+}
+
+static size_t size_of(int i)
+{
+	return 16 + (size_t)(i % 64) * 24;
+}
+
+static void fill(void **v, int n)
+{
+	for (int i = 0; i < n; i++) {
+		v[i] = malloc(size_of(i));
+		if (v[i] == NULL) {
+			fprintf(stderr, "malloc(%zu) failed\n", size_of(i));
+			exit(1);
+		}
+		memset(v[i], i & 0xff, size_of(i));
+	}
+}
+
+static int shared_chunks(void **a, void **b, int n)
+{
+	int shared = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			if (((uintptr_t)a[i] >> CHUNK_SHIFT) ==
+			    ((uintptr_t)b[j] >> CHUNK_SHIFT)) {
+				shared++;
+				break;
+			}
+	return shared;
+}
+
+static int test_switch(void)
+{
+	int shared;
+
+	if (pin(0))
+		return 1;
+	fill(blocks, N);
+	if (pin(1))
+		return 1;
+	/* Enough activity for jemalloc's per-thread callback (every 64 KiB)
+	 * to notice the move, as any real workload would produce. */
+	for (int i = 0; i < 64; i++)
+		churn(4096);
+	fill(again, N);
+	shared = shared_chunks(blocks, again, N);
+	printf("switch: %d of %d blocks allocated after moving to CPU 1 share a "
+	       "2 MiB chunk with those allocated on CPU 0\n", shared, N);
+	return shared == 0 ? 0 : 1;
+}
+
+static void *consumer(void *unused)
+{
+	int reused = 0;
+
+	if (pin(1))
+		exit(1);
+	/* Warm up this thread's cache: jemalloc serves a thread that has only
+	 * ever freed without one, which would hide what this test checks. */
+	for (int i = 0; i < 64; i++)
+		churn(size_of(i));
+	for (int i = 0; i < N; i++) {
+		freed[i] = (uintptr_t)blocks[i];
+		free(blocks[i]);
+	}
+	fill(again, N);
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if ((uintptr_t)again[i] == freed[j]) {
+				reused++;
+				break;
+			}
+	printf("home: the CPU 1 thread got %d of the %d blocks it freed (from "
+	       "CPU 0) back from its own allocations\n", reused, N);
+	return (void *)(intptr_t)(reused == 0 ? 0 : 1);
+}
+
+static int test_home(void)
+{
+	pthread_t t;
+	void *rc;
+
+	if (pin(0))
+		return 1;
+	fill(blocks, N);
+	if (pthread_create(&t, NULL, consumer, NULL) || pthread_join(t, &rc))
+		return 1;
+	return (int)(intptr_t)rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s switch|home\n", argv[0]);
+		return 2;
+	}
+	if (strcmp(argv[1], "switch") == 0)
+		return test_switch();
+	if (strcmp(argv[1], "home") == 0)
+		return test_home();
+	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
+	return 2;
+}
