@@ -162,10 +162,10 @@ const size_t policy_option_count =
 /*
  * Names under the NUMASHIM_ prefix that are not options: they are set by
  * numashim's own tools and test harness, so they must not be reported as
- * typos of an option.
+ * typos of an option. An entry ending in '_' reserves a whole prefix.
  */
 static const char *const not_options[] = {
-	"NUMASHIM_LIB", "NUMASHIM_BUILDDIR", "NUMASHIM_SRCDIR", "NUMASHIM_VM_CACHE",
+	"NUMASHIM_LIB", "NUMASHIM_BUILDDIR", "NUMASHIM_SRCDIR", "NUMASHIM_VM_",
 };
 
 void policy_config_default(struct policy_config *cfg)
@@ -178,10 +178,14 @@ void policy_config_default(struct policy_config *cfg)
 
 static bool is_not_option(const char *name, size_t len)
 {
-	for (size_t i = 0; i < sizeof(not_options) / sizeof(not_options[0]); i++)
-		if (strlen(not_options[i]) == len &&
-		    strncmp(name, not_options[i], len) == 0)
+	for (size_t i = 0; i < sizeof(not_options) / sizeof(not_options[0]); i++) {
+		size_t n = strlen(not_options[i]);
+		bool prefix = not_options[i][n - 1] == '_';
+
+		if ((prefix ? len >= n : len == n) &&
+		    strncmp(name, not_options[i], n) == 0)
 			return true;
+	}
 	return false;
 }
 
