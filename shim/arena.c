@@ -22,8 +22,7 @@
 #define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
 #define NS_MAX_PER_SET 64
 
-static const uint8_t no_tags[1];
-struct ns_tagmap ns_tags = { (uint8_t *)no_tags, 0 };
+uint8_t *ns_tags;
 
 struct arena_set {
 	int nr, cap;
@@ -61,7 +60,7 @@ static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 		hi &= ~(NS_CHUNK - 1);
 	}
 	for (uintptr_t c = lo & ~(NS_CHUNK - 1); c < hi; c += NS_CHUNK)
-		ns_tags.map[(c >> NS_CHUNK_SHIFT) & ns_tags.mask] = tag;
+		ns_tags[c >> NS_CHUNK_SHIFT] = tag;
 }
 
 /* Binds a new extent to its set's node(s) before anything touches it. */
@@ -132,10 +131,7 @@ int ns_arenas_init(void)
 	map = os_reserve((size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
 	if (map == NULL)
 		return -ENOMEM;
-	ns_tags.map = map;
-	__atomic_store_n(&ns_tags.mask,
-			 ((uintptr_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT)) - 1,
-			 __ATOMIC_RELEASE);
+	__atomic_store_n(&ns_tags, map, __ATOMIC_RELEASE);
 
 	for (int s = 0; s < ns.plan.nr_sets; s++) {
 		int cap = 4 * ns.plan.set[s].cpus;

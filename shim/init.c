@@ -84,7 +84,14 @@ static void warn_fake(int n)
 			 "more virtual nodes than online CPUs", "the real topology");
 }
 
+static void setup(void);
+
 __attribute__((constructor(101))) static void numashim_init(void)
+{
+	setup();
+}
+
+static void setup(void)
 {
 	const char *other = NULL;
 	int mode = MPOL_DEFAULT;
@@ -135,6 +142,7 @@ __attribute__((constructor(101))) static void numashim_init(void)
 	pthread_atfork(ns_arena_atfork_prepare, ns_arena_atfork_parent,
 		       ns_arena_atfork_child);
 	ns.active = true;
+	ns_dispatch_checked();
 	if (ns.cfg.verbose)
 		say_plan();
 	ns_thread_bind(true);

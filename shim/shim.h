@@ -28,15 +28,18 @@
 #define NS_CHUNK ((uintptr_t)1 << NS_CHUNK_SHIFT)
 #define NS_TAG_BITS 47 /* user address space on x86-64 (4-level paging) */
 
-struct ns_tagmap {
-	uint8_t *map;      /* never NULL: a zero byte until the map is reserved */
-	uintptr_t mask;    /* index mask; 0 until then */
-};
-extern struct ns_tagmap ns_tags NS_HIDDEN;
+/*
+ * Reserved (untouched until tagged) when numashim goes active; only read
+ * through the tag-checking free/realloc, which are installed after it
+ * exists. No index mask: every block jemalloc hands out lies below 2^47,
+ * and free() of any other pointer is already undefined (jemalloc itself
+ * would fault on it), so the check saves an instruction on every free.
+ */
+extern uint8_t *ns_tags NS_HIDDEN;
 
 static inline uint8_t ns_tag_of(const void *p)
 {
-	return ns_tags.map[((uintptr_t)p >> NS_CHUNK_SHIFT) & ns_tags.mask];
+	return ns_tags[(uintptr_t)p >> NS_CHUNK_SHIFT];
 }
 
 /* Per-thread state, initial-exec TLS: a read is one %fs-relative load. */
@@ -58,6 +61,14 @@ struct ns_state {
 	struct policy_plan plan;
 };
 extern struct ns_state ns NS_HIDDEN;
+
+/* malloc.c */
+struct ns_dispatch {
+	void (*free)(void *);
+	void *(*realloc)(void *, size_t);
+};
+extern struct ns_dispatch ns_dispatch NS_HIDDEN;
+NS_HIDDEN void ns_dispatch_checked(void);
 
 /* arena.c */
 NS_HIDDEN int ns_arenas_init(void);
