@@ -47,6 +47,7 @@ struct ns_thread {
 	uint8_t tag;        /* set+1 the thread allocates from; 0 = unbound */
 	uint8_t busy;       /* inside a rebind: do not recurse */
 	uint8_t callback;   /* activity callback registered */
+	uint8_t exited;     /* past its start routine: never rebind again */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
 	uint64_t remote_frees;

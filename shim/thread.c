@@ -111,7 +111,7 @@ bool ns_thread_recheck(void)
 {
 	int cpu, set;
 
-	if (!ns.active || ns_self.busy)
+	if (!ns.active || ns_self.busy || ns_self.exited)
 		return false;
 	if (ns_self.tag == 0) {
 		ns_thread_bind(false);
@@ -153,11 +153,14 @@ struct start {
 	void *arg;
 };
 
+/* The start routine returned or called pthread_exit. TLS destructors may
+ * still free blocks: they keep the thread's tag (its own blocks stay on the
+ * fast path) but must not bind the dying thread again. */
 static void thread_exit(void *unused)
 {
 	if (ns_self.tag)
 		ns_arena_release(ns_self.set, ns_self.slot);
-	ns_self.tag = 0;
+	ns_self.exited = 1;
 }
 
 static void *trampoline(void *p)

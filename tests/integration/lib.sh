@@ -89,3 +89,30 @@ finish() {
 	if [ "$status" -eq 0 ]; then echo "PASS"; fi
 	exit "$status"
 }
+
+# compare_runs DESC EXPECTED CMD...: CMD's stdout must equal the file
+# EXPECTED without the shim, under the shim, and under the shim with
+# NUMASHIM_VERBOSE=1 (which may add lines to stderr, never to stdout).
+compare_runs() {
+	cr_desc=$1 cr_expected=$2
+	shift 2
+	if run "$cr_desc without the shim" "$T/cr.plain" "$@"; then
+		same "$cr_desc without the shim (the test's own expectation)" \
+			"$cr_expected" "$T/cr.plain" || true
+	fi
+	if shim "$cr_desc" "$T/cr.shim" "$@"; then
+		same "$cr_desc under the shim" "$cr_expected" "$T/cr.shim" || true
+		if grep -q '^numashim:' "$T/cr.shim.err"; then
+			echo "INFO: $cr_desc: the shim wrote to stderr with default settings:"
+			grep '^numashim:' "$T/cr.shim.err" | sort | uniq -c | head -n 5
+		fi
+	fi
+	if run "$cr_desc with NUMASHIM_VERBOSE=1" "$T/cr.verbose" \
+		env LD_PRELOAD="$NUMASHIM_LIB" NUMASHIM_VERBOSE=1 "$@"; then
+		same "$cr_desc under the shim with NUMASHIM_VERBOSE=1" \
+			"$cr_expected" "$T/cr.verbose" || true
+		if ! grep -q '^numashim:' "$T/cr.verbose.err"; then
+			echo "INFO: $cr_desc: NUMASHIM_VERBOSE=1 printed nothing"
+		fi
+	fi
+}
