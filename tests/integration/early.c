@@ -1,0 +1,43 @@
+/* A library whose constructor allocates: preloaded next to the shim, in
+ * either order, so that (in one of them) its constructor calls malloc before
+ * the shim's own constructor has run.  It keeps its blocks in globals for
+ * early_main to check, realloc and free. */
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EARLY_N 8
+
+__attribute__((visibility("default"))) void *early_blocks[EARLY_N];
+__attribute__((visibility("default"))) size_t early_sizes[EARLY_N];
+__attribute__((visibility("default"))) int early_ran;
+
+static unsigned char early_byte(int k, size_t i)
+{
+	return (unsigned char)(k * 29 + i * 3 + 1);
+}
+
+__attribute__((constructor(101))) static void early_ctor(void)
+{
+	void *p;
+
+	early_blocks[0] = malloc(early_sizes[0] = 24);
+	early_blocks[1] = calloc(10, early_sizes[1] = 100);
+	early_blocks[1] = realloc(early_blocks[1], early_sizes[1] = 5000);
+	early_blocks[2] = realloc(NULL, early_sizes[2] = 333);
+	if (posix_memalign(&p, 256, early_sizes[3] = 700) == 0)
+		early_blocks[3] = p;
+	early_blocks[4] = aligned_alloc(4096, early_sizes[4] = 8192);
+	early_blocks[5] = malloc(early_sizes[5] = 3 << 20);
+	early_blocks[6] = memalign(64, early_sizes[6] = 64);
+	early_blocks[7] = malloc(early_sizes[7] = 1);
+	early_blocks[7] = realloc(early_blocks[7], early_sizes[7] = 100000);
+	free(malloc(50));
+	free(calloc(3, 3));
+	for (int k = 0; k < EARLY_N; k++)
+		if (early_blocks[k])
+			for (size_t i = 0; i < early_sizes[k]; i++)
+				((unsigned char *)early_blocks[k])[i] = early_byte(k, i);
+	early_ran = 1;
+}

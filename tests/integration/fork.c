@@ -1,0 +1,251 @@
+/* fork under the shim.
+ *
+ *   fork blocks   threads allocate patterned blocks and wait; the process
+ *                 forks; the child checks, reallocs and frees the parent's
+ *                 blocks (including ones other threads allocated), starts a
+ *                 thread of its own and exits 0; the parent carries on.
+ *   fork busy     threads allocate/free/realloc without pause while the
+ *                 main thread and one of the workers fork again and again;
+ *                 each child allocates and must exit 0 within a time limit
+ *                 (a deadlock inherited from a lock held at fork time fails
+ *                 the test instead of hanging it).
+ */
+#include "tests/integration/check.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define NTHREADS 4
+#define PER_THREAD 256
+#define CHILD_SECONDS 20
+
+static void *blocks[NTHREADS][PER_THREAD];
+static pthread_barrier_t made, done;
+static volatile int stop;
+static int worker_forks;
+
+static size_t block_size(int t, int i)
+{
+	static const size_t sizes[] = { 8, 40, 200, 1000, 5000, 40000, 300000, 2 << 20 };
+	return sizes[(t * 7 + i) % 8] + (size_t)i;
+}
+
+static uintptr_t block_seed(int t, int i)
+{
+	return (uintptr_t)(t * 1000 + i);
+}
+
+static void *child_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2000; i++) {
+		void *p = malloc((size_t)(i * 13 % 9000) + 1);
+		if (p == NULL)
+			return (void *)1;
+		memset(p, 0x5A, (size_t)(i * 13 % 9000) + 1);
+		free(p);
+	}
+	return NULL;
+}
+
+/* Work a child does: check the parent's blocks, realloc some, free all,
+ * allocate anew, including from a thread of its own.  Returns the number of
+ * problems (also printed). */
+static int child_work(bool with_parent_blocks)
+{
+	int bad = 0;
+
+	alarm(CHILD_SECONDS);
+	for (int t = 0; with_parent_blocks && t < NTHREADS; t++)
+		for (int i = 0; i < PER_THREAD; i++) {
+			size_t n = block_size(t, i), bad_at = pat_find_bad(blocks[t][i], n, block_seed(t, i));
+			if (bad_at != (size_t)-1) {
+				printf("FAIL child: parent's block (thread %d, #%d, %zu bytes): expected "
+				       "its pattern, got a difference at offset %zu\n", t, i, n, bad_at);
+				bad++;
+				continue;
+			}
+			if (i % 2) {
+				size_t m = n * 3 + 17;
+				char *q = realloc(blocks[t][i], m);
+				if (q == NULL || pat_find_bad(q, n, block_seed(t, i)) != (size_t)-1) {
+					printf("FAIL child: realloc(parent's block, %zu -> %zu): expected "
+					       "contents kept, got %p\n", n, m, (void *)q);
+					bad++;
+					continue;
+				}
+				memset(q + n, 1, m - n);
+				blocks[t][i] = q;
+			}
+			free(blocks[t][i]);
+		}
+	void *v[500];
+	for (int i = 0; i < 500; i++) {
+		v[i] = malloc((size_t)i * 31 + 1);
+		if (v[i] == NULL) {
+			printf("FAIL child: malloc(%d): expected a block, got NULL\n", i * 31 + 1);
+			bad++;
+			continue;
+		}
+		pat_fill(v[i], (size_t)i * 31 + 1, (uintptr_t)i);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (v[i] && pat_find_bad(v[i], (size_t)i * 31 + 1, (uintptr_t)i) != (size_t)-1) {
+			printf("FAIL child: its own block #%d: expected its pattern intact\n", i);
+			bad++;
+		}
+		free(v[i]);
+	}
+	pthread_t th;
+	void *rc = (void *)1;
+	if (pthread_create(&th, NULL, child_thread, NULL) != 0 || pthread_join(th, &rc) != 0 || rc) {
+		printf("FAIL child: a thread started after fork could not allocate\n");
+		bad++;
+	}
+	return bad;
+}
+
+/* Waits for a child; a child that does not end within the limit is killed
+ * and reported. */
+static void wait_child(pid_t pid, const char *what)
+{
+	int st = 0;
+	for (int tries = 0; tries < (CHILD_SECONDS + 10) * 100; tries++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: expected the child to exit 0, "
+			      "got %s %d%s", what, WIFEXITED(st) ? "exit" : "signal",
+			      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+			      WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? " (SIGALRM: deadlocked)" : "");
+			return;
+		}
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	check_fail(__FILE__, __LINE__, "%s: expected the child to exit 0, got no exit after %d s "
+		   "(deadlock?); killed it", what, CHILD_SECONDS + 10);
+}
+
+static void *maker(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		blocks[t][i] = malloc(block_size(t, i));
+		CHECK(blocks[t][i] != NULL, "thread %d: malloc(%zu): expected a block, got NULL", t,
+		      block_size(t, i));
+		if (blocks[t][i])
+			pat_fill(blocks[t][i], block_size(t, i), block_seed(t, i));
+	}
+	pthread_barrier_wait(&made);
+	pthread_barrier_wait(&done); /* stay alive across the fork */
+	return NULL;
+}
+
+static void test_blocks(void)
+{
+	pthread_t th[NTHREADS];
+
+	pthread_barrier_init(&made, NULL, NTHREADS + 1);
+	pthread_barrier_init(&done, NULL, NTHREADS + 1);
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_create(&th[t], NULL, maker, (void *)(intptr_t)t);
+	pthread_barrier_wait(&made);
+	for (int round = 0; round < 3; round++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			exit(child_work(true) ? 1 : 0);
+		CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
+		if (pid > 0)
+			wait_child(pid, "fork with the parent's blocks");
+	}
+	/* the parent carries on with its own copies */
+	for (int t = 0; t < NTHREADS; t++)
+		for (int i = 0; i < PER_THREAD; i++) {
+			size_t n = block_size(t, i), bad = pat_find_bad(blocks[t][i], n, block_seed(t, i));
+			CHECK(bad == (size_t)-1, "parent after fork: block (thread %d, #%d): expected its "
+			      "pattern, got a difference at offset %zu", t, i, bad);
+			blocks[t][i] = realloc(blocks[t][i], n + 100);
+			free(blocks[t][i]);
+		}
+	pthread_barrier_wait(&done);
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	printf("fork blocks: 3 children checked, realloc'd and freed the parent's blocks\n");
+}
+
+static void *churn(void *arg)
+{
+	int t = (int)(intptr_t)arg;
+	void *mine[64] = { 0 };
+	uint64_t x = 88172645463325252ull + (uint64_t)t;
+	unsigned long n = 0;
+
+	while (!stop) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		size_t k = x % 64, size = (x >> 8) % ((x & 0x100000) ? 300000 : 2000) + 1;
+		if (mine[k] == NULL)
+			mine[k] = (x & 1) ? malloc(size) : calloc(1, size);
+		else if (x & 2)
+			mine[k] = realloc(mine[k], size);
+		else {
+			free(mine[k]);
+			mine[k] = NULL;
+		}
+		if (mine[k])
+			((char *)mine[k])[0] = 1;
+		/* one worker also forks, so forks come from a non-main thread too */
+		if (t == 0 && ++n % 20000 == 0) {
+			pid_t pid = fork();
+			if (pid == 0)
+				_exit(child_work(false) ? 1 : 0);
+			if (pid > 0) {
+				wait_child(pid, "fork from a worker thread while others allocate");
+				__atomic_add_fetch(&worker_forks, 1, __ATOMIC_RELAXED);
+			}
+		}
+	}
+	for (int k = 0; k < 64; k++)
+		free(mine[k]);
+	return NULL;
+}
+
+static void test_busy(int forks)
+{
+	pthread_t th[NTHREADS];
+
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_create(&th[t], NULL, churn, (void *)(intptr_t)t);
+	for (int i = 0; i < forks; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			exit(child_work(false) ? 1 : 0);
+		CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
+		if (pid > 0)
+			wait_child(pid, "fork from main while threads allocate");
+	}
+	while (__atomic_load_n(&worker_forks, __ATOMIC_RELAXED) < 3)
+		usleep(10000);
+	stop = 1;
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	printf("fork busy: %d children forked from main and %d from a worker while %d threads "
+	       "allocated\n", forks, worker_forks, NTHREADS);
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	deadlock_guard(240);
+	if (argc >= 2 && strcmp(argv[1], "blocks") == 0)
+		test_blocks();
+	else if (argc >= 2 && strcmp(argv[1], "busy") == 0)
+		test_busy(argc > 2 ? atoi(argv[2]) : 100);
+	else {
+		fprintf(stderr, "usage: %s blocks|busy [FORKS]\n", argv[0]);
+		return 2;
+	}
+	CHECK_EXIT();
+}
