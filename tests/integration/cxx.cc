@@ -1,7 +1,7 @@
 // C++ under the shim: new/delete in all their forms (arrays, over-aligned,
 // sized, nothrow), failure on huge sizes, and standard containers churned
 // across std::thread with objects destroyed by a thread other than the one
-// that built them.
+// that built them; containers built by static initializers before main.
 //
 //   cxx shim   (run under LD_PRELOAD=$NUMASHIM_LIB: malloc must be the shim's)
 //   cxx ref    (run without the shim)
@@ -196,6 +196,36 @@ bool check_batch(const Batch &b, int consumer)
 	return ok;
 }
 
+// Static initializers that allocate (they run before main, and before the
+// shim's constructor if the program were loaded before it).
+std::map<int, std::string> global_map = [] {
+	std::map<int, std::string> m;
+	for (int k = 0; k < 500; k++)
+		m.emplace(k, text(-1, -1, k));
+	return m;
+}();
+std::vector<std::string> *global_vec = [] {
+	auto *v = new std::vector<std::string>;
+	for (int k = 0; k < 300; k++)
+		v->push_back(text(-2, -2, k));
+	return v;
+}();
+
+void test_static_init()
+{
+	bool ok = global_map.size() == 500 && global_vec->size() == 300;
+	for (int k = 0; ok && k < 500; k++)
+		ok = global_map[k] == text(-1, -1, k);
+	for (int k = 0; ok && k < 300; k++)
+		ok = (*global_vec)[k] == text(-2, -2, k);
+	CHECK(ok, "containers built by static initializers: expected 500 + 300 known strings, got "
+	      "%zu + %zu or different contents", global_map.size(), global_vec->size());
+	global_vec->resize(5000, "grown after main started");
+	delete global_vec;
+	global_vec = nullptr;
+	global_map.clear();
+}
+
 std::mutex qlock;
 std::condition_variable qcond;
 std::deque<std::unique_ptr<Batch>> queue;
@@ -255,6 +285,7 @@ int main(int argc, char **argv)
 	deadlock_guard(240);
 	if (strcmp(argv[1], "shim") == 0 && !served_by_shim("malloc"))
 		check_failures++;
+	test_static_init();
 	test_new_delete();
 	test_huge();
 	test_threads(8, 2000);
