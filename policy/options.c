@@ -135,6 +135,102 @@ static int opt_fake_nodes(const char *v, struct policy_config *cfg,
 	return parse_int(v, 0, POLICY_MAX_NODES, &cfg->fake_nodes) ? -EINVAL : 0;
 }
 
+static int opt_interleave_min(const char *v, struct policy_config *cfg,
+			      const char **why)
+{
+	size_t n;
+
+	*why = "not a size (e.g. 64M, 1G) or off";
+	if (strcmp(v, "off") == 0) {
+		cfg->interleave_min = 0;
+		return 0;
+	}
+	if (policy_parse_size(v, &n))
+		return -EINVAL;
+	if (n < 4096) {
+		*why = "below one page (4K); use off to disable";
+		return -EINVAL;
+	}
+	cfg->interleave_min = n;
+	return 0;
+}
+
+static int opt_interleave_nodes(const char *v, struct policy_config *cfg,
+				const char **why)
+{
+	policy_nodemask_t mask;
+	int rc = policy_parse_nodelist(v, ALL_NODES, &mask);
+
+	if (rc || mask == 0) {
+		*why = rc == -ERANGE ? "node number out of range 0-63"
+		       : rc ? "not a node list (numactl syntax: all, 0-3,5, !1)"
+			    : "the list selects no node";
+		return -EINVAL;
+	}
+	cfg->interleave_nodes = mask;
+	cfg->interleave_nodes_text = v;
+	return 0;
+}
+
+/* "0:3,1:1": node:weight pairs, weights 1-100. */
+static int opt_weights(const char *v, struct policy_config *cfg, const char **why)
+{
+	uint8_t w[POLICY_MAX_NODES] = { 0 };
+	const char *s = v;
+
+	*why = "not node:weight pairs such as 0:3,1:1 (weights 1-100)";
+	if (*s == '\0')
+		return -EINVAL;
+	while (*s) {
+		int node = 0, weight = 0, digits = 0;
+
+		for (; *s >= '0' && *s <= '9' && node < POLICY_MAX_NODES; s++, digits++)
+			node = node * 10 + (*s - '0');
+		if (!digits || node >= POLICY_MAX_NODES || *s++ != ':')
+			return -EINVAL;
+		for (digits = 0; *s >= '0' && *s <= '9' && weight <= 100; s++, digits++)
+			weight = weight * 10 + (*s - '0');
+		if (!digits || weight < 1 || weight > 100 || w[node])
+			return -EINVAL;
+		w[node] = (uint8_t)weight;
+		if (*s == ',')
+			s++;
+		else if (*s)
+			return -EINVAL;
+	}
+	memcpy(cfg->weight, w, sizeof(w));
+	cfg->weights_text = v;
+	return 0;
+}
+
+static int opt_mmap(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not one of interleave, local, off";
+	if (strcmp(v, "interleave") == 0)
+		cfg->mmap = POLICY_MMAP_INTERLEAVE;
+	else if (strcmp(v, "local") == 0)
+		cfg->mmap = POLICY_MMAP_LOCAL;
+	else if (strcmp(v, "off") == 0)
+		cfg->mmap = POLICY_MMAP_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int opt_threads(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not one of none, spread, compact";
+	if (strcmp(v, "none") == 0)
+		cfg->threads = POLICY_THREADS_NONE;
+	else if (strcmp(v, "spread") == 0)
+		cfg->threads = POLICY_THREADS_SPREAD;
+	else if (strcmp(v, "compact") == 0)
+		cfg->threads = POLICY_THREADS_COMPACT;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 const struct policy_option policy_options[] = {
 	{ "NUMASHIM_POLICY", "local", "local|interleave|preferred:N|bind:NODES|off",
 	  "Where heap memory goes: on the node the allocating thread runs on "
@@ -151,6 +247,27 @@ const struct policy_option policy_options[] = {
 	{ "NUMASHIM_VERBOSE", "0", "0|1|2",
 	  "Print the topology and the resolved plan to stderr at start (1), "
 	  "and every thread's node switch (2).", opt_verbose },
+	{ "NUMASHIM_INTERLEAVE_MIN", "64M", "SIZE (K/M/G suffixes) or off",
+	  "malloc-family blocks and anonymous mappings at least this big are "
+	  "interleaved: 64M is above the private work buffers of a thread "
+	  "(sort/hash/network buffers, tens of MiB at most) and below the "
+	  "shared pools that all threads read (buffer pools, caches, GiBs).",
+	  opt_interleave_min },
+	{ "NUMASHIM_INTERLEAVE_NODES", "all", "NODES (numactl syntax)",
+	  "The nodes large blocks are interleaved over (those with memory "
+	  "that the process may use).", opt_interleave_nodes },
+	{ "NUMASHIM_INTERLEAVE_WEIGHTS", "equal", "NODE:WEIGHT,... (e.g. 0:3,1:1)",
+	  "Interleave large blocks in these proportions instead of equally "
+	  "(kernels without weighted interleave get 2 MiB runs per node).",
+	  opt_weights },
+	{ "NUMASHIM_MMAP", "interleave", "interleave|local|off",
+	  "Large anonymous mmap and System V shm: interleave them, keep them "
+	  "on the caller's node, or leave them to the kernel. File, fixed, "
+	  "hugetlb and stack mappings are never touched.", opt_mmap },
+	{ "NUMASHIM_THREADS", "none", "none|spread|compact",
+	  "Place new threads: leave it to the scheduler, spread them "
+	  "round-robin over the nodes, or fill one node's CPUs first. A "
+	  "thread created with its own CPU affinity keeps it.", opt_threads },
 	{ "NUMASHIM_FAKE_NODES", "0", "N",
 	  "Testing and benchmarks only: act as if the online CPUs formed N "
 	  "nodes; memory of virtual node k goes to real node k mod R.",
@@ -174,6 +291,8 @@ void policy_config_default(struct policy_config *cfg)
 	cfg->mode = POLICY_LOCAL;
 	cfg->preferred_node = 0;
 	cfg->nodes = ALL_NODES;
+	cfg->interleave_min = POLICY_INTERLEAVE_MIN_DEFAULT;
+	cfg->interleave_nodes = ALL_NODES;
 }
 
 static bool is_not_option(const char *name, size_t len)

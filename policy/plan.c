@@ -83,6 +83,61 @@ static void plan_inactive(struct policy_plan *p, const char *reason)
 	p->nr_sets = 0;
 }
 
+/* The set large blocks come from: interleaved over the interleave nodes,
+ * with the weights mapped onto the real nodes. */
+static void add_large_set(const struct policy_config *cfg,
+			  const struct policy_topology *t, struct policy_plan *p,
+			  policy_nodemask_t usable, policy_warn_fn warn, void *ctx)
+{
+	policy_nodemask_t il = usable, weighted = 0;
+	struct policy_set *s;
+	unsigned first = 0;
+
+	if (cfg->interleave_min == 0)
+		return;
+	if (cfg->interleave_nodes_text) {
+		policy_nodemask_t want;
+
+		if (policy_parse_nodelist(cfg->interleave_nodes_text, usable,
+					  &want) == 0)
+			il = narrow(t, want, usable, "NUMASHIM_INTERLEAVE_NODES",
+				    cfg->interleave_nodes_text, warn, ctx, usable);
+	}
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		if (cfg->weight[n])
+			weighted |= policy_node_bit(n);
+	if (weighted & ~il) {
+		warn(ctx, "NUMASHIM_INTERLEAVE_WEIGHTS", cfg->weights_text,
+		     "gives a weight to a node large blocks are not interleaved "
+		     "over", "equal weights");
+		weighted = 0;
+	} else if (weighted && (il & ~weighted)) {
+		/* Nodes listed without a weight get none: the list narrows. */
+		il &= weighted;
+	}
+	add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
+	s = &p->set[p->nr_sets - 1];
+	p->large_set = p->nr_sets - 1;
+	p->large_min = cfg->interleave_min;
+	for (int n = 0; n < POLICY_MAX_NODES; n++) {
+		unsigned w;
+
+		if (!(il & policy_node_bit(n)))
+			continue;
+		w = weighted ? cfg->weight[n] : 1;
+		w += p->weight[t->mem_node[n]];
+		p->weight[t->mem_node[n]] = (uint8_t)(w > 255 ? 255 : w);
+	}
+	for (int r = 0; r < POLICY_MAX_NODES; r++) {
+		if (!(s->mask & policy_node_bit(r)))
+			continue;
+		if (first == 0)
+			first = p->weight[r];
+		else if (p->weight[r] != first)
+			p->weighted = true;
+	}
+}
+
 void policy_resolve(const struct policy_config *cfg,
 		    const struct policy_topology *t, struct policy_plan *p,
 		    policy_warn_fn warn, void *ctx)
@@ -97,6 +152,9 @@ void policy_resolve(const struct policy_config *cfg,
 	p->mode = cfg->mode;
 	p->nr_cpus = t->nr_cpus < POLICY_MAX_CPUS ? t->nr_cpus : POLICY_MAX_CPUS;
 	memset(p->cpu_set, -1, sizeof(p->cpu_set));
+	p->large_set = -1;
+	p->mmap = cfg->mmap;
+	p->threads = cfg->threads;
 	if (usable == 0)
 		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
 
@@ -138,6 +196,7 @@ void policy_resolve(const struct policy_config *cfg,
 		add_set(p, t, n, per_node, policy_node_bit(n));
 		p->nodes = policy_node_bit(n);
 		map_cpus(p, t);
+		add_large_set(cfg, t, p, usable, warn, ctx);
 		p->active = true;
 		return;
 	}
@@ -146,6 +205,7 @@ void policy_resolve(const struct policy_config *cfg,
 			return plan_inactive(p, "interleave over one node");
 		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, nodes);
 		map_cpus(p, t);
+		add_large_set(cfg, t, p, usable, warn, ctx);
 		p->active = true;
 		return;
 	case POLICY_BIND: {
@@ -169,5 +229,6 @@ void policy_resolve(const struct policy_config *cfg,
 		if (p->nodes & policy_node_bit(n))
 			add_set(p, t, n, per_node, policy_node_bit(n));
 	map_cpus(p, t);
+	add_large_set(cfg, t, p, usable, warn, ctx);
 	p->active = true;
 }

@@ -18,7 +18,7 @@
 
 #define POLICY_MAX_NODES 64   /* node ids 0..63: one uint64_t mask */
 #define POLICY_MAX_CPUS 1024  /* CPU ids 0..1023 */
-#define POLICY_MAX_SETS POLICY_MAX_NODES
+#define POLICY_MAX_SETS (POLICY_MAX_NODES + 1) /* + the large-block set */
 
 typedef uint64_t policy_nodemask_t;
 
@@ -65,6 +65,18 @@ enum policy_mode {
 	POLICY_OFF,         /* plain jemalloc, no NUMA placement */
 };
 
+enum policy_mmap {
+	POLICY_MMAP_INTERLEAVE = 0, /* large anonymous mappings interleaved */
+	POLICY_MMAP_LOCAL,          /* ... preferred on the caller's node */
+	POLICY_MMAP_OFF,            /* mappings left to the kernel */
+};
+
+enum policy_threads {
+	POLICY_THREADS_NONE = 0,    /* the scheduler places threads */
+	POLICY_THREADS_SPREAD,      /* new threads round-robin over nodes */
+	POLICY_THREADS_COMPACT,     /* fill one node's CPUs, then the next */
+};
+
 struct policy_config {
 	enum policy_mode mode;
 	int preferred_node;           /* POLICY_PREFERRED */
@@ -76,7 +88,18 @@ struct policy_config {
 	bool strict;                  /* MPOL_BIND instead of MPOL_PREFERRED */
 	int verbose;                  /* 0 quiet, 1 summary, 2 detail */
 	int fake_nodes;               /* NUMASHIM_FAKE_NODES; 0 = real topology */
+	/* Large buffers (malloc family and anonymous mmap/shm). */
+	size_t interleave_min;        /* 0 = never interleave large blocks */
+	policy_nodemask_t interleave_nodes; /* ~0 = all usable */
+	const char *interleave_nodes_text;
+	uint8_t weight[POLICY_MAX_NODES]; /* per (virtual) node; all 0 = equal */
+	const char *weights_text;
+	enum policy_mmap mmap;
+	enum policy_threads threads;
 };
+
+/* The default NUMASHIM_INTERLEAVE_MIN: see its help text for why. */
+#define POLICY_INTERLEAVE_MIN_DEFAULT ((size_t)64 << 20)
 
 /*
  * Reports one bad input. `var` is the variable, `value` what it held,
@@ -177,6 +200,15 @@ struct policy_plan {
 	int nr_sets;
 	struct policy_set set[POLICY_MAX_SETS];
 	int default_set;           /* for CPUs we cannot map */
+	/* Large blocks (>= large_min) come from set large_set, whose memory is
+	 * interleaved over set[large_set].mask with weight[] (per REAL node;
+	 * all equal = plain MPOL_INTERLEAVE). large_set < 0: none. */
+	int large_set;
+	size_t large_min;
+	uint8_t weight[POLICY_MAX_NODES];
+	bool weighted;
+	enum policy_mmap mmap;
+	enum policy_threads threads;
 	int nr_cpus;
 	int8_t cpu_set[POLICY_MAX_CPUS];
 };
@@ -199,5 +231,29 @@ static inline int policy_set_for_cpu(const struct policy_plan *p, int cpu)
 }
 
 const char *policy_mode_name(enum policy_mode m);
+
+/* ------------------------------------------------------------ placement */
+
+/*
+ * Weighted interleave done in user space (kernels before 6.9 have no
+ * MPOL_WEIGHTED_INTERLEAVE): the range is cut into runs, each bound to one
+ * node, in the weights' proportion. A cycle gives node n weight[n] chunks of
+ * 2 MiB; cycles grow for big ranges so a range never needs more than about
+ * 2 * 256 runs (each run is one VMA: max_map_count is finite).
+ * Calls fn(ctx, offset, length, real_node) for every run; returns the
+ * number of runs, or -EINVAL if no node has a weight.
+ */
+int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
+			 void (*fn)(void *ctx, size_t off, size_t len, int node),
+			 void *ctx);
+
+/*
+ * The node the k-th thread created (k from 0) goes to under NUMASHIM_THREADS:
+ * spread = round-robin over the plan's nodes that have CPUs; compact = fill
+ * each such node's CPUs in node order, then start again. -1 for none.
+ * `cpus_of` gives the CPU count per node that the process may run on.
+ */
+int policy_thread_node(const struct policy_plan *p, enum policy_threads mode,
+		       unsigned long k, const int cpus_of[POLICY_MAX_NODES]);
 
 #endif

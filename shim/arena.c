@@ -63,22 +63,51 @@ static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 		ns_tags[c >> NS_CHUNK_SHIFT] = tag;
 }
 
-/* Binds a new extent to its set's node(s) before anything touches it. */
-static void place(void *addr, size_t size, int set)
+static void refused(int rc)
+{
+	/* EPERM under a seccomp profile, EINVAL outside cpuset.mems: keep
+	 * running, placed by the kernel's first-touch default. */
+	ns.mbind_ok = false;
+	ns_log_once(&A.mbind_warned, "mbind", rc,
+		    "memory is placed by first touch from now on");
+}
+
+struct run_ctx {
+	char *base;
+	int rc;
+};
+
+static void bind_run(void *c, size_t off, size_t len, int node)
+{
+	struct run_ctx *r = c;
+	int rc;
+
+	if (r->rc)
+		return;
+	rc = os_mbind(r->base + off, len,
+		      ns.cfg.strict ? MPOL_BIND : MPOL_PREFERRED,
+		      policy_node_bit(node), 0);
+	if (rc)
+		r->rc = rc;
+}
+
+void ns_place_range(void *addr, size_t size, int set)
 {
 	const struct policy_set *s = &ns.plan.set[set];
 	int rc;
 
 	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
 		return;
-	rc = os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
-	if (rc) {
-		/* EPERM under a seccomp profile, EINVAL outside cpuset.mems:
-		 * keep running, placed by the kernel's first-touch default. */
-		ns.mbind_ok = false;
-		ns_log_once(&A.mbind_warned, "mbind", rc,
-			    "heap memory is placed by first touch from now on");
+	if (set == ns.plan.large_set && ns.plan.weighted) {
+		struct run_ctx r = { addr, 0 };
+
+		policy_weighted_runs(size, ns.plan.weight, bind_run, &r);
+		rc = r.rc;
+	} else {
+		rc = os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
 	}
+	if (rc)
+		refused(rc);
 }
 
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
@@ -93,7 +122,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	p = A.dflt->alloc(A.dflt, new_addr, size, align, zero, commit, ind);
 	if (p == NULL || tag == 0)
 		return p;
-	place(p, size, tag - 1);
+	ns_place_range(p, size, tag - 1);
 	tag_range(p, size, tag, false);
 	return p;
 }

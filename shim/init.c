@@ -76,6 +76,29 @@ static int find_jemalloc(struct dl_phdr_info *info, size_t size, void *found)
 	return 0;
 }
 
+/* A JVM started with -XX:+UseNUMA binds its heap itself: leave its
+ * mappings alone. The flag may come on the command line or in the
+ * variables the JVM reads its options from. */
+static bool jvm_manages_numa(void)
+{
+	static const char flag[] = "-XX:+UseNUMA";
+	static const char *const vars[] = {
+		"JAVA_TOOL_OPTIONS=", "JDK_JAVA_OPTIONS=", "_JAVA_OPTIONS=",
+	};
+	char cmd[8192];
+	ssize_t n = os_read_file("/proc/self/cmdline", cmd, sizeof(cmd));
+
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(cmd + i) + 1)
+		if (strcmp(cmd + i, flag) == 0)
+			return true;
+	for (char **e = environ; e && *e; e++)
+		for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++)
+			if (strncmp(*e, vars[v], strlen(vars[v])) == 0 &&
+			    strstr(*e, flag))
+				return true;
+	return false;
+}
+
 static void warn_fake(int n)
 {
 	char v[4] = { (char)('0' + n / 10), (char)('0' + n % 10), 0, 0 };
@@ -134,7 +157,8 @@ static void setup(void)
 		return;
 	}
 	ns_thread_init();
-	if (ns_arenas_init()) {
+	ns.jvm_numa = jvm_manages_numa();
+	if (ns_arenas_init() || ns_large_init()) {
 		say_inactive("could not read jemalloc's extent hooks or reserve "
 			     "the tag map");
 		return;

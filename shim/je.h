@@ -1,9 +1,10 @@
 /*
- * The private jemalloc linked into libnumashim.so. Its entry points that
- * numashim wraps, and its non-standard API, are renamed to nsje_* at build
- * time (shim/jemalloc.syms); malloc, calloc, posix_memalign, valloc and
- * malloc_usable_size keep their names and are exported as they are, so the
- * allocation fast path is jemalloc's own.
+ * The private jemalloc linked into libnumashim.so. Its entry points, and
+ * its non-standard API, are renamed to nsje_* at build time
+ * (shim/jemalloc.syms); only malloc_usable_size keeps its name and is
+ * exported as it is. jemalloc's own mmap/munmap calls are renamed to
+ * nsje_sys_mmap/nsje_sys_munmap, which go straight to the kernel, so our
+ * mmap interposition never sees (or places) jemalloc's extents twice.
  */
 #ifndef NUMASHIM_JE_H
 #define NUMASHIM_JE_H
@@ -17,11 +18,16 @@
 
 #define NS_HIDDEN __attribute__((visibility("hidden")))
 
+NS_HIDDEN void *nsje_malloc(size_t n);
+NS_HIDDEN void *nsje_calloc(size_t n, size_t m);
+NS_HIDDEN int nsje_posix_memalign(void **out, size_t align, size_t n);
+NS_HIDDEN void *nsje_valloc(size_t n);
 NS_HIDDEN void nsje_free(void *p);
 NS_HIDDEN void *nsje_realloc(void *p, size_t n);
 NS_HIDDEN void *nsje_memalign(size_t align, size_t n);
 NS_HIDDEN void *nsje_aligned_alloc(size_t align, size_t n);
 NS_HIDDEN void *nsje_mallocx(size_t n, int flags);
+NS_HIDDEN void *nsje_rallocx(void *p, size_t n, int flags);
 NS_HIDDEN void nsje_dallocx(void *p, int flags);
 NS_HIDDEN size_t nsje_sallocx(const void *p, int flags);
 NS_HIDDEN int nsje_mallctl(const char *name, void *oldp, size_t *oldlenp,

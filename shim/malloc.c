@@ -1,20 +1,23 @@
 /*
  * The exported allocator API.
  *
- * malloc, calloc, posix_memalign, valloc and malloc_usable_size are
- * jemalloc's own, exported unwrapped (see shim/je.h): a wrapper costs a
- * call and a few instructions on every allocation, measured at 1.08-1.10x
- * plain jemalloc in a tight loop (shared/NOTES.md), and the node is kept
- * current out of the allocation path (shim/thread.c).
- *
- * free and realloc are ours: one tag-map load tells whether the block
- * belongs to the calling thread's node; if not, it goes back to its home
- * arena instead of into this thread's cache (origin-aware free).
+ * malloc, calloc, free and realloc jump through a dispatch table. Until
+ * numashim goes active, and for good when it passes through (one node,
+ * policy off), the table points straight at jemalloc: one indirect jump is
+ * all a one-node machine pays. When active:
+ *  - malloc/calloc check the size against NUMASHIM_INTERLEAVE_MIN (two
+ *    instructions) and send large blocks to the interleaved set;
+ *  - free/realloc read the block's tag (one byte per 2 MiB, shim/shim.h):
+ *    a block of another node's arenas goes back home instead of into this
+ *    thread's cache (origin-aware free).
+ * A wrapper that re-checked the node on every call measured 1.08-1.10x
+ * plain jemalloc in a tight loop (shared/NOTES.md); the node is kept
+ * current out of the allocation path instead (shim/thread.c).
  *
  * Calls that arrive before numashim's constructor (from ld.so, other
  * libraries' constructors, dlsym) are served by jemalloc itself, which
- * initialises on first use; those blocks live in jemalloc's default arena,
- * carry no tag, and are freed or reallocated later like any other.
+ * initialises on first use; those blocks carry no tag and are freed or
+ * reallocated later like any other.
  */
 #include "shim/shim.h"
 
@@ -24,13 +27,45 @@
 
 #define PAGE_FALLBACK 4096
 
-static inline bool is_foreign(uint8_t tag)
+/* ------------------------------------------------------------ checked */
+
+/* jemalloc 5.3's realloc and memalign return NULL without setting errno
+ * for sizes they cannot serve; glibc sets ENOMEM. Checked only on NULL. */
+static void *enomem(void *p, size_t n)
 {
-	return tag != 0 && tag != ns_self.tag;
+	if (NS_UNLIKELY(p == NULL) && n != 0)
+		errno = ENOMEM;
+	return p;
 }
 
-/* The thread's own tag first: in an active process nearly every block
- * is tagged, so that one compare decides the common case. */
+static void *realloc_plain(void *p, size_t n)
+{
+	return enomem(nsje_realloc(p, n), n);
+}
+
+
+static void *malloc_checked(size_t n)
+{
+	if (NS_UNLIKELY(n >= ns_large.min))
+		return ns_large_alloc(n, 0, false);
+	return nsje_malloc(n);
+}
+
+static void *calloc_checked(size_t n, size_t m)
+{
+	size_t bytes;
+
+	if (NS_UNLIKELY(__builtin_mul_overflow(n, m, &bytes))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (NS_UNLIKELY(bytes >= ns_large.min))
+		return ns_large_alloc(bytes, 0, true);
+	return nsje_calloc(n, m);
+}
+
+/* The thread's own tag first: in an active process nearly every block is
+ * tagged, so that one compare decides the common case. */
 static void free_checked(void *p)
 {
 	uint8_t t = ns_tag_of(p);
@@ -42,50 +77,90 @@ static void free_checked(void *p)
 	ns_free_foreign(p);
 }
 
-/* realloc of another node's block: the new block is this thread's, the old
- * one goes home. glibc semantics: realloc(p, 0) frees p and returns NULL. */
-static void *realloc_foreign(void *p, size_t n)
+/* Moves a block: new one from `alloc`, contents copied, old one freed by
+ * the origin-aware path. glibc: on failure NULL, errno ENOMEM, p intact. */
+static void *move_block(void *p, size_t n, void *(*alloc)(size_t))
 {
-	void *q;
-	size_t old;
+	size_t old = malloc_usable_size(p);
+	void *q = alloc(n);
 
-	if (ns_thread_recheck() && !is_foreign(ns_tag_of(p)))
-		return nsje_realloc(p, n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	free_checked(p);
+	return q;
+}
+
+static void *large_alloc_plain(size_t n)
+{
+	return ns_large_alloc(n, 0, false);
+}
+
+/*
+ * realloc off the fast path: a block of another node (it becomes this
+ * thread's), a large block (stays in the interleaved set while large), or
+ * a block growing past the large threshold (moves to the set).
+ * glibc semantics: realloc(p, 0) frees p and returns NULL.
+ */
+static void *realloc_slow(void *p, size_t n)
+{
+	uint8_t t;
+
 	if (n == 0) {
-		ns_free_foreign(p);
+		free_checked(p);
 		return NULL;
 	}
-	q = malloc(n);
-	if (q == NULL)
-		return NULL; /* errno is ENOMEM; p is intact */
-	old = malloc_usable_size(p);
-	memcpy(q, p, old < n ? old : n);
-	ns_free_foreign(p);
-	return q;
+	t = ns_tag_of(p);
+	if (t == ns_large.tag) {
+		if (n >= ns_large.min)
+			return ns_large_realloc(p, n);
+		return move_block(p, n, nsje_malloc);
+	}
+	if (n >= ns_large.min)
+		return move_block(p, n, large_alloc_plain);
+	if (ns_thread_recheck() && ns_tag_of(p) == ns_self.tag)
+		return realloc_plain(p, n);
+	return move_block(p, n, nsje_malloc);
 }
 
 static void *realloc_checked(void *p, size_t n)
 {
 	uint8_t t = ns_tag_of(p);
 
-	if (NS_LIKELY(t == ns_self.tag) || t == 0)
-		return nsje_realloc(p, n);
-	return realloc_foreign(p, n);
+	if (NS_LIKELY((t == ns_self.tag || t == 0) && n < ns_large.min &&
+		      n != 0))
+		return realloc_plain(p, n);
+	if (p == NULL)
+		return malloc_checked(n);
+	return realloc_slow(p, n);
 }
 
-/*
- * free and realloc dispatch through a pointer: straight to jemalloc until
- * numashim goes active (nothing is tagged before), and for good when it
- * passes through (one node, policy off); with the tag check once per-node
- * arenas exist. The check costs ~7 instructions a call that a one-node
- * machine need not pay; the indirect jump costs one.
- */
-struct ns_dispatch ns_dispatch = { nsje_free, nsje_realloc };
+/* ------------------------------------------------------------ dispatch */
+
+struct ns_dispatch ns_dispatch = {
+	nsje_malloc, nsje_calloc, nsje_free, realloc_plain,
+};
 
 void ns_dispatch_checked(void)
 {
+	if (ns_large.tag) {
+		__atomic_store_n(&ns_dispatch.calloc, calloc_checked,
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&ns_dispatch.malloc, malloc_checked,
+				 __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&ns_dispatch.realloc, realloc_checked, __ATOMIC_RELEASE);
 	__atomic_store_n(&ns_dispatch.free, free_checked, __ATOMIC_RELEASE);
+}
+
+NS_EXPORT void *malloc(size_t n)
+{
+	return ns_dispatch.malloc(n);
+}
+
+NS_EXPORT void *calloc(size_t n, size_t m)
+{
+	return ns_dispatch.calloc(n, m);
 }
 
 NS_EXPORT void free(void *p)
@@ -109,6 +184,8 @@ NS_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 	return realloc(p, n);
 }
 
+/* ------------------------------------------------------------ aligned */
+
 /* glibc (2.36) rounds an alignment that is not a power of two up to the
  * next one instead of failing, in memalign and aligned_alloc alike. */
 static size_t glibc_alignment(size_t align)
@@ -122,6 +199,14 @@ static size_t glibc_alignment(size_t align)
 	return (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
 }
 
+/* All aligned allocations end here; align is a power of two. */
+static void *aligned(size_t align, size_t n)
+{
+	if (n >= ns_large.min && ns_large.tag)
+		return ns_large_alloc(n, align, false);
+	return enomem(nsje_memalign(align, n), n);
+}
+
 NS_EXPORT void *memalign(size_t align, size_t n)
 {
 	size_t a = glibc_alignment(align);
@@ -130,12 +215,29 @@ NS_EXPORT void *memalign(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return nsje_memalign(a, n);
+	return aligned(a, n);
 }
 
 NS_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
 	return memalign(align, n);
+}
+
+NS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	int saved = errno;
+	void *p;
+
+	if (align < sizeof(void *) || (align & (align - 1)) != 0)
+		return EINVAL;
+	if (!(n >= ns_large.min && ns_large.tag))
+		return nsje_posix_memalign(out, align, n);
+	p = ns_large_alloc(n, align, false);
+	errno = saved; /* posix_memalign reports through its result only */
+	if (p == NULL)
+		return ENOMEM;
+	*out = p;
+	return 0;
 }
 
 static size_t page_size(void)
@@ -150,6 +252,11 @@ static size_t page_size(void)
 	return page;
 }
 
+NS_EXPORT void *valloc(size_t n)
+{
+	return aligned(page_size(), n);
+}
+
 NS_EXPORT void *pvalloc(size_t n)
 {
 	size_t page = page_size(), rounded;
@@ -159,10 +266,12 @@ NS_EXPORT void *pvalloc(size_t n)
 		return NULL;
 	}
 	rounded = n == 0 ? page : (n + page - 1) & ~(page - 1);
-	return nsje_memalign(page, rounded);
+	return aligned(page, rounded);
 }
 
-/* C23. The size is not handed to jemalloc's sized free: a wrong size from a
+/* ------------------------------------------------------------ C23, glibc */
+
+/* The size is not handed to jemalloc's sized free: a wrong size from a
  * buggy caller would corrupt jemalloc's metadata, where glibc ignores it. */
 NS_EXPORT void free_sized(void *p, size_t size)
 {

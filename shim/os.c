@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -221,7 +222,7 @@ static void read_distances(const char *root, struct policy_topology *t, int node
 int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
-	policy_nodemask_t online;
+	policy_nodemask_t online = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
@@ -251,7 +252,7 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	if (t->nr_cpus == 0)
 		policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
 	if (root[0] == '\0') {
-		policy_nodemask_t allowed;
+		policy_nodemask_t allowed = 0;
 
 		if (allowed_nodes(&allowed) == 0 && allowed != 0)
 			t->allowed = allowed & online;
@@ -264,4 +265,57 @@ int os_read_topology(const char *root, struct policy_topology *t)
 			t->allowed = online;
 	}
 	return 0;
+}
+
+/* ---------------------------------------------------------- mmap family */
+
+void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int os_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
+		void *new_addr)
+{
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags,
+			       new_addr);
+}
+
+void *os_shmat(int id, const void *addr, int flags)
+{
+	return (void *)syscall(SYS_shmat, id, addr, flags);
+}
+
+int os_shm_info(int id, size_t *size, unsigned long *nattch)
+{
+	struct shmid_ds ds;
+	int saved = errno;
+
+	if (syscall(SYS_shmctl, id, IPC_STAT, &ds) != 0) {
+		int rc = -errno;
+
+		errno = saved;
+		return rc;
+	}
+	*size = ds.shm_segsz;
+	*nattch = ds.shm_nattch;
+	return 0;
+}
+
+long os_mbind_raw(void *start, unsigned long len, int mode,
+		  const unsigned long *mask, unsigned long maxnode,
+		  unsigned flags)
+{
+	return syscall(SYS_mbind, start, len, mode, mask, maxnode, flags);
+}
+
+long os_set_mempolicy_raw(int mode, const unsigned long *mask,
+			  unsigned long maxnode)
+{
+	return syscall(SYS_set_mempolicy, mode, mask, maxnode);
 }

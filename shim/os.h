@@ -41,4 +41,21 @@ NS_OS ssize_t os_read_file(const char *path, char *buf, size_t len);
  */
 NS_OS int os_read_topology(const char *root, struct policy_topology *t);
 
+
+
+/* Raw mmap family, straight to the kernel (errno set as glibc does). */
+NS_OS void *os_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		    off_t off);
+NS_OS int os_munmap(void *addr, size_t len);
+NS_OS void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
+		      void *new_addr);
+NS_OS void *os_shmat(int id, const void *addr, int flags);
+/* Size and attach count of a System V shm segment. */
+NS_OS int os_shm_info(int id, size_t *size, unsigned long *nattch);
+/* Raw mbind / set_mempolicy with the caller's arguments; -1 and errno. */
+NS_OS long os_mbind_raw(void *start, unsigned long len, int mode,
+			const unsigned long *mask, unsigned long maxnode,
+			unsigned flags);
+NS_OS long os_set_mempolicy_raw(int mode, const unsigned long *mask,
+				unsigned long maxnode);
 #endif

@@ -48,15 +48,16 @@ struct ns_thread {
 	uint8_t busy;       /* inside a rebind: do not recurse */
 	uint8_t callback;   /* activity callback registered */
 	uint8_t exited;     /* past its start routine: never rebind again */
+	uint8_t own_policy; /* set its own mempolicy: off our arenas */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
-	uint64_t remote_frees;
 };
 extern __thread struct ns_thread ns_self NS_HIDDEN;
 
 struct ns_state {
 	bool active;                 /* per-node arenas in use */
 	bool mbind_ok;               /* cleared after the first mbind failure */
+	bool jvm_numa;               /* a JVM with -XX:+UseNUMA: mappings are its */
 	struct policy_config cfg;
 	struct policy_topology topo;
 	struct policy_plan plan;
@@ -65,13 +66,50 @@ extern struct ns_state ns NS_HIDDEN;
 
 /* malloc.c */
 struct ns_dispatch {
+	void *(*malloc)(size_t);
+	void *(*calloc)(size_t, size_t);
 	void (*free)(void *);
 	void *(*realloc)(void *, size_t);
 };
 extern struct ns_dispatch ns_dispatch NS_HIDDEN;
 NS_HIDDEN void ns_dispatch_checked(void);
 
+/* large.c: blocks >= NUMASHIM_INTERLEAVE_MIN come from one arena of the
+ * interleaved set. min is SIZE_MAX and tag 0 while there is none. */
+struct ns_large {
+	size_t min;
+	uint8_t tag;
+	int flags;            /* MALLOCX_ARENA(its arena) | MALLOCX_TCACHE_NONE */
+};
+extern struct ns_large ns_large NS_HIDDEN;
+NS_HIDDEN int ns_large_init(void);
+NS_HIDDEN void *ns_large_alloc(size_t n, size_t align, bool zero);
+NS_HIDDEN void *ns_large_realloc(void *p, size_t n);
+NS_HIDDEN void ns_large_free(void *p);
+
+/* Counters of placement decisions, read by the stats segment. Relaxed
+ * atomics: none of them is on the allocation fast path. */
+enum ns_left_reason {
+	NS_LEFT_FILE, NS_LEFT_FIXED, NS_LEFT_HUGETLB, NS_LEFT_STACK,
+	NS_LEFT_SMALL, NS_LEFT_PROGRAM_POLICY, NS_LEFT_JVM_NUMA, NS_LEFT_OFF,
+	NS_LEFT_REASONS
+};
+struct ns_counters {
+	uint64_t large_allocs, large_bytes, large_live_bytes;
+	uint64_t mmap_placed, mmap_placed_bytes;
+	uint64_t mmap_left[NS_LEFT_REASONS];
+	uint64_t shm_placed, shm_placed_bytes;
+	uint64_t program_mbind, program_set_mempolicy;
+	uint64_t threads_placed[POLICY_MAX_NODES];
+	uint64_t remote_frees;
+};
+extern struct ns_counters ns_count NS_HIDDEN;
+#define NS_COUNT(field, n) __atomic_fetch_add(&ns_count.field, (n), __ATOMIC_RELAXED)
+
 /* arena.c */
+/* Binds [addr, addr+len) the way set `set` places memory (mbind; weighted
+ * runs for a weighted interleave set). Warns once if the kernel refuses. */
+NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
 NS_HIDDEN int ns_arenas_init(void);
 NS_HIDDEN int ns_arena_pick(int set, bool may_create, int *slot, unsigned *arena);
 NS_HIDDEN void ns_arena_release(int set, int slot);
@@ -84,5 +122,7 @@ NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN void ns_free_foreign(void *p);
 NS_HIDDEN void ns_thread_init(void);
+/* The thread set (on) or cleared (off) a memory policy of its own. */
+NS_HIDDEN void ns_thread_own_policy(bool on);
 
 #endif

@@ -18,6 +18,7 @@
 #include "shim/os.h"
 
 #include <dlfcn.h>
+#include <numaif.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -34,6 +35,8 @@ static struct {
 	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
 	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
 	int bind_warned;
+	unsigned long created;              /* threads placed so far */
+	int cpus_of[POLICY_MAX_NODES];      /* usable CPUs per node */
 } T;
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
@@ -48,6 +51,15 @@ void ns_thread_init(void)
 	if (nsje_mallctlnametomib("experimental.thread.activity_callback",
 				  T.cb_mib, &T.cb_miblen))
 		T.cb_miblen = 0;
+	if (ns.plan.threads != POLICY_THREADS_NONE) {
+		cpu_set_t mine;
+
+		if (sched_getaffinity(0, sizeof(mine), &mine))
+			CPU_ZERO(&mine);
+		for (int c = 0; c < ns.topo.nr_cpus && c < CPU_SETSIZE; c++)
+			if (ns.topo.cpu_node[c] >= 0 && CPU_ISSET(c, &mine))
+				T.cpus_of[ns.topo.cpu_node[c]]++;
+	}
 }
 
 static void verbose_switch(int from, int to, int cpu)
@@ -99,7 +111,7 @@ static void bind_to(int set, bool may_create)
 
 void ns_thread_bind(bool may_create)
 {
-	if (!ns.active || ns_self.busy)
+	if (!ns.active || ns_self.busy || ns_self.own_policy)
 		return;
 	ns_self.busy = 1;
 	bind_to(policy_set_for_cpu(&ns.plan, os_getcpu()), may_create);
@@ -111,7 +123,7 @@ bool ns_thread_recheck(void)
 {
 	int cpu, set;
 
-	if (!ns.active || ns_self.busy || ns_self.exited)
+	if (!ns.active || ns_self.busy || ns_self.exited || ns_self.own_policy)
 		return false;
 	if (ns_self.tag == 0) {
 		ns_thread_bind(false);
@@ -129,6 +141,35 @@ bool ns_thread_recheck(void)
 	return true;
 }
 
+/*
+ * A thread with a memory policy of its own allocates from jemalloc's first
+ * automatic arena, whose extents we never mbind, so its pages follow its
+ * policy at first touch; cleared, it returns to its node's arena set.
+ */
+void ns_thread_own_policy(bool on)
+{
+	unsigned zero = 0;
+
+	if (!ns.active || ns_self.busy)
+		return;
+	if (!on) {
+		if (ns_self.own_policy) {
+			ns_self.own_policy = 0;
+			ns_thread_bind(false);
+		}
+		return;
+	}
+	ns_self.busy = 1;
+	if (ns_self.tag)
+		ns_arena_release(ns_self.set, ns_self.slot);
+	nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &zero,
+			  sizeof(zero));
+	nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
+	ns_self.tag = 0;
+	ns_self.own_policy = 1;
+	ns_self.busy = 0;
+}
+
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 {
 	ns_thread_recheck();
@@ -136,6 +177,10 @@ static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 
 void ns_free_foreign(void *p)
 {
+	if (ns_tag_of(p) == ns_large.tag) {
+		ns_large_free(p);
+		return;
+	}
 	if (ns_thread_recheck() && ns_tag_of(p) == ns_self.tag) {
 		nsje_free(p);
 		return;
@@ -143,7 +188,7 @@ void ns_free_foreign(void *p)
 	/* Straight back to its home arena, bypassing our tcache: a block
 	 * of another node must not be handed out again on this one. */
 	nsje_dallocx(p, MALLOCX_TCACHE_NONE);
-	ns_self.remote_frees++;
+	NS_COUNT(remote_frees, 1);
 }
 
 /* ------------------------------------------------------ pthread_create */
@@ -151,6 +196,7 @@ void ns_free_foreign(void *p)
 struct start {
 	void *(*fn)(void *);
 	void *arg;
+	int node;    /* NUMASHIM_THREADS placement, -1 for none */
 };
 
 /* The start routine returned or called pthread_exit. TLS destructors may
@@ -161,19 +207,6 @@ static void thread_exit(void *unused)
 	if (ns_self.tag)
 		ns_arena_release(ns_self.set, ns_self.slot);
 	ns_self.exited = 1;
-}
-
-static void *trampoline(void *p)
-{
-	struct start s = *(struct start *)p;
-	void *ret;
-
-	free(p);
-	ns_thread_bind(true);
-	pthread_cleanup_push(thread_exit, NULL);
-	ret = s.fn(s.arg);
-	pthread_cleanup_pop(1);
-	return ret;
 }
 
 /* The next definition of `name`: glibc's, in its current version when the
@@ -190,9 +223,61 @@ static int resolve(void *slot, const char *name, const char *version)
 	return 0;
 }
 
+/* Pins the new thread to `node`'s CPUs within the affinity it inherited
+ * (a cpuset or taskset of the program stays respected). */
+static void place_thread(int node)
+{
+	cpu_set_t have, want;
+
+	if (sched_getaffinity(0, sizeof(have), &have))
+		return;
+	CPU_ZERO(&want);
+	for (int c = 0; c < ns.topo.nr_cpus && c < CPU_SETSIZE; c++)
+		if (ns.topo.cpu_node[c] == node && CPU_ISSET(c, &have))
+			CPU_SET(c, &want);
+	if (CPU_COUNT(&want) == 0)
+		return;
+	if (T.real_setaffinity == NULL &&
+	    resolve(&T.real_setaffinity, "sched_setaffinity", NULL))
+		return;
+	if (T.real_setaffinity(0, sizeof(want), &want) == 0)
+		NS_COUNT(threads_placed[node], 1);
+}
+
+static void *trampoline(void *p)
+{
+	struct start s = *(struct start *)p;
+	policy_nodemask_t mask;
+	int mode = MPOL_DEFAULT;
+	void *ret;
+
+	free(p);
+	if (s.node >= 0)
+		place_thread(s.node);
+	/* A thread that inherited a memory policy of its creator's keeps it. */
+	if (os_get_mempolicy(&mode, &mask) == 0 && mode != MPOL_DEFAULT)
+		ns_thread_own_policy(true);
+	else
+		ns_thread_bind(true);
+	pthread_cleanup_push(thread_exit, NULL);
+	ret = s.fn(s.arg);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
 static int resolve_create(void)
 {
 	return resolve(&T.real_create, "pthread_create", "GLIBC_2.34");
+}
+
+/* glibc reports every CPU for an attribute without an affinity. */
+static bool has_affinity(const pthread_attr_t *attr)
+{
+	cpu_set_t set;
+
+	if (attr == NULL || pthread_attr_getaffinity_np(attr, sizeof(set), &set))
+		return false;
+	return CPU_COUNT(&set) < CPU_SETSIZE;
 }
 
 NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
@@ -210,6 +295,12 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 		return T.real_create(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
+	s->node = -1;
+	if (ns.plan.threads != POLICY_THREADS_NONE && !has_affinity(attr))
+		s->node = policy_thread_node(&ns.plan, ns.plan.threads,
+					     __atomic_fetch_add(&T.created, 1,
+								__ATOMIC_RELAXED),
+					     T.cpus_of);
 	rc = T.real_create(th, attr, trampoline, s);
 	if (rc)
 		free(s);

@@ -1,0 +1,170 @@
+/*
+ * The mmap family, System V shm and the program's own NUMA calls.
+ *
+ * Large anonymous mappings (private or shared: PostgreSQL's shared buffers
+ * are one MAP_SHARED|MAP_ANONYMOUS mapping) and shm segments get the
+ * large-buffer policy (NUMASHIM_MMAP) before anything touches them. Left
+ * alone, and counted with the reason: file mappings, MAP_FIXED placements
+ * (the program manages that memory), hugetlb, stacks, mappings below the
+ * threshold, mappings of a thread that set its own memory policy, and a
+ * JVM that manages its heap with -XX:+UseNUMA.
+ *
+ * The program's own mbind/set_mempolicy always win: mbind lands after ours
+ * on the same range and replaces it; a thread that sets a policy of its
+ * own is taken off numashim's arenas and its mappings are left alone.
+ * jemalloc's own mmap calls are renamed to nsje_sys_* at build time and go
+ * straight to the kernel.
+ */
+#include "shim/shim.h"
+#include "shim/os.h"
+
+#include <numaif.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+
+#define MPOL_MODE(m) ((m) & 0xff) /* without MPOL_F_* mode flags */
+
+/* ------------------------------------------------ jemalloc's own calls */
+
+NS_HIDDEN void *nsje_sys_mmap(void *addr, size_t len, int prot, int flags,
+			      int fd, off_t off)
+{
+	return os_mmap(addr, len, prot, flags, fd, off);
+}
+
+NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
+{
+	return os_munmap(addr, len);
+}
+
+/* ------------------------------------------------ placement decision */
+
+/* Which set places a large mapping of the calling thread; -1: none. */
+static int mapping_set(void)
+{
+	if (ns.plan.mmap == POLICY_MMAP_INTERLEAVE)
+		return ns.plan.large_set;
+	if (ns_self.tag)
+		return ns_self.set;
+	return ns.plan.large_set < 0 ? -1
+		: policy_set_for_cpu(&ns.plan, os_getcpu());
+}
+
+static int leave_reason(size_t len, int flags, bool anonymous)
+{
+	if (!anonymous)
+		return NS_LEFT_FILE;
+	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+		return NS_LEFT_FIXED;
+	if (flags & MAP_HUGETLB)
+		return NS_LEFT_HUGETLB;
+	if (flags & (MAP_STACK | MAP_GROWSDOWN))
+		return NS_LEFT_STACK;
+	if (len < ns_large.min || ns_large.tag == 0)
+		return NS_LEFT_SMALL;
+	if (ns_self.own_policy)
+		return NS_LEFT_PROGRAM_POLICY;
+	if (ns.jvm_numa)
+		return NS_LEFT_JVM_NUMA;
+	if (ns.plan.mmap == POLICY_MMAP_OFF || mapping_set() < 0)
+		return NS_LEFT_OFF;
+	return -1;
+}
+
+NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		     off_t off)
+{
+	void *p = os_mmap(addr, len, prot, flags, fd, off);
+	int why;
+
+	if (p == MAP_FAILED || !ns.active)
+		return p;
+	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
+	if (why >= 0) {
+		NS_COUNT(mmap_left[why], 1);
+		return p;
+	}
+	ns_place_range(p, len, mapping_set());
+	NS_COUNT(mmap_placed, 1);
+	NS_COUNT(mmap_placed_bytes, len);
+	return p;
+}
+
+NS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
+		       off_t off) __attribute__((alias("mmap")));
+
+/* Unmapping and remapping need nothing of us: a mapping's policy lives in
+ * its VMA, and mremap carries it to the moved or grown range. They are
+ * interposed so that every path into the kernel's mappings is ours to see
+ * (and jemalloc's calls never reach them: see nsje_sys_*). */
+NS_EXPORT int munmap(void *addr, size_t len)
+{
+	return os_munmap(addr, len);
+}
+
+NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
+		       ...)
+{
+	void *new_addr = NULL;
+
+	if (flags & MREMAP_FIXED) {
+		__builtin_va_list ap;
+
+		__builtin_va_start(ap, flags);
+		new_addr = __builtin_va_arg(ap, void *);
+		__builtin_va_end(ap);
+	}
+	return os_mremap(old, old_len, new_len, flags, new_addr);
+}
+
+/* A shm segment's policy is shared by every process that attaches it:
+ * place it only when this attach is the first (the creator's). */
+NS_EXPORT void *shmat(int id, const void *addr, int flags)
+{
+	void *p = os_shmat(id, addr, flags);
+	size_t size;
+	unsigned long nattch;
+	int why;
+
+	if (p == (void *)-1 || !ns.active || os_shm_info(id, &size, &nattch))
+		return p;
+	why = leave_reason(size, 0, true);
+	if (why >= 0 || nattch != 1) {
+		NS_COUNT(mmap_left[why >= 0 ? why : NS_LEFT_PROGRAM_POLICY], 1);
+		return p;
+	}
+	ns_place_range(p, size, mapping_set());
+	NS_COUNT(shm_placed, 1);
+	NS_COUNT(shm_placed_bytes, size);
+	return p;
+}
+
+/* ------------------------------------------------ the program's own NUMA */
+
+long mbind(void *start, unsigned long len, int mode, const unsigned long *mask,
+	   unsigned long maxnode, unsigned flags)
+	__attribute__((visibility("default")));
+
+long mbind(void *start, unsigned long len, int mode, const unsigned long *mask,
+	   unsigned long maxnode, unsigned flags)
+{
+	long rc = os_mbind_raw(start, len, mode, mask, maxnode, flags);
+
+	if (rc == 0)
+		NS_COUNT(program_mbind, 1);
+	return rc;
+}
+
+long set_mempolicy(int mode, const unsigned long *mask, unsigned long maxnode)
+	__attribute__((visibility("default")));
+
+long set_mempolicy(int mode, const unsigned long *mask, unsigned long maxnode)
+{
+	long rc = os_set_mempolicy_raw(mode, mask, maxnode);
+
+	if (rc == 0) {
+		NS_COUNT(program_set_mempolicy, 1);
+		ns_thread_own_policy(MPOL_MODE(mode) != MPOL_DEFAULT);
+	}
+	return rc;
+}
