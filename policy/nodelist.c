@@ -161,12 +161,14 @@ static void utoa(unsigned v, char *out)
 
 size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len)
 {
-	size_t pos = 0;
+	size_t pos = 0, ends[POLICY_MAX_NODES + 1];
+	int nends = 0;
 	bool first = true;
 
 	if (len == 0)
 		return 0;
 	buf[0] = '\0';
+	ends[nends++] = 0;
 	for (int i = 0; i < POLICY_MAX_NODES; i++) {
 		char item[32], num[12];
 		int j = i;
@@ -186,12 +188,16 @@ size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len)
 			strcat(item, num);
 		}
 		if (!append(buf, len, &pos, item)) {
-			/* Leave room for the ellipsis and say the list was cut. */
-			pos = pos + 4 <= len ? pos : (len >= 4 ? len - 4 : 0);
+			/* Cut after the last whole item that leaves room for the
+			 * "..." saying so: never in the middle of a node id. */
+			while (nends > 1 && ends[nends - 1] + 4 > len)
+				nends--;
+			pos = ends[nends - 1];
 			buf[pos] = '\0';
 			append(buf, len, &pos, "...");
 			return pos;
 		}
+		ends[nends++] = pos;
 		first = false;
 		i = j;
 	}
@@ -206,9 +212,11 @@ int policy_parse_size(const char *s, size_t *out)
 	if (s == NULL || !is_digit(*s))
 		return -EINVAL;
 	while (is_digit(*s)) {
-		if (v > (ULLONG_MAX - 9) / 10)
+		unsigned d = (unsigned)(*s++ - '0');
+
+		if (v > (ULLONG_MAX - d) / 10)
 			return -ERANGE;
-		v = v * 10 + (unsigned)(*s++ - '0');
+		v = v * 10 + d;
 	}
 	switch (*s) {
 	case 'k': case 'K': shift = 10; s++; break;

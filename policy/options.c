@@ -73,6 +73,7 @@ static int opt_policy(const char *v, struct policy_config *cfg, const char **why
 		}
 		cfg->mode = POLICY_PREFERRED;
 		cfg->preferred_node = node;
+		cfg->policy_text = v;
 		return 0;
 	}
 	if (strncmp(v, "bind:", 5) == 0) {
@@ -85,6 +86,7 @@ static int opt_policy(const char *v, struct policy_config *cfg, const char **why
 		cfg->mode = POLICY_BIND;
 		cfg->bind_nodes = mask;
 		cfg->bind_text = v + 5;
+		cfg->policy_text = v;
 		return 0;
 	}
 	return -EINVAL;
@@ -178,7 +180,12 @@ static int opt_weights(const char *v, struct policy_config *cfg, const char **wh
 	uint8_t w[POLICY_MAX_NODES] = { 0 };
 	const char *s = v;
 
-	*why = "not node:weight pairs such as 0:3,1:1 (weights 1-100)";
+	*why = "not equal or node:weight pairs such as 0:3,1:1 (weights 1-100)";
+	if (strcmp(v, "equal") == 0) {
+		memset(cfg->weight, 0, sizeof(cfg->weight));
+		cfg->weights_text = NULL;
+		return 0;
+	}
 	if (*s == '\0')
 		return -EINVAL;
 	while (*s) {

@@ -29,6 +29,8 @@ static policy_nodemask_t narrow(const struct policy_topology *t,
 		why = "lists a node outside this process's allowed nodes (cpuset.mems)";
 	else if (want & ~t->has_memory)
 		why = "lists a node without memory";
+	else if (want & ~usable)
+		why = "lists a node outside NUMASHIM_NODES";
 	if (left == 0) {
 		policy_format_nodelist(fallback, fb, sizeof(fb));
 		warn(ctx, var, text, why ? why : "selects no usable node", fb);
@@ -146,10 +148,10 @@ void policy_resolve(const struct policy_config *cfg,
 	policy_nodemask_t nodes, real = 0;
 	enum policy_mpol per_node = cfg->strict ? POLICY_MPOL_BIND
 						: POLICY_MPOL_PREFERRED;
-	char val[16] = "preferred:";
+	enum policy_mode mode = cfg->mode;
+	const char *ptext = cfg->policy_text ? cfg->policy_text : "";
 
 	memset(p, 0, sizeof(*p));
-	p->mode = cfg->mode;
 	p->nr_cpus = t->nr_cpus < POLICY_MAX_CPUS ? t->nr_cpus : POLICY_MAX_CPUS;
 	memset(p->cpu_set, -1, sizeof(p->cpu_set));
 	p->large_set = -1;
@@ -158,6 +160,7 @@ void policy_resolve(const struct policy_config *cfg,
 	if (usable == 0)
 		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
 
+	/* Requests first, so an impossible one is reported on any machine. */
 	nodes = usable;
 	if (cfg->nodes_text) {
 		policy_nodemask_t want;
@@ -166,68 +169,48 @@ void policy_resolve(const struct policy_config *cfg,
 			nodes = narrow(t, want, usable, "NUMASHIM_NODES",
 				       cfg->nodes_text, warn, ctx, usable);
 	}
-	p->nodes = nodes;
-
-	for (int n = 0; n < POLICY_MAX_NODES; n++)
-		if (nodes & policy_node_bit(n))
-			real |= policy_node_bit(t->mem_node[n]);
-	if (cfg->mode == POLICY_OFF)
-		return plan_inactive(p, "NUMASHIM_POLICY=off");
-	if (popcount(usable) < 2 && !t->fake)
-		return plan_inactive(p, "one NUMA node with memory: nothing to place");
-
-	switch (cfg->mode) {
-	case POLICY_PREFERRED: {
-		int n = cfg->preferred_node;
-
-		if (!(nodes & policy_node_bit(n))) {
-			size_t l = strlen(val);
-
-			if (n >= 10)
-				val[l++] = (char)('0' + n / 10);
-			val[l++] = (char)('0' + n % 10);
-			val[l] = '\0';
-			warn(ctx, "NUMASHIM_POLICY", val,
-			     "preferred node does not exist, has no memory or is "
-			     "not allowed", "local");
-			p->mode = POLICY_LOCAL;
-			break;
-		}
-		add_set(p, t, n, per_node, policy_node_bit(n));
-		p->nodes = policy_node_bit(n);
-		map_cpus(p, t);
-		add_large_set(cfg, t, p, usable, warn, ctx);
-		p->active = true;
-		return;
+	if (mode == POLICY_PREFERRED &&
+	    !(nodes & policy_node_bit(cfg->preferred_node))) {
+		warn(ctx, "NUMASHIM_POLICY", ptext,
+		     cfg->preferred_node < t->nr_nodes &&
+		     (t->online & policy_node_bit(cfg->preferred_node))
+			     ? "preferred node has no memory, is not allowed or "
+			       "is outside NUMASHIM_NODES"
+			     : "preferred node does not exist",
+		     "local");
+		mode = POLICY_LOCAL;
+	} else if (mode == POLICY_PREFERRED) {
+		nodes = policy_node_bit(cfg->preferred_node);
 	}
-	case POLICY_INTERLEAVE:
-		if (popcount(real) < 2 && !t->fake)
-			return plan_inactive(p, "interleave over one node");
-		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, nodes);
-		map_cpus(p, t);
-		add_large_set(cfg, t, p, usable, warn, ctx);
-		p->active = true;
-		return;
-	case POLICY_BIND: {
+	if (mode == POLICY_BIND) {
 		policy_nodemask_t want = cfg->bind_nodes;
 
 		if (cfg->bind_text)
 			policy_parse_nodelist(cfg->bind_text, usable, &want);
-		nodes = narrow(t, want, nodes, "NUMASHIM_POLICY",
-			       cfg->bind_text ? cfg->bind_text : "bind", warn,
+		nodes = narrow(t, want, nodes, "NUMASHIM_POLICY", ptext, warn,
 			       ctx, nodes);
-		p->nodes = nodes;
 		per_node = POLICY_MPOL_BIND;
-		break;
 	}
-	default:
-		break;
-	}
-
-	/* local (or bind): one set per node, threads use their node's set. */
+	p->mode = mode;
+	p->nodes = nodes;
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
-		if (p->nodes & policy_node_bit(n))
-			add_set(p, t, n, per_node, policy_node_bit(n));
+		if (nodes & policy_node_bit(n))
+			real |= policy_node_bit(t->mem_node[n]);
+
+	if (mode == POLICY_OFF)
+		return plan_inactive(p, "NUMASHIM_POLICY=off");
+	if (popcount(usable) < 2 && !t->fake)
+		return plan_inactive(p, "one NUMA node with memory: nothing to place");
+	if (mode == POLICY_INTERLEAVE) {
+		if (popcount(real) < 2 && !t->fake)
+			return plan_inactive(p, "interleave over one node");
+		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, nodes);
+	} else {
+		/* local, preferred, bind: one set per node of the plan. */
+		for (int n = 0; n < POLICY_MAX_NODES; n++)
+			if (nodes & policy_node_bit(n))
+				add_set(p, t, n, per_node, policy_node_bit(n));
+	}
 	map_cpus(p, t);
 	add_large_set(cfg, t, p, usable, warn, ctx);
 	p->active = true;

@@ -85,6 +85,7 @@ struct policy_config {
 	/* The list texts as given, re-read against the real allowed set by
 	 * policy_resolve ("all", "!", "+" are relative to it); NULL = unset. */
 	const char *nodes_text, *bind_text;
+	const char *policy_text;      /* NUMASHIM_POLICY as given (warnings) */
 	bool strict;                  /* MPOL_BIND instead of MPOL_PREFERRED */
 	int verbose;                  /* 0 quiet, 1 summary, 2 detail */
 	int fake_nodes;               /* NUMASHIM_FAKE_NODES; 0 = real topology */

@@ -43,7 +43,7 @@ int policy_nearest(const struct policy_topology *t, int from,
 	for (int n = 0; n < POLICY_MAX_NODES; n++) {
 		int d;
 
-		if (!(candidates & policy_node_bit(n)))
+		if (!(candidates & t->has_memory & policy_node_bit(n)))
 			continue;
 		d = from < 0 ? 0 : policy_distance(t, from, n);
 		if (best < 0 || d < best_d) {

@@ -125,8 +125,10 @@ ssize_t os_read_file(const char *path, char *buf, size_t len)
 /* ---------------------------------------------------------------- sysfs */
 
 struct node_path {
-	char buf[256];
+	char buf[4096];
 };
+
+#define ROOT_MAX 3968 /* leaves room for the longest sysfs path we build */
 
 static const char *node_file(struct node_path *p, const char *root, int node,
 			     const char *file)
@@ -139,7 +141,7 @@ static const char *node_file(struct node_path *p, const char *root, int node,
 		node /= 10;
 	} while (node);
 	p->buf[0] = '\0';
-	strncat(p->buf, root, 100);
+	strcat(p->buf, root);
 	strcat(p->buf, "/sys/devices/system/node/node");
 	strcat(p->buf, q);
 	strcat(p->buf, "/");
@@ -151,8 +153,8 @@ static const char *sys_file(struct node_path *p, const char *root,
 			    const char *rel)
 {
 	p->buf[0] = '\0';
-	strncat(p->buf, root, 100);
-	strncat(p->buf, rel, 150);
+	strcat(p->buf, root);
+	strncat(p->buf, rel, sizeof(p->buf) - ROOT_MAX - 1);
 	return p->buf;
 }
 
@@ -210,12 +212,16 @@ static void read_distances(const char *root, struct policy_topology *t, int node
 			s++;
 		if (*s < '0' || *s > '9')
 			break;
-		while (*s >= '0' && *s <= '9')
+		while (*s >= '0' && *s <= '9') {
 			v = v * 10 + (*s++ - '0');
+			if (v > 255)
+				v = 255; /* saturate: no overflow on junk */
+		}
 		while (to < POLICY_MAX_NODES && !(t->online & policy_node_bit(to)))
 			to++;
+		/* Below 10 (the local distance) is not a distance: unknown. */
 		if (to < POLICY_MAX_NODES)
-			t->distance[node][to++] = (uint8_t)(v > 255 ? 255 : v);
+			t->distance[node][to++] = (uint8_t)(v < 10 ? 0 : v);
 	}
 }
 
@@ -226,6 +232,8 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+	if (strlen(root) > ROOT_MAX)
+		return -ENAMETOOLONG;
 	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
 		      &online) || online == 0)
 		return 0; /* no NUMA in sysfs: one node */
@@ -249,8 +257,11 @@ int os_read_topology(const char *root, struct policy_topology *t)
 			policy_list_foreach(buf, POLICY_MAX_CPUS, add_cpu, &c);
 		read_distances(root, t, n);
 	}
-	if (t->nr_cpus == 0)
+	if (t->nr_cpus == 0) {
+		/* No node lists any CPU: sysfs is unusable, assume one node. */
 		policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+		return 0;
+	}
 	if (root[0] == '\0') {
 		policy_nodemask_t allowed = 0;
 
