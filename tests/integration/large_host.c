@@ -1,0 +1,218 @@
+/*
+ * Large buffers, mmap interposition and thread placement, checked on this
+ * host under an emulated topology (NUMASHIM_FAKE_NODES=2). Placement itself
+ * needs a multi-node guest (tests/vm); here we check the policy numashim
+ * gave each mapping, which /proc/self/numa_maps shows exactly
+ * ("interleave:0", "prefer:0", "bind:0", "default").
+ *
+ *   usage: large_host malloc|mmap|program|threads
+ * Each prints what it found and exits 1 on the first wrong policy.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+
+static int failures;
+
+/* The numa_maps policy of the mapping that holds p, e.g. "interleave:0". */
+static const char *policy_of(const void *p, char *out, size_t len)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	FILE *nm = fopen("/proc/self/numa_maps", "r");
+	unsigned long lo, hi, start = 0, a;
+	char line[512], pol[128];
+
+	snprintf(out, len, "?");
+	while (maps && fgets(line, sizeof(line), maps))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+		    (uintptr_t)p >= lo && (uintptr_t)p < hi)
+			start = lo;
+	while (nm && start && fgets(line, sizeof(line), nm))
+		if (sscanf(line, "%lx %127s", &a, pol) == 2 && a == start)
+			snprintf(out, len, "%s", pol);
+	if (maps)
+		fclose(maps);
+	if (nm)
+		fclose(nm);
+	return out;
+}
+
+static void expect(const char *what, const void *p, const char *want)
+{
+	char got[128];
+
+	policy_of(p, got, sizeof(got));
+	if (strcmp(got, want) == 0) {
+		printf("ok   %-44s %s\n", what, got);
+	} else {
+		printf("FAIL %-44s policy %s, expected %s\n", what, got, want);
+		failures++;
+	}
+}
+
+static void touch(void *p, size_t len)
+{
+	memset(p, 1, len);
+}
+
+static void test_malloc(void)
+{
+	char *big = malloc(256 * MiB), *small = malloc(100), *mid = malloc(8 * MiB);
+	char *grown = malloc(1 * MiB), *al = NULL;
+
+	if (!big || !small || !mid || !grown || posix_memalign((void **)&al, 4096, 96 * MiB))
+		exit(2);
+	touch(big, 256 * MiB);
+	expect("malloc(256 MiB)", big, "interleave:0");
+	expect("malloc(100)", small, "prefer:0");
+	expect("malloc(8 MiB) (below NUMASHIM_INTERLEAVE_MIN)", mid, "prefer:0");
+	expect("posix_memalign(4096, 96 MiB)", al, "interleave:0");
+	grown = realloc(grown, 128 * MiB);
+	expect("realloc(1 MiB -> 128 MiB)", grown, "interleave:0");
+	grown = realloc(grown, 2 * MiB);
+	expect("realloc(128 MiB -> 2 MiB)", grown, "prefer:0");
+	free(big);
+	free(small);
+	free(mid);
+	free(grown);
+	free(al);
+}
+
+static void *map(size_t len, int flags, int fd)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	return p;
+}
+
+static void test_mmap(void)
+{
+	char path[] = "/tmp/numashim-large-XXXXXX";
+	int fd = mkstemp(path);
+	void *priv, *shared, *file, *small, *fixed;
+
+	if (fd < 0 || ftruncate(fd, (off_t)(128 * MiB)))
+		exit(2);
+	unlink(path);
+	priv = map(128 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	shared = map(128 * MiB, MAP_SHARED | MAP_ANONYMOUS, -1);
+	file = map(128 * MiB, MAP_SHARED, fd);
+	small = map(1 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	expect("mmap anonymous private 128 MiB", priv, "interleave:0");
+	expect("mmap anonymous shared 128 MiB", shared, "interleave:0");
+	expect("mmap of a file 128 MiB", file, "default");
+	expect("mmap anonymous 1 MiB", small, "default");
+	/* MAP_FIXED over memory the program manages: left alone. */
+	munmap(priv, 128 * MiB);
+	fixed = mmap(priv, 128 * MiB, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	expect("mmap MAP_FIXED 128 MiB", fixed, "default");
+	munmap(fixed, 128 * MiB);
+	munmap(shared, 128 * MiB);
+	munmap(file, 128 * MiB);
+	munmap(small, 1 * MiB);
+	close(fd);
+}
+
+/* The program's own NUMA calls win over numashim's. */
+static void *own_policy_thread(void *unused)
+{
+	unsigned long mask = 1;
+	char *p;
+
+	if (set_mempolicy(MPOL_BIND, &mask, 64)) {
+		perror("set_mempolicy");
+		exit(2);
+	}
+	p = malloc(1 * MiB);
+	touch(p, 1 * MiB);
+	/* Not from a node arena (those are prefer:N): from jemalloc's default
+	 * arena, whose pages follow this thread's own policy. */
+	expect("thread with its own set_mempolicy: malloc", p, "default");
+	free(p);
+	return NULL;
+}
+
+static void test_program(void)
+{
+	unsigned long mask = 1;
+	void *p = map(128 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	pthread_t t;
+
+	if (mbind(p, 64 * MiB, MPOL_BIND, &mask, 64, 0)) {
+		perror("mbind");
+		exit(2);
+	}
+	expect("program mbind(MPOL_BIND) on a large mapping", p, "bind:0");
+	expect("rest of that mapping", (char *)p + 64 * MiB, "interleave:0");
+	munmap(p, 128 * MiB);
+	pthread_create(&t, NULL, own_policy_thread, NULL);
+	pthread_join(t, NULL);
+}
+
+static void *report_cpus(void *out)
+{
+	cpu_set_t s;
+
+	sched_getaffinity(0, sizeof(s), &s);
+	*(int *)out = CPU_COUNT(&s) == 1 ? (CPU_ISSET(0, &s) ? 0 : 1) : -1;
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_t t[8];
+	int where[8], per[2] = { 0, 0 };
+
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, report_cpus, &where[i]);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		if (where[i] >= 0)
+			per[where[i]]++;
+	}
+	if (per[0] == 4 && per[1] == 4) {
+		printf("ok   NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
+		       per[0], per[1]);
+	} else {
+		printf("FAIL NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
+		       per[0], per[1]);
+		failures++;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s malloc|mmap|program|threads\n", argv[0]);
+		return 2;
+	}
+	if (strcmp(argv[1], "malloc") == 0)
+		test_malloc();
+	else if (strcmp(argv[1], "mmap") == 0)
+		test_mmap();
+	else if (strcmp(argv[1], "program") == 0)
+		test_program();
+	else if (strcmp(argv[1], "threads") == 0)
+		test_threads();
+	else
+		return 2;
+	return failures ? 1 : 0;
+}
