@@ -38,16 +38,17 @@ fi
 # run SCENARIO ALLOC BALANCING: prints the program's lines, leaves the
 # figure ("99.8" / "skip" / "ERR") in $fig; failures set bad=1.
 run() {
-	case $2 in
+	sc=$1 al=$2 bal=$3
+	case $al in
 	glibc)    pre= ;;
 	jemalloc) pre=$JEMALLOC_SO ;;
 	numashim) pre=$NUMASHIM_LIB ;;
 	esac
-	set -- "$1" "$2" "$3" "$bin/place_$1"
-	[ "$3" = on ] && set -- "$@" --settle "$settle"
-	[ "$2" = numashim ] && set -- "$@" --min-local "$min"
+	set -- "$bin/place_$sc"
+	if [ "$bal" = on ]; then set -- "$@" --settle "$settle"; fi
+	if [ "$al" = numashim ]; then set -- "$@" --min-local "$min"; fi
 	out=$(LD_PRELOAD=$pre "$@" 2>&1) && rc=0 || rc=$?
-	printf '%s\n' "$out" | sed "s/^/[$3 $2] /"
+	printf '%s\n' "$out" | sed "s/^/[balancing $bal, $al] /"
 	fig=$(printf '%s\n' "$out" | sed -n 's/^[a-z]*: local \([0-9.]*\)%.*/\1/p' | head -n1)
 	case $rc in
 	0)  ;;
