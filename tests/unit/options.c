@@ -11,61 +11,6 @@
 
 #define ALL (~(policy_nodemask_t)0)
 
-static const struct policy_option *option(const char *name)
-{
-	for (size_t i = 0; i < policy_option_count; i++)
-		if (strcmp(policy_options[i].name, name) == 0)
-			return &policy_options[i];
-	fail_msg("%s is not in policy_options[]", name);
-	return NULL;
-}
-
-static void assert_config_default(const struct policy_config *c)
-{
-	assert_int_equal(c->mode, POLICY_LOCAL);
-	assert_int_equal(c->preferred_node, 0);
-	assert_int_equal(c->bind_nodes, 0);
-	assert_int_equal(c->nodes, ALL);
-	assert_null(c->nodes_text);
-	assert_null(c->bind_text);
-	assert_false(c->strict);
-	assert_int_equal(c->verbose, 0);
-	assert_int_equal(c->fake_nodes, 0);
-}
-
-/* NAME=value alone in the environment. */
-static int from_one(const char *name, const char *value,
-		    struct policy_config *cfg, struct warnlog *log)
-{
-	char entry[256];
-	char *envp[] = { entry, NULL };
-
-	snprintf(entry, sizeof(entry), "%s=%s", name, value);
-	warnlog_reset(log);
-	return policy_config_from_env(envp, cfg, warnlog_fn, log);
-}
-
-static void good(const char *name, const char *value, struct policy_config *cfg)
-{
-	struct warnlog log;
-
-	print_message("%s=\"%s\"\n", name, value);
-	assert_int_equal(from_one(name, value, cfg, &log), 0);
-	assert_int_equal(log.count, 0);
-}
-
-static void bad(const char *name, const char *value)
-{
-	struct policy_config cfg;
-	struct warnlog log;
-
-	print_message("%s=\"%s\"\n", name, value);
-	assert_int_equal(from_one(name, value, &cfg, &log), 1);
-	assert_one_warning(&log, name, value);
-	assert_string_equal(log.w[0].fallback, option(name)->def);
-	assert_config_default(&cfg);
-}
-
 /* ------------------------------------------------------ the table */
 
 static void default_config_is_local_on_all_nodes(void **state)
@@ -105,13 +50,15 @@ static void every_option_is_documented(void **state)
 	}
 }
 
-/* A new option must come with tests here: this list is the tests' view of
- * the table. */
+/* A new option must come with tests here or in options_large.c: this list
+ * is the tests' view of the table. */
 static void every_option_has_tests_here(void **state)
 {
 	static const char *const tested[] = {
 		"NUMASHIM_POLICY", "NUMASHIM_NODES", "NUMASHIM_STRICT",
-		"NUMASHIM_VERBOSE", "NUMASHIM_FAKE_NODES",
+		"NUMASHIM_VERBOSE", "NUMASHIM_INTERLEAVE_MIN",
+		"NUMASHIM_INTERLEAVE_NODES", "NUMASHIM_INTERLEAVE_WEIGHTS",
+		"NUMASHIM_MMAP", "NUMASHIM_THREADS", "NUMASHIM_FAKE_NODES",
 	};
 
 	assert_int_equal(policy_option_count, sizeof(tested) / sizeof(tested[0]));
@@ -126,10 +73,11 @@ static void every_option_default_text_means_the_default(void **state)
 		struct policy_config cfg;
 
 		print_message("%s\n", policy_options[i].name);
-		good(policy_options[i].name, policy_options[i].def, &cfg);
+		option_good(policy_options[i].name, policy_options[i].def, &cfg);
 		/* "all" is kept as text, to be re-read against the real
 		 * allowed set; it still selects every node. */
 		cfg.nodes_text = NULL;
+		cfg.interleave_nodes_text = NULL;
 		assert_config_default(&cfg);
 	}
 }
@@ -137,13 +85,13 @@ static void every_option_default_text_means_the_default(void **state)
 static void every_option_rejects_garbage(void **state)
 {
 	for (size_t i = 0; i < policy_option_count; i++)
-		bad(policy_options[i].name, "@@garbage");
+		option_bad(policy_options[i].name, "@@garbage");
 }
 
 static void every_option_rejects_an_empty_value(void **state)
 {
 	for (size_t i = 0; i < policy_option_count; i++)
-		bad(policy_options[i].name, "");
+		option_bad(policy_options[i].name, "");
 }
 
 /* ------------------------------------------------------ NUMASHIM_POLICY */
@@ -158,7 +106,7 @@ static void policy_accepts_every_mode_word(void **state)
 	struct policy_config cfg;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		good("NUMASHIM_POLICY", ok[i].v, &cfg);
+		option_good("NUMASHIM_POLICY", ok[i].v, &cfg);
 		assert_int_equal(cfg.mode, ok[i].m);
 	}
 }
@@ -167,10 +115,10 @@ static void policy_preferred_sets_the_node(void **state)
 {
 	struct policy_config cfg;
 
-	good("NUMASHIM_POLICY", "preferred:3", &cfg);
+	option_good("NUMASHIM_POLICY", "preferred:3", &cfg);
 	assert_int_equal(cfg.mode, POLICY_PREFERRED);
 	assert_int_equal(cfg.preferred_node, 3);
-	good("NUMASHIM_POLICY", "preferred:63", &cfg);
+	option_good("NUMASHIM_POLICY", "preferred:63", &cfg);
 	assert_int_equal(cfg.preferred_node, 63);
 }
 
@@ -178,43 +126,43 @@ static void policy_bind_keeps_mask_and_text(void **state)
 {
 	struct policy_config cfg;
 
-	good("NUMASHIM_POLICY", "bind:0-1,3", &cfg);
+	option_good("NUMASHIM_POLICY", "bind:0-1,3", &cfg);
 	assert_int_equal(cfg.mode, POLICY_BIND);
 	assert_int_equal(cfg.bind_nodes, NODES(0, 1, 3));
 	assert_string_equal(cfg.bind_text, "0-1,3");
-	good("NUMASHIM_POLICY", "bind:!0", &cfg);
+	option_good("NUMASHIM_POLICY", "bind:!0", &cfg);
 	assert_int_equal(cfg.bind_nodes, ALL & ~NODES(0));
 	assert_string_equal(cfg.bind_text, "!0");
 }
 
 static void policy_unknown_mode_is_reported(void **state)
 {
-	bad("NUMASHIM_POLICY", "fast");
-	bad("NUMASHIM_POLICY", "LOCAL");
-	bad("NUMASHIM_POLICY", "local ");
-	bad("NUMASHIM_POLICY", "interleave:0-1");
-	bad("NUMASHIM_POLICY", "preferred");
-	bad("NUMASHIM_POLICY", "bind");
+	option_bad("NUMASHIM_POLICY", "fast");
+	option_bad("NUMASHIM_POLICY", "LOCAL");
+	option_bad("NUMASHIM_POLICY", "local ");
+	option_bad("NUMASHIM_POLICY", "interleave:0-1");
+	option_bad("NUMASHIM_POLICY", "preferred");
+	option_bad("NUMASHIM_POLICY", "bind");
 }
 
 static void policy_preferred_without_one_valid_node_is_reported(void **state)
 {
-	bad("NUMASHIM_POLICY", "preferred:");
-	bad("NUMASHIM_POLICY", "preferred:x");
-	bad("NUMASHIM_POLICY", "preferred:64");
-	bad("NUMASHIM_POLICY", "preferred:-1");
-	bad("NUMASHIM_POLICY", "preferred:1,2");
-	bad("NUMASHIM_POLICY", "preferred:0-1");
+	option_bad("NUMASHIM_POLICY", "preferred:");
+	option_bad("NUMASHIM_POLICY", "preferred:x");
+	option_bad("NUMASHIM_POLICY", "preferred:64");
+	option_bad("NUMASHIM_POLICY", "preferred:-1");
+	option_bad("NUMASHIM_POLICY", "preferred:1,2");
+	option_bad("NUMASHIM_POLICY", "preferred:0-1");
 }
 
 static void policy_bind_without_a_valid_list_is_reported(void **state)
 {
-	bad("NUMASHIM_POLICY", "bind:");
-	bad("NUMASHIM_POLICY", "bind:x");
-	bad("NUMASHIM_POLICY", "bind:64");
-	bad("NUMASHIM_POLICY", "bind:3-1");
-	bad("NUMASHIM_POLICY", "bind:0,");
-	bad("NUMASHIM_POLICY", "bind:!all");
+	option_bad("NUMASHIM_POLICY", "bind:");
+	option_bad("NUMASHIM_POLICY", "bind:x");
+	option_bad("NUMASHIM_POLICY", "bind:64");
+	option_bad("NUMASHIM_POLICY", "bind:3-1");
+	option_bad("NUMASHIM_POLICY", "bind:0,");
+	option_bad("NUMASHIM_POLICY", "bind:!all");
 }
 
 /* ------------------------------------------------------ NUMASHIM_NODES */
@@ -223,35 +171,35 @@ static void nodes_accepts_numactl_lists(void **state)
 {
 	struct policy_config cfg;
 
-	good("NUMASHIM_NODES", "0-1,3", &cfg);
+	option_good("NUMASHIM_NODES", "0-1,3", &cfg);
 	assert_int_equal(cfg.nodes, NODES(0, 1, 3));
 	assert_string_equal(cfg.nodes_text, "0-1,3");
-	good("NUMASHIM_NODES", "!1", &cfg);
+	option_good("NUMASHIM_NODES", "!1", &cfg);
 	assert_int_equal(cfg.nodes, ALL & ~NODES(1));
 	assert_string_equal(cfg.nodes_text, "!1");
-	good("NUMASHIM_NODES", "+0", &cfg);
+	option_good("NUMASHIM_NODES", "+0", &cfg);
 	assert_string_equal(cfg.nodes_text, "+0");
-	good("NUMASHIM_NODES", "all", &cfg);
+	option_good("NUMASHIM_NODES", "all", &cfg);
 	assert_int_equal(cfg.nodes, ALL);
 }
 
 static void nodes_bad_list_is_reported(void **state)
 {
-	bad("NUMASHIM_NODES", "x");
-	bad("NUMASHIM_NODES", "0,");
-	bad("NUMASHIM_NODES", "3-1");
-	bad("NUMASHIM_NODES", " 0");
+	option_bad("NUMASHIM_NODES", "x");
+	option_bad("NUMASHIM_NODES", "0,");
+	option_bad("NUMASHIM_NODES", "3-1");
+	option_bad("NUMASHIM_NODES", " 0");
 }
 
 static void nodes_out_of_range_is_reported(void **state)
 {
-	bad("NUMASHIM_NODES", "64");
-	bad("NUMASHIM_NODES", "0-99");
+	option_bad("NUMASHIM_NODES", "64");
+	option_bad("NUMASHIM_NODES", "0-99");
 }
 
 static void nodes_selecting_nothing_is_reported(void **state)
 {
-	bad("NUMASHIM_NODES", "!all");
+	option_bad("NUMASHIM_NODES", "!all");
 }
 
 /* ------------------------------------------------------ NUMASHIM_STRICT */
@@ -263,21 +211,21 @@ static void strict_accepts_booleans(void **state)
 	struct policy_config cfg;
 
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		good("NUMASHIM_STRICT", yes[i], &cfg);
+		option_good("NUMASHIM_STRICT", yes[i], &cfg);
 		assert_true(cfg.strict);
 	}
 	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
-		good("NUMASHIM_STRICT", no[i], &cfg);
+		option_good("NUMASHIM_STRICT", no[i], &cfg);
 		assert_false(cfg.strict);
 	}
 }
 
 static void strict_non_boolean_is_reported(void **state)
 {
-	bad("NUMASHIM_STRICT", "2");
-	bad("NUMASHIM_STRICT", "maybe");
-	bad("NUMASHIM_STRICT", "y");
-	bad("NUMASHIM_STRICT", "1 ");
+	option_bad("NUMASHIM_STRICT", "2");
+	option_bad("NUMASHIM_STRICT", "maybe");
+	option_bad("NUMASHIM_STRICT", "y");
+	option_bad("NUMASHIM_STRICT", "1 ");
 }
 
 /* ------------------------------------------------------ NUMASHIM_VERBOSE */
@@ -291,17 +239,17 @@ static void verbose_accepts_levels_and_booleans(void **state)
 	struct policy_config cfg;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		good("NUMASHIM_VERBOSE", ok[i].v, &cfg);
+		option_good("NUMASHIM_VERBOSE", ok[i].v, &cfg);
 		assert_int_equal(cfg.verbose, ok[i].level);
 	}
 }
 
 static void verbose_bad_level_is_reported(void **state)
 {
-	bad("NUMASHIM_VERBOSE", "3");
-	bad("NUMASHIM_VERBOSE", "-1");
-	bad("NUMASHIM_VERBOSE", "loud");
-	bad("NUMASHIM_VERBOSE", "1x");
+	option_bad("NUMASHIM_VERBOSE", "3");
+	option_bad("NUMASHIM_VERBOSE", "-1");
+	option_bad("NUMASHIM_VERBOSE", "loud");
+	option_bad("NUMASHIM_VERBOSE", "1x");
 }
 
 /* ------------------------------------------------------ NUMASHIM_FAKE_NODES */
@@ -310,21 +258,21 @@ static void fake_nodes_accepts_0_to_64(void **state)
 {
 	struct policy_config cfg;
 
-	good("NUMASHIM_FAKE_NODES", "0", &cfg);
+	option_good("NUMASHIM_FAKE_NODES", "0", &cfg);
 	assert_int_equal(cfg.fake_nodes, 0);
-	good("NUMASHIM_FAKE_NODES", "4", &cfg);
+	option_good("NUMASHIM_FAKE_NODES", "4", &cfg);
 	assert_int_equal(cfg.fake_nodes, 4);
-	good("NUMASHIM_FAKE_NODES", "64", &cfg);
+	option_good("NUMASHIM_FAKE_NODES", "64", &cfg);
 	assert_int_equal(cfg.fake_nodes, 64);
 }
 
 static void fake_nodes_bad_count_is_reported(void **state)
 {
-	bad("NUMASHIM_FAKE_NODES", "65");
-	bad("NUMASHIM_FAKE_NODES", "-1");
-	bad("NUMASHIM_FAKE_NODES", "four");
-	bad("NUMASHIM_FAKE_NODES", "4x");
-	bad("NUMASHIM_FAKE_NODES", "99999999999999999999");
+	option_bad("NUMASHIM_FAKE_NODES", "65");
+	option_bad("NUMASHIM_FAKE_NODES", "-1");
+	option_bad("NUMASHIM_FAKE_NODES", "four");
+	option_bad("NUMASHIM_FAKE_NODES", "4x");
+	option_bad("NUMASHIM_FAKE_NODES", "99999999999999999999");
 }
 
 /* ------------------------------------------------------ the environment */

@@ -330,6 +330,20 @@ static void nodes_env_only_outside_cpuset_warns_once_uses_allowed(void **state)
 	assert_int_equal(r.plan.nodes, NODES(0, 1, 2));
 }
 
+/* "+N" is the N-th usable node: there is no fifth one on four nodes. */
+static void nodes_env_relative_past_the_last_node_warns_once(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_NODES=+4"));
+	assert_one_warning(&r.log, "NUMASHIM_NODES", "+4");
+	assert_int_equal(r.plan.nodes, NODES(0, 1, 2, 3));
+	resolve_env(&r, &t, ENV("NUMASHIM_NODES=+2-5"));
+	assert_one_warning(&r.log, "NUMASHIM_NODES", "+2-5");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +371,7 @@ int main(void)
 		cmocka_unit_test(nodes_env_memoryless_node_warns_once),
 		cmocka_unit_test(nodes_env_outside_cpuset_warns_once),
 		cmocka_unit_test(nodes_env_only_outside_cpuset_warns_once_uses_allowed),
+		cmocka_unit_test(nodes_env_relative_past_the_last_node_warns_once),
 	};
 
 	return cmocka_run_group_tests_name("policy/plan.c: local", tests, NULL,

@@ -51,6 +51,37 @@ void config_from(struct policy_config *cfg, char *const *envp)
 	assert_int_equal(log.count, 0);
 }
 
+/* The large-block set serves large blocks only: it is the last set, has no
+ * CPUs, and its weights are exactly on the real nodes of its mask. */
+static void assert_large_set_usable(const struct policy_plan *p,
+				    const struct policy_topology *t)
+{
+	const struct policy_set *s = &p->set[p->large_set];
+	bool unequal = false;
+	int first = 0;
+
+	assert_int_equal(p->large_set, p->nr_sets - 1);
+	assert_int_not_equal(p->default_set, p->large_set);
+	assert_int_equal(s->node, -1);
+	assert_int_equal(s->mpol, POLICY_MPOL_INTERLEAVE);
+	assert_int_equal(s->cpus, 0);
+	assert_true(p->large_min >= 4096);
+	for (int c = 0; c < t->nr_cpus && c < POLICY_MAX_CPUS; c++)
+		assert_int_not_equal(policy_set_for_cpu(p, c), p->large_set);
+	for (int r = 0; r < POLICY_MAX_NODES; r++) {
+		bool in = (s->mask & policy_node_bit(r)) != 0;
+
+		assert_int_equal(p->weight[r] != 0, in);
+		if (!in)
+			continue;
+		if (first == 0)
+			first = p->weight[r];
+		else if (p->weight[r] != first)
+			unequal = true;
+	}
+	assert_int_equal(p->weighted, unequal);
+}
+
 void assert_plan_usable(const struct policy_plan *p,
 			const struct policy_topology *t)
 {
@@ -60,6 +91,7 @@ void assert_plan_usable(const struct policy_plan *p,
 	if (!p->active) {
 		assert_non_null(p->reason);
 		assert_true(p->reason[0] != '\0');
+		assert_int_equal(p->large_set, -1);
 		return;
 	}
 	/* Real nodes behind the usable (possibly virtual) nodes. */
@@ -92,6 +124,10 @@ void assert_plan_usable(const struct policy_plan *p,
 		assert_in_range(policy_set_for_cpu(p, unknown), 0, p->nr_sets - 1);
 		assert_in_range(policy_set_for_cpu(p, -1), 0, p->nr_sets - 1);
 	}
+	if (p->large_set >= 0)
+		assert_large_set_usable(p, t);
+	else
+		assert_int_equal(p->large_set, -1);
 }
 
 int plan_set_of_node(const struct policy_plan *p, int node)
@@ -167,4 +203,70 @@ void assert_cpus_use(const struct policy_plan *p, int lo, int hi, int node)
 			print_message("cpu %d is not on node %d's set\n", c, node);
 		assert_int_equal(policy_set_for_cpu(p, c), s);
 	}
+}
+
+/* ------------------------------------------------ option tests */
+
+const struct policy_option *option_named(const char *name)
+{
+	for (size_t i = 0; i < policy_option_count; i++)
+		if (strcmp(policy_options[i].name, name) == 0)
+			return &policy_options[i];
+	fail_msg("%s is not in policy_options[]", name);
+	return NULL;
+}
+
+void assert_config_default(const struct policy_config *c)
+{
+	assert_int_equal(c->mode, POLICY_LOCAL);
+	assert_int_equal(c->preferred_node, 0);
+	assert_int_equal(c->bind_nodes, 0);
+	assert_int_equal(c->nodes, ~(policy_nodemask_t)0);
+	assert_null(c->nodes_text);
+	assert_null(c->bind_text);
+	assert_false(c->strict);
+	assert_int_equal(c->verbose, 0);
+	assert_int_equal(c->fake_nodes, 0);
+	assert_int_equal(c->interleave_min, POLICY_INTERLEAVE_MIN_DEFAULT);
+	assert_int_equal(c->interleave_nodes, ~(policy_nodemask_t)0);
+	assert_null(c->interleave_nodes_text);
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		assert_int_equal(c->weight[n], 0);
+	assert_null(c->weights_text);
+	assert_int_equal(c->mmap, POLICY_MMAP_INTERLEAVE);
+	assert_int_equal(c->threads, POLICY_THREADS_NONE);
+}
+
+/* NAME=value alone in the environment. */
+static int from_one(const char *name, const char *value,
+		    struct policy_config *cfg, struct warnlog *log)
+{
+	char entry[256];
+	char *envp[] = { entry, NULL };
+
+	snprintf(entry, sizeof(entry), "%s=%s", name, value);
+	warnlog_reset(log);
+	return policy_config_from_env(envp, cfg, warnlog_fn, log);
+}
+
+void option_good(const char *name, const char *value,
+		 struct policy_config *cfg)
+{
+	struct warnlog log;
+
+	print_message("%s=\"%s\"\n", name, value);
+	assert_int_equal(from_one(name, value, cfg, &log), 0);
+	assert_int_equal(log.count, 0);
+}
+
+void option_bad(const char *name, const char *value)
+{
+	struct policy_config cfg;
+	struct warnlog log;
+
+	print_message("%s=\"%s\"\n", name, value);
+	assert_int_equal(from_one(name, value, &cfg, &log), 1);
+	assert_one_warning(&log, name, value);
+	assert_string_equal(log.w[0].fallback, option_named(name)->def);
+	assert_config_default(&cfg);
 }

@@ -43,7 +43,11 @@ void config_from(struct policy_config *cfg, char *const *envp);
  * An active plan is usable: it has 1..POLICY_MAX_SETS sets, every set has a
  * non-empty mask of real nodes with memory that the process may use, every
  * present CPU maps to a valid set, the per-set CPU counts add up, and
- * default_set is a valid set. An inactive plan names its reason.
+ * default_set is a valid set. A large-block set (large_set >= 0) is the
+ * last set, interleaved, without CPUs (no CPU maps to it, and it is not the
+ * default), with large_min >= 4K, a weight on exactly the real nodes of its
+ * mask, and weighted set exactly when those weights differ. An inactive
+ * plan names its reason and has no large set.
  */
 void assert_plan_usable(const struct policy_plan *p,
 			const struct policy_topology *t);
@@ -83,5 +87,18 @@ void assert_cpus_use(const struct policy_plan *p, int lo, int hi, int node);
 #define NODES(...) nodes_of((int[]){ __VA_ARGS__, -1 })
 /* A mask from a -1-terminated list of node ids. */
 policy_nodemask_t nodes_of(const int *ids);
+
+/* ------------------------------------------------ option tests */
+
+/* The table entry of option `name` (fails the test when there is none). */
+const struct policy_option *option_named(const char *name);
+/* Asserts that every field of cfg holds its default. */
+void assert_config_default(const struct policy_config *c);
+/* NAME=value alone in the environment parses without a warning into cfg. */
+void option_good(const char *name, const char *value, struct policy_config *cfg);
+/* NAME=value alone gives exactly one warning naming the variable and the
+ * value, whose fallback is the option's default text, and the config stays
+ * the default. */
+void option_bad(const char *name, const char *value);
 
 #endif

@@ -1,0 +1,399 @@
+/*
+ * policy/place.c: weighted interleave runs (user-space weighted interleave
+ * for kernels without MPOL_WEIGHTED_INTERLEAVE) and the node a new thread
+ * goes to under NUMASHIM_THREADS.
+ */
+#include "tests/unit/faketopo.h"
+#include "tests/unit/unit.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MiB ((size_t)1 << 20)
+#define GiB ((size_t)1 << 30)
+#define TiB ((size_t)1 << 40)
+#define UNIT (2 * MiB)   /* the smallest run: one huge page */
+#define MAX_RUNS 20000
+
+/* Every run handed to the callback, checked as it comes: contiguous, in
+ * order, non-empty, on a node with a weight. */
+struct runs {
+	const uint8_t *weight;
+	size_t end;           /* where the next run must start */
+	int count;
+	size_t share[POLICY_MAX_NODES];
+	int on[POLICY_MAX_NODES];   /* runs per node */
+	size_t off[MAX_RUNS], len[MAX_RUNS];
+	int node[MAX_RUNS];
+};
+
+static void collect(void *ctx, size_t off, size_t len, int node)
+{
+	struct runs *r = ctx;
+
+	assert_in_range(node, 0, POLICY_MAX_NODES - 1);
+	assert_true(r->weight[node] > 0);
+	assert_true(off == r->end);
+	assert_true(len > 0);
+	if (r->count < MAX_RUNS) {
+		r->off[r->count] = off;
+		r->len[r->count] = len;
+		r->node[r->count] = node;
+	}
+	r->count++;
+	r->end = off + len;
+	r->share[node] += len;
+	r->on[node]++;
+}
+
+static struct runs R;
+
+/* Cuts [0, len) with weight w into R; asserts the runs cover it exactly and
+ * the return value counts them. */
+static void cut(size_t len, const uint8_t *w)
+{
+	int rc;
+
+	memset(&R, 0, sizeof(R));
+	R.weight = w;
+	rc = policy_weighted_runs(len, w, collect, &R);
+	print_message("len %zu: %d runs\n", len, rc);
+	assert_int_equal(rc, R.count);
+	assert_true(R.end == len);
+}
+
+static void nothing(void *ctx, size_t off, size_t len, int node)
+{
+	fail_msg("no run expected, got %zu+%zu on node %d", off, len, node);
+}
+
+/* ------------------------------------------------------ weighted runs */
+
+static void runs_cover_the_range_in_order(void **state)
+{
+	static const size_t lens[] = {
+		1, 4096, UNIT - 1, UNIT, UNIT + 1, 10 * MiB + 123,
+		256 * MiB, 3 * GiB + 4097,
+	};
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1 };
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		cut(lens[i], w);   /* collect checks each run */
+}
+
+/* Runs start on huge-page boundaries, so no 2 MiB page straddles two
+ * nodes; only the last run may be shorter than a unit. */
+static void runs_start_on_2mib_boundaries(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1, [2] = 2 };
+
+	cut(1 * GiB + 12345, w);
+	for (int i = 0; i < R.count; i++) {
+		assert_int_equal(R.off[i] % UNIT, 0);
+		if (i < R.count - 1)
+			assert_int_equal(R.len[i] % UNIT, 0);
+	}
+}
+
+static void three_to_one_on_256mib_is_75_25_exactly(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1 };
+
+	cut(256 * MiB, w);
+	assert_true(R.share[0] == 192 * MiB);
+	assert_true(R.share[1] == 64 * MiB);
+}
+
+static void equal_weights_on_four_nodes_split_in_quarters(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { 1, 1, 1, 1 };
+
+	cut(256 * MiB, w);
+	for (int n = 0; n < 4; n++)
+		assert_true(R.share[n] == 64 * MiB);
+	cut(1 * GiB, w);
+	for (int n = 0; n < 4; n++)
+		assert_true(R.share[n] == 256 * MiB);
+}
+
+/* Runs alternate between the nodes: a cycle is one run per node. */
+static void runs_go_round_the_nodes(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [1] = 2, [5] = 1, [9] = 1 };
+
+	cut(64 * MiB, w);
+	for (int i = 1; i < R.count; i++)
+		assert_int_not_equal(R.node[i], R.node[i - 1]);
+	assert_true(R.len[0] == 2 * R.len[1]);
+	assert_true(R.share[1] == 32 * MiB);
+	assert_true(R.share[5] == 16 * MiB);
+	assert_true(R.share[9] == 16 * MiB);
+}
+
+/* A length that is not a multiple of a cycle: every node's share is off
+ * its exact proportion by less than its part of one cycle. */
+static void uneven_lengths_keep_shares_within_one_cycle(void **state)
+{
+	static const size_t lens[] = {
+		7 * MiB + 1, 10 * MiB + 123, 255 * MiB + 4095, 999 * MiB + 17,
+	};
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1, [3] = 2 };
+	const unsigned total = 6;
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		cut(lens[i], w);
+		for (int n = 0; n < 4; n++) {
+			double exact = (double)lens[i] * w[n] / total;
+			double off = (double)R.share[n] - exact;
+
+			assert_true(off < 0 ? -off <= (double)UNIT * w[n]
+					    : off <= (double)UNIT * w[n]);
+		}
+	}
+}
+
+static void short_range_is_one_run_on_the_first_node(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [2] = 1, [3] = 5 };
+
+	cut(4096, w);
+	assert_int_equal(R.count, 1);
+	assert_int_equal(R.node[0], 2);
+}
+
+static void empty_range_has_no_runs(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { 1, 1 };
+
+	assert_int_equal(policy_weighted_runs(0, w, nothing, NULL), 0);
+}
+
+static void no_weight_is_einval(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { 0 };
+
+	assert_int_equal(policy_weighted_runs(256 * MiB, w, nothing, NULL),
+			 -EINVAL);
+	assert_int_equal(policy_weighted_runs(0, w, nothing, NULL), -EINVAL);
+}
+
+/* Each run is a VMA: a 1 TiB range on two nodes needs ~2 * 256 runs, not
+ * 2^19, and the shares stay exact. */
+static void one_tib_on_two_nodes_needs_about_512_runs(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1 };
+
+	cut(1 * TiB, w);
+	assert_in_range(R.count, 2, 2 * 257);
+	assert_true(R.share[0] == 768 * GiB);
+	assert_true(R.share[1] == 256 * GiB);
+	w[0] = 100;
+	cut(1 * TiB + 12345, w);
+	assert_in_range(R.count, 2, 2 * 257);
+}
+
+/* With more nodes the bound is per node: about 256 runs each. */
+static void run_count_is_bounded_per_node(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES];
+
+	memset(w, 1, sizeof(w));
+	cut(1 * TiB, w);
+	assert_in_range(R.count, 64, 64 * 257);
+	for (int n = 0; n < POLICY_MAX_NODES; n++) {
+		assert_in_range(R.on[n], 1, 257);
+		assert_true(R.share[n] == 16 * GiB);
+	}
+}
+
+static void count_only(void *ctx, size_t off, size_t len, int node)
+{
+	size_t *end = ctx;
+
+	assert_true(off == *end);
+	*end = off + len;
+}
+
+static void huge_range_does_not_overflow(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 100, [63] = 100 };
+	size_t end = 0;
+	int rc = policy_weighted_runs(SIZE_MAX, w, count_only, &end);
+
+	assert_in_range(rc, 2, 2 * 257);
+	assert_true(end == SIZE_MAX);
+}
+
+/* ------------------------------------------------------ thread placement */
+
+/* A plan over `nodes`: policy_thread_node reads only the node set. */
+static struct policy_plan plan_over(policy_nodemask_t nodes)
+{
+	struct policy_plan p;
+
+	memset(&p, 0, sizeof(p));
+	p.active = true;
+	p.nodes = nodes;
+	return p;
+}
+
+static void spread_puts_2_of_8_threads_on_each_of_4_nodes(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+	int cpus_of[POLICY_MAX_NODES] = { 4, 4, 4, 4 }, per[4] = { 0 };
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_THREADS=spread"));
+	for (unsigned long k = 0; k < 8; k++) {
+		int n = policy_thread_node(&r.plan, r.plan.threads, k, cpus_of);
+
+		assert_int_equal(n, (int)(k % 4));
+		per[n]++;
+	}
+	for (int n = 0; n < 4; n++)
+		assert_int_equal(per[n], 2);
+}
+
+static void spread_skips_nodes_without_cpus(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1, 2, 3));
+	int cpus_of[POLICY_MAX_NODES] = { 4, 0, 2, 1 };
+	const int want[] = { 0, 2, 3, 0, 2, 3 };
+
+	for (unsigned long k = 0; k < 6; k++)
+		assert_int_equal(policy_thread_node(&p, POLICY_THREADS_SPREAD,
+						    k, cpus_of), want[k]);
+}
+
+static void spread_uses_only_the_plan_nodes(void **state)
+{
+	struct policy_plan p = plan_over(NODES(1, 3));
+	int cpus_of[POLICY_MAX_NODES] = { 4, 4, 4, 4 };
+
+	for (unsigned long k = 0; k < 8; k++)
+		assert_int_equal(policy_thread_node(&p, POLICY_THREADS_SPREAD,
+						    k, cpus_of), k % 2 ? 3 : 1);
+}
+
+static void spread_wraps_at_any_count(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1, 2));
+	int cpus_of[POLICY_MAX_NODES] = { 1, 1, 1 };
+
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_SPREAD,
+					    ULONG_MAX, cpus_of),
+			 (int)(ULONG_MAX % 3));
+}
+
+static void compact_fills_each_node_in_order(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1, 2, 3));
+	int cpus_of[POLICY_MAX_NODES] = { 2, 3, 0, 1 };
+	const int want[] = { 0, 0, 1, 1, 1, 3 };
+
+	for (unsigned long k = 0; k < 6; k++)
+		assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT,
+						    k, cpus_of), want[k]);
+}
+
+static void compact_starts_again_when_every_cpu_has_a_thread(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1, 2, 3));
+	int cpus_of[POLICY_MAX_NODES] = { 2, 3, 0, 1 };
+	const int want[] = { 0, 0, 1, 1, 1, 3 };
+
+	for (unsigned long k = 6; k < 30; k++)
+		assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT,
+						    k, cpus_of), want[k % 6]);
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT,
+					    6000000000005UL, cpus_of), 3);
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT,
+					    ULONG_MAX, cpus_of),
+			 want[ULONG_MAX % 6]);
+}
+
+static void compact_on_a_resolved_plan(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+	int cpus_of[POLICY_MAX_NODES] = { 4, 4, 4, 4 };
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_THREADS=compact",
+				"NUMASHIM_NODES=1-2"));
+	for (unsigned long k = 0; k < 16; k++)
+		assert_int_equal(policy_thread_node(&r.plan, r.plan.threads, k,
+						    cpus_of), k % 8 < 4 ? 1 : 2);
+}
+
+static void mode_none_places_no_thread(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1));
+	int cpus_of[POLICY_MAX_NODES] = { 4, 4 };
+
+	for (unsigned long k = 0; k < 4; k++)
+		assert_int_equal(policy_thread_node(&p, POLICY_THREADS_NONE,
+						    k, cpus_of), -1);
+}
+
+static void no_node_with_cpus_places_no_thread(void **state)
+{
+	struct policy_plan p = plan_over(NODES(0, 1));
+	int none[POLICY_MAX_NODES] = { 0 }, other[POLICY_MAX_NODES] = { 0, 0, 4 };
+
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_SPREAD, 0, none), -1);
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT, 0, none), -1);
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_SPREAD, 3, other), -1);
+	assert_int_equal(policy_thread_node(&p, POLICY_THREADS_COMPACT, 3, other), -1);
+}
+
+/* preferred:2 on the memory-only node: its plan node has no CPU. */
+static void memory_only_plan_node_places_no_thread(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+	int cpus_of[POLICY_MAX_NODES] = { 4, 4, 0 };
+
+	faketopo_memonly(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:2",
+				"NUMASHIM_THREADS=spread"));
+	assert_int_equal(policy_thread_node(&r.plan, r.plan.threads, 0,
+					    cpus_of), -1);
+	resolve_env(&r, &t, ENV("NUMASHIM_THREADS=spread"));
+	for (unsigned long k = 0; k < 6; k++)
+		assert_int_equal(policy_thread_node(&r.plan, r.plan.threads, k,
+						    cpus_of), (int)(k % 2));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(runs_cover_the_range_in_order),
+		cmocka_unit_test(runs_start_on_2mib_boundaries),
+		cmocka_unit_test(three_to_one_on_256mib_is_75_25_exactly),
+		cmocka_unit_test(equal_weights_on_four_nodes_split_in_quarters),
+		cmocka_unit_test(runs_go_round_the_nodes),
+		cmocka_unit_test(uneven_lengths_keep_shares_within_one_cycle),
+		cmocka_unit_test(short_range_is_one_run_on_the_first_node),
+		cmocka_unit_test(empty_range_has_no_runs),
+		cmocka_unit_test(no_weight_is_einval),
+		cmocka_unit_test(one_tib_on_two_nodes_needs_about_512_runs),
+		cmocka_unit_test(run_count_is_bounded_per_node),
+		cmocka_unit_test(huge_range_does_not_overflow),
+		cmocka_unit_test(spread_puts_2_of_8_threads_on_each_of_4_nodes),
+		cmocka_unit_test(spread_skips_nodes_without_cpus),
+		cmocka_unit_test(spread_uses_only_the_plan_nodes),
+		cmocka_unit_test(spread_wraps_at_any_count),
+		cmocka_unit_test(compact_fills_each_node_in_order),
+		cmocka_unit_test(compact_starts_again_when_every_cpu_has_a_thread),
+		cmocka_unit_test(compact_on_a_resolved_plan),
+		cmocka_unit_test(mode_none_places_no_thread),
+		cmocka_unit_test(no_node_with_cpus_places_no_thread),
+		cmocka_unit_test(memory_only_plan_node_places_no_thread),
+	};
+
+	return cmocka_run_group_tests_name("policy/place.c", tests, NULL, NULL);
+}

@@ -1,0 +1,575 @@
+/*
+ * policy/plan.c, part 3: the large-block set (NUMASHIM_INTERLEAVE_MIN,
+ * _INTERLEAVE_NODES, _INTERLEAVE_WEIGHTS) and the mmap/thread choices the
+ * plan carries. The set is the plan's last, interleaved over the real nodes
+ * behind the interleave nodes, and no CPU uses it: it only serves blocks of
+ * at least large_min bytes. assert_plan_usable (unit.c) checks its
+ * invariants on every plan resolved here and in plan.c/plan_modes.c.
+ */
+#include "tests/unit/faketopo.h"
+#include "tests/unit/unit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define INTERLEAVE POLICY_MPOL_INTERLEAVE
+
+/* Asserts the plan has a large set, the last one, over real nodes `mask`. */
+static void assert_large_set(const struct resolved *r, policy_nodemask_t mask)
+{
+	assert_true(r->plan.active);
+	assert_int_equal(r->plan.large_set, r->plan.nr_sets - 1);
+	assert_set(&r->plan, r->plan.large_set, -1, INTERLEAVE, mask);
+}
+
+/* The plan's weight per real node, nodes 0..3. */
+static void assert_weights(const struct resolved *r, int w0, int w1, int w2,
+			   int w3)
+{
+	const int want[4] = { w0, w1, w2, w3 };
+
+	for (int n = 0; n < 4; n++)
+		assert_int_equal(r->plan.weight[n], want[n]);
+	for (int n = 4; n < POLICY_MAX_NODES; n++)
+		assert_int_equal(r->plan.weight[n], 0);
+}
+
+/* ------------------------------------------------------ the set exists */
+
+static void local_large_set_is_the_last_set_over_every_node(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_int_equal(r.plan.nr_sets, 3);
+	assert_int_equal(plan_node_sets(&r.plan), 2);
+	assert_large_set(&r, NODES(0, 1));
+	assert_int_equal(r.plan.large_min, POLICY_INTERLEAVE_MIN_DEFAULT);
+	assert_false(r.plan.weighted);
+	assert_weights(&r, 1, 1, 0, 0);
+	assert_int_equal(r.log.count, 0);
+}
+
+static void every_placing_mode_has_a_large_set(void **state)
+{
+	static const char *const modes[] = {
+		"NUMASHIM_POLICY=local", "NUMASHIM_POLICY=preferred:1",
+		"NUMASHIM_POLICY=bind:0-1", "NUMASHIM_POLICY=bind:1",
+		"NUMASHIM_POLICY=interleave",
+	};
+	void (*const make[])(struct policy_topology *) = {
+		faketopo_two, faketopo_four,
+	};
+
+	for (size_t m = 0; m < 2; m++)
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+	for (int strict = 0; strict <= 1; strict++) {
+		struct policy_topology t;
+		struct resolved r;
+
+		make[m](&t);
+		snprintf(unit_case, sizeof(unit_case), "%s nodes: %s strict=%d",
+			 m ? "4" : "2", modes[i], strict);
+		resolve_env(&r, &t, ENV((char *)modes[i], strict
+			? "NUMASHIM_STRICT=1" : "NUMASHIM_STRICT=0"));
+		assert_true(r.plan.active);
+		assert_int_equal(r.plan.large_set, r.plan.nr_sets - 1);
+		assert_int_equal(r.plan.set[r.plan.large_set].mpol, INTERLEAVE);
+		assert_int_equal(r.plan.large_min, POLICY_INTERLEAVE_MIN_DEFAULT);
+		assert_int_equal(r.log.count, 0);
+	}
+	unit_case[0] = '\0';
+}
+
+static void interleave_mode_large_set_follows_the_heap_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave"));
+	assert_int_equal(r.plan.nr_sets, 2);
+	assert_set(&r.plan, 0, -1, INTERLEAVE, NODES(0, 1, 2, 3));
+	assert_large_set(&r, NODES(0, 1, 2, 3));
+}
+
+static void interleave_min_off_makes_no_large_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off"));
+	assert_true(r.plan.active);
+	assert_int_equal(r.plan.large_set, -1);
+	assert_int_equal(r.plan.nr_sets, 4);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off",
+				"NUMASHIM_POLICY=interleave"));
+	assert_int_equal(r.plan.large_set, -1);
+	assert_int_equal(r.plan.nr_sets, 1);
+}
+
+static void passthrough_has_no_large_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_single(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_false(r.plan.active);
+	assert_int_equal(r.plan.large_set, -1);
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=off"));
+	assert_int_equal(r.plan.large_set, -1);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave", "NUMASHIM_NODES=1"));
+	assert_false(r.plan.active);
+	assert_int_equal(r.plan.large_set, -1);
+}
+
+static void large_min_is_the_interleave_min(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=1G"));
+	assert_int_equal(r.plan.large_min, (size_t)1 << 30);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=4K"));
+	assert_int_equal(r.plan.large_min, 4096);
+}
+
+/* The large set is only for large blocks: no thread's small blocks. */
+static void no_cpu_uses_the_large_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave"));
+	assert_int_equal(r.plan.set[0].cpus, 16);
+	assert_int_equal(r.plan.set[1].cpus, 0);
+	assert_int_equal(r.plan.default_set, 0);
+	for (int c = 0; c < 16; c++)
+		assert_int_equal(policy_set_for_cpu(&r.plan, c), 0);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:2"));
+	assert_int_equal(r.plan.set[0].cpus, 16);
+	assert_int_equal(r.plan.set[1].cpus, 0);
+	assert_cpus_use(&r.plan, 0, 15, 2);
+}
+
+static void large_set_skips_nodes_without_usable_memory(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_memoryless(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_large_set(&r, NODES(0, 1));
+	faketopo_cpuset(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_large_set(&r, NODES(0, 1, 2));
+	faketopo_memonly(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_large_set(&r, NODES(0, 1, 2));
+	assert_int_equal(r.log.count, 0);
+}
+
+static void large_set_fits_in_the_set_table_on_64_nodes(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_empty(&t);
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		faketopo_add_node(&t, n, n, n, true);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_int_equal(r.plan.nr_sets, POLICY_MAX_SETS);
+	assert_large_set(&r, ~(policy_nodemask_t)0);
+	assert_cpus_use(&r.plan, 63, 63, 63);
+}
+
+/* NUMASHIM_POLICY=bind:NODES is strict: large blocks too stay on NODES. */
+static void bind_large_set_stays_on_the_bound_nodes(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:0-1"));
+	assert_large_set(&r, NODES(0, 1));
+}
+
+/* NUMASHIM_NODES restricts every node numashim places memory on. */
+static void nodes_env_limits_the_large_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_NODES=0-1"));
+	assert_large_set(&r, NODES(0, 1));
+}
+
+/* ------------------------------------------------------ interleave nodes */
+
+static void interleave_nodes_narrow_only_the_large_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2"));
+	assert_large_set(&r, NODES(1, 2));
+	assert_weights(&r, 0, 1, 1, 0);
+	assert_int_equal(plan_node_sets(&r.plan), 4);
+	assert_int_equal(r.plan.nodes, NODES(0, 1, 2, 3));
+	assert_int_equal(r.log.count, 0);
+}
+
+static void interleave_nodes_inversion_is_relative_to_usable(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_cpuset(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=!0"));
+	assert_large_set(&r, NODES(1, 2));
+	assert_int_equal(r.log.count, 0);
+}
+
+static void interleave_nodes_missing_nodes_warn_once_and_narrow(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=2-5"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "2-5");
+	assert_string_equal(r.log.w[0].fallback, "2-3");
+	assert_large_set(&r, NODES(2, 3));
+}
+
+static void interleave_nodes_only_missing_nodes_warn_once_use_all(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=6-7"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "6-7");
+	assert_string_equal(r.log.w[0].fallback, "0-3");
+	assert_large_set(&r, NODES(0, 1, 2, 3));
+}
+
+static void interleave_nodes_outside_cpuset_warn_once(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_cpuset(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=2-3"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "2-3");
+	assert_string_equal(r.log.w[0].fallback, "2");
+	assert_large_set(&r, NODES(2));
+}
+
+static void interleave_nodes_memoryless_node_warns_once(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_memoryless(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1-2");
+	assert_large_set(&r, NODES(1));
+}
+
+/* "+N" is the N-th usable node: there is no fifth one on four nodes. */
+static void interleave_nodes_relative_past_the_last_node_warns_once(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=+4"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "+4");
+	assert_large_set(&r, NODES(0, 1, 2, 3));
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=+2-5"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "+2-5");
+}
+
+/* Like NUMASHIM_NODES, preferred:N and bind:NODES (plan_modes.c): an
+ * impossible request is reported on any machine. */
+static void interleave_nodes_missing_node_on_one_node_machine_warns(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_single(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1"));
+	assert_false(r.plan.active);
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1");
+}
+
+/* ------------------------------------------------------ weights */
+
+static void weights_go_to_their_nodes(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:3,1:1"));
+	assert_large_set(&r, NODES(0, 1));
+	assert_weights(&r, 3, 1, 0, 0);
+	assert_true(r.plan.weighted);
+	assert_int_equal(r.log.count, 0);
+}
+
+static void equal_weights_are_not_weighted(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:5,1:5,2:5,3:5"));
+	assert_large_set(&r, NODES(0, 1, 2, 3));
+	assert_false(r.plan.weighted);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=equal"));
+	assert_false(r.plan.weighted);
+	assert_weights(&r, 1, 1, 1, 1);
+}
+
+/* Interleave nodes the weights do not name get no weight: they drop out. */
+static void weights_leave_out_unweighted_nodes(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:3,2:1"));
+	assert_large_set(&r, NODES(0, 2));
+	assert_weights(&r, 3, 0, 1, 0);
+	assert_true(r.plan.weighted);
+	assert_int_equal(r.log.count, 0);
+}
+
+static void weights_within_interleave_nodes_are_kept(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2",
+				"NUMASHIM_INTERLEAVE_WEIGHTS=1:1,2:4"));
+	assert_large_set(&r, NODES(1, 2));
+	assert_weights(&r, 0, 1, 4, 0);
+	assert_int_equal(r.log.count, 0);
+}
+
+static void weight_outside_interleave_nodes_warns_once_uses_equal(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=0-1",
+				"NUMASHIM_INTERLEAVE_WEIGHTS=0:1,2:5"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_WEIGHTS", "0:1,2:5");
+	assert_large_set(&r, NODES(0, 1));
+	assert_weights(&r, 1, 1, 0, 0);
+	assert_false(r.plan.weighted);
+}
+
+static void weight_on_missing_or_disallowed_node_warns_once(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1,7:3"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_WEIGHTS", "0:1,7:3");
+	assert_large_set(&r, NODES(0, 1, 2, 3));
+	assert_false(r.plan.weighted);
+	faketopo_cpuset(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1,3:3"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_WEIGHTS", "0:1,3:3");
+	assert_large_set(&r, NODES(0, 1, 2));
+}
+
+/* Virtual nodes 0 and 2 live on real node 0, 1 and 3 on real node 1. */
+static void fake_nodes_sharing_a_real_node_add_up(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	assert_int_equal(policy_topology_fake(&t, 4), 0);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1,1:1,2:3,3:1"));
+	assert_large_set(&r, NODES(0, 1));
+	assert_weights(&r, 4, 2, 0, 0);
+	assert_true(r.plan.weighted);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_weights(&r, 2, 2, 0, 0);
+	assert_false(r.plan.weighted);
+}
+
+static void fake_nodes_on_one_real_node_interleave_over_it(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_single(&t);
+	assert_int_equal(policy_topology_fake(&t, 4), 0);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1,1:2,2:3,3:4"));
+	assert_large_set(&r, NODES(0));
+	assert_false(r.plan.weighted);
+}
+
+/* Real node 0 has 3 x 100, real node 1 3 x 50: 2:1, even past 255. */
+static void fake_weights_past_255_keep_their_proportion(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	assert_int_equal(policy_topology_fake(&t, 6), 0);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS="
+				"0:100,2:100,4:100,1:50,3:50,5:50"));
+	assert_large_set(&r, NODES(0, 1));
+	print_message("real weights %d:%d\n", r.plan.weight[0], r.plan.weight[1]);
+	assert_int_equal(r.plan.weight[0], 2 * r.plan.weight[1]);
+}
+
+/* ------------------------------------------------------ mmap, threads */
+
+static void mmap_and_threads_choices_reach_the_plan(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_int_equal(r.plan.mmap, POLICY_MMAP_INTERLEAVE);
+	assert_int_equal(r.plan.threads, POLICY_THREADS_NONE);
+	resolve_env(&r, &t, ENV("NUMASHIM_MMAP=local",
+				"NUMASHIM_THREADS=compact"));
+	assert_int_equal(r.plan.mmap, POLICY_MMAP_LOCAL);
+	assert_int_equal(r.plan.threads, POLICY_THREADS_COMPACT);
+	resolve_env(&r, &t, ENV("NUMASHIM_MMAP=off", "NUMASHIM_THREADS=spread"));
+	assert_int_equal(r.plan.mmap, POLICY_MMAP_OFF);
+	assert_int_equal(r.plan.threads, POLICY_THREADS_SPREAD);
+}
+
+/* ------------------------------------------------------ every plan */
+
+static void every_large_set_is_usable(void **state)
+{
+	void (*const make[])(struct policy_topology *) = {
+		faketopo_single, faketopo_two, faketopo_four, faketopo_eight,
+		faketopo_memoryless, faketopo_memonly, faketopo_cpuset,
+	};
+	static char *const policies[] = {
+		"NUMASHIM_POLICY=local", "NUMASHIM_POLICY=interleave",
+		"NUMASHIM_POLICY=preferred:1", "NUMASHIM_POLICY=bind:1-2",
+		"NUMASHIM_POLICY=off",
+	};
+	static char *const mins[] = {
+		"NUMASHIM_INTERLEAVE_MIN=64M", "NUMASHIM_INTERLEAVE_MIN=off",
+	};
+	static char *const il[] = {
+		"NUMASHIM_INTERLEAVE_NODES=all", "NUMASHIM_INTERLEAVE_NODES=1-2",
+		"NUMASHIM_INTERLEAVE_NODES=!0", "NUMASHIM_INTERLEAVE_NODES=+1",
+		"NUMASHIM_INTERLEAVE_NODES=5", "NUMASHIM_INTERLEAVE_NODES=2-3",
+	};
+	static char *const weights[] = {
+		"NUMASHIM_INTERLEAVE_WEIGHTS=equal",
+		"NUMASHIM_INTERLEAVE_WEIGHTS=0:3,1:1",
+		"NUMASHIM_INTERLEAVE_WEIGHTS=1:1,2:1,3:2",
+		"NUMASHIM_INTERLEAVE_WEIGHTS=2:100",
+		"NUMASHIM_INTERLEAVE_WEIGHTS=0:1,9:1",
+	};
+#define N(a) (sizeof(a) / sizeof(a[0]))
+	int cases = 0;
+
+	unit_quiet = true;
+	for (size_t m = 0; m < N(make); m++)
+	for (int fake = 0; fake <= 4; fake++)
+	for (size_t p = 0; p < N(policies); p++)
+	for (size_t x = 0; x < N(mins); x++)
+	for (size_t i = 0; i < N(il); i++)
+	for (size_t w = 0; w < N(weights); w++) {
+		struct policy_topology t;
+		struct resolved r;
+		int per_var[3] = { 0 };
+
+		make[m](&t);
+		if (fake && policy_topology_fake(&t, fake))
+			continue;
+		snprintf(unit_case, sizeof(unit_case), "machine %zu fake %d: "
+			 "%s %s %s %s", m, fake, policies[p], mins[x], il[i],
+			 weights[w]);
+		resolve_env(&r, &t, ENV(policies[p], mins[x], il[i],
+					weights[w]));
+		assert_int_equal(r.plan.large_set >= 0,
+				 r.plan.active && x == 0);
+		for (int k = 0; k < r.log.count; k++) {
+			assert_in_range(k, 0, UNIT_MAX_WARNINGS - 1);
+			per_var[strcmp(r.log.w[k].var, "NUMASHIM_POLICY") == 0 ? 0
+				: strcmp(r.log.w[k].var,
+					 "NUMASHIM_INTERLEAVE_NODES") == 0 ? 1
+				: 2]++;
+		}
+		for (int v = 0; v < 3; v++)
+			assert_in_range(per_var[v], 0, 1);
+		cases++;
+	}
+#undef N
+	unit_case[0] = '\0';
+	unit_quiet = false;
+	print_message("%d cases\n", cases);
+	assert_true(cases > 5000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(local_large_set_is_the_last_set_over_every_node),
+		cmocka_unit_test_teardown(every_placing_mode_has_a_large_set,
+					  unit_print_case),
+		cmocka_unit_test(interleave_mode_large_set_follows_the_heap_set),
+		cmocka_unit_test(interleave_min_off_makes_no_large_set),
+		cmocka_unit_test(passthrough_has_no_large_set),
+		cmocka_unit_test(large_min_is_the_interleave_min),
+		cmocka_unit_test(no_cpu_uses_the_large_set),
+		cmocka_unit_test(large_set_skips_nodes_without_usable_memory),
+		cmocka_unit_test(large_set_fits_in_the_set_table_on_64_nodes),
+		cmocka_unit_test(bind_large_set_stays_on_the_bound_nodes),
+		cmocka_unit_test(nodes_env_limits_the_large_set),
+		cmocka_unit_test(interleave_nodes_narrow_only_the_large_set),
+		cmocka_unit_test(interleave_nodes_inversion_is_relative_to_usable),
+		cmocka_unit_test(interleave_nodes_missing_nodes_warn_once_and_narrow),
+		cmocka_unit_test(interleave_nodes_only_missing_nodes_warn_once_use_all),
+		cmocka_unit_test(interleave_nodes_outside_cpuset_warn_once),
+		cmocka_unit_test(interleave_nodes_memoryless_node_warns_once),
+		cmocka_unit_test(interleave_nodes_relative_past_the_last_node_warns_once),
+		cmocka_unit_test(interleave_nodes_missing_node_on_one_node_machine_warns),
+		cmocka_unit_test(weights_go_to_their_nodes),
+		cmocka_unit_test(equal_weights_are_not_weighted),
+		cmocka_unit_test(weights_leave_out_unweighted_nodes),
+		cmocka_unit_test(weights_within_interleave_nodes_are_kept),
+		cmocka_unit_test(weight_outside_interleave_nodes_warns_once_uses_equal),
+		cmocka_unit_test(weight_on_missing_or_disallowed_node_warns_once),
+		cmocka_unit_test(fake_nodes_sharing_a_real_node_add_up),
+		cmocka_unit_test(fake_nodes_on_one_real_node_interleave_over_it),
+		cmocka_unit_test(fake_weights_past_255_keep_their_proportion),
+		cmocka_unit_test(mmap_and_threads_choices_reach_the_plan),
+		cmocka_unit_test_teardown(every_large_set_is_usable,
+					  unit_print_case),
+	};
+
+	return cmocka_run_group_tests_name("policy/plan.c: large blocks", tests,
+					   NULL, NULL);
+}
