@@ -200,7 +200,7 @@ static int opt_weights(const char *v, struct policy_config *cfg, const char **wh
 		if (!digits || weight < 1 || weight > 100 || w[node])
 			return -EINVAL;
 		w[node] = (uint8_t)weight;
-		if (*s == ',')
+		if (*s == ',' && s[1] != '\0')
 			s++;
 		else if (*s)
 			return -EINVAL;

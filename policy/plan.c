@@ -5,6 +5,7 @@
  */
 #include "policy/policy.h"
 
+#include <errno.h>
 #include <string.h>
 
 static int popcount(policy_nodemask_t m)
@@ -85,54 +86,105 @@ static void plan_inactive(struct policy_plan *p, const char *reason)
 	p->nr_sets = 0;
 }
 
-/* The set large blocks come from: interleaved over the interleave nodes,
- * with the weights mapped onto the real nodes. */
-static void add_large_set(const struct policy_config *cfg,
-			  const struct policy_topology *t, struct policy_plan *p,
-			  policy_nodemask_t usable, policy_warn_fn warn, void *ctx)
+static unsigned gcd(unsigned a, unsigned b)
 {
-	policy_nodemask_t il = usable, weighted = 0;
-	struct policy_set *s;
-	unsigned first = 0;
+	while (b) {
+		unsigned t = a % b;
 
-	if (cfg->interleave_min == 0)
-		return;
-	if (cfg->interleave_nodes_text) {
-		policy_nodemask_t want;
-
-		if (policy_parse_nodelist(cfg->interleave_nodes_text, usable,
-					  &want) == 0)
-			il = narrow(t, want, usable, "NUMASHIM_INTERLEAVE_NODES",
-				    cfg->interleave_nodes_text, warn, ctx, usable);
+		a = b;
+		b = t;
 	}
+	return a;
+}
+
+/* A node list variable read against `base`: syntax was checked when the
+ * environment was read; what is left are nodes the machine cannot give. */
+static policy_nodemask_t node_var(const struct policy_topology *t,
+				  const char *var, const char *text,
+				  policy_nodemask_t base, policy_warn_fn warn,
+				  void *ctx)
+{
+	policy_nodemask_t want;
+	char fb[96];
+
+	if (text == NULL)
+		return base;
+	if (policy_parse_nodelist(text, base, &want) == -ERANGE) {
+		/* "+N" past the last node the list is relative to. */
+		policy_format_nodelist(base, fb, sizeof(fb));
+		warn(ctx, var, text, "counts past the last usable node", fb);
+		return base;
+	}
+	return narrow(t, want, base, var, text, warn, ctx, base);
+}
+
+/* The interleave nodes of large blocks, within the plan's nodes (bind and
+ * NUMASHIM_NODES limit them too), narrowed by the weights given. */
+static policy_nodemask_t interleave_nodes(const struct policy_config *cfg,
+					  const struct policy_topology *t,
+					  policy_nodemask_t base,
+					  policy_warn_fn warn, void *ctx,
+					  bool *weighted)
+{
+	policy_nodemask_t il, given = 0;
+
+	il = node_var(t, "NUMASHIM_INTERLEAVE_NODES", cfg->interleave_nodes_text,
+		      base, warn, ctx);
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
 		if (cfg->weight[n])
-			weighted |= policy_node_bit(n);
-	if (weighted & ~il) {
+			given |= policy_node_bit(n);
+	*weighted = false;
+	if (given & ~il) {
 		warn(ctx, "NUMASHIM_INTERLEAVE_WEIGHTS", cfg->weights_text,
 		     "gives a weight to a node large blocks are not interleaved "
 		     "over", "equal weights");
-		weighted = 0;
-	} else if (weighted && (il & ~weighted)) {
+	} else if (given) {
 		/* Nodes listed without a weight get none: the list narrows. */
-		il &= weighted;
+		il &= given;
+		*weighted = true;
 	}
+	return il;
+}
+
+/* The set large blocks come from: interleaved over the interleave nodes,
+ * with the weights mapped onto the real nodes (virtual nodes that share a
+ * real one add up; sums past 255 are scaled down, keeping proportions). */
+static void add_large_set(const struct policy_config *cfg,
+			  const struct policy_topology *t, struct policy_plan *p,
+			  policy_warn_fn warn, void *ctx)
+{
+	unsigned sum[POLICY_MAX_NODES] = { 0 }, max = 0, first = 0, g = 0;
+	policy_nodemask_t il;
+	bool weighted;
+
+	if (cfg->interleave_min == 0)
+		return;
+	il = interleave_nodes(cfg, t, p->nodes, warn, ctx, &weighted);
+	if (popcount(il) < 2 && !t->fake)
+		return; /* nothing to spread over */
 	add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
-	s = &p->set[p->nr_sets - 1];
 	p->large_set = p->nr_sets - 1;
 	p->large_min = cfg->interleave_min;
 	for (int n = 0; n < POLICY_MAX_NODES; n++) {
-		unsigned w;
-
 		if (!(il & policy_node_bit(n)))
 			continue;
-		w = weighted ? cfg->weight[n] : 1;
-		w += p->weight[t->mem_node[n]];
-		p->weight[t->mem_node[n]] = (uint8_t)(w > 255 ? 255 : w);
+		sum[t->mem_node[n]] += weighted ? cfg->weight[n] : 1;
+		if (sum[t->mem_node[n]] > max)
+			max = sum[t->mem_node[n]];
 	}
+	/* Lowest terms first (300:150 is 2:1), then scale what still does
+	 * not fit a byte. */
+	for (int r = 0; r < POLICY_MAX_NODES; r++)
+		g = gcd(g, sum[r]);
+	max /= g ? g : 1;
 	for (int r = 0; r < POLICY_MAX_NODES; r++) {
-		if (!(s->mask & policy_node_bit(r)))
+		unsigned w = g ? sum[r] / g : 0;
+
+		if (w == 0)
 			continue;
+		if (max > 255)
+			w = (w * 255 + max / 2) / max;
+		p->weight[r] = (uint8_t)(w ? w : 1);
 		if (first == 0)
 			first = p->weight[r];
 		else if (p->weight[r] != first)
@@ -161,14 +213,8 @@ void policy_resolve(const struct policy_config *cfg,
 		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
 
 	/* Requests first, so an impossible one is reported on any machine. */
-	nodes = usable;
-	if (cfg->nodes_text) {
-		policy_nodemask_t want;
-
-		if (policy_parse_nodelist(cfg->nodes_text, usable, &want) == 0)
-			nodes = narrow(t, want, usable, "NUMASHIM_NODES",
-				       cfg->nodes_text, warn, ctx, usable);
-	}
+	nodes = node_var(t, "NUMASHIM_NODES", cfg->nodes_text, usable, warn,
+			 ctx);
 	if (mode == POLICY_PREFERRED &&
 	    !(nodes & policy_node_bit(cfg->preferred_node))) {
 		warn(ctx, "NUMASHIM_POLICY", ptext,
@@ -199,8 +245,14 @@ void policy_resolve(const struct policy_config *cfg,
 
 	if (mode == POLICY_OFF)
 		return plan_inactive(p, "NUMASHIM_POLICY=off");
-	if (popcount(usable) < 2 && !t->fake)
+	if (popcount(usable) < 2 && !t->fake) {
+		bool unused;
+
+		/* Still say what could not be had (the large-block nodes). */
+		if (cfg->interleave_min)
+			interleave_nodes(cfg, t, nodes, warn, ctx, &unused);
 		return plan_inactive(p, "one NUMA node with memory: nothing to place");
+	}
 	if (mode == POLICY_INTERLEAVE) {
 		if (popcount(real) < 2 && !t->fake)
 			return plan_inactive(p, "interleave over one node");
@@ -212,6 +264,6 @@ void policy_resolve(const struct policy_config *cfg,
 				add_set(p, t, n, per_node, policy_node_bit(n));
 	}
 	map_cpus(p, t);
-	add_large_set(cfg, t, p, usable, warn, ctx);
+	add_large_set(cfg, t, p, warn, ctx);
 	p->active = true;
 }

@@ -55,8 +55,7 @@ static void local_large_set_is_the_last_set_over_every_node(void **state)
 static void every_placing_mode_has_a_large_set(void **state)
 {
 	static const char *const modes[] = {
-		"NUMASHIM_POLICY=local", "NUMASHIM_POLICY=preferred:1",
-		"NUMASHIM_POLICY=bind:0-1", "NUMASHIM_POLICY=bind:1",
+		"NUMASHIM_POLICY=local", "NUMASHIM_POLICY=bind:0-1",
 		"NUMASHIM_POLICY=interleave",
 	};
 	void (*const make[])(struct policy_topology *) = {
@@ -81,6 +80,27 @@ static void every_placing_mode_has_a_large_set(void **state)
 		assert_int_equal(r.log.count, 0);
 	}
 	unit_case[0] = '\0';
+}
+
+/* preferred:N puts all heap memory on N, and bind:N only allows N: with
+ * one node there is nothing to interleave, large blocks stay on it. */
+static void one_node_plans_keep_large_blocks_on_their_node(void **state)
+{
+	static const char *const modes[] = {
+		"NUMASHIM_POLICY=preferred:1", "NUMASHIM_POLICY=bind:1",
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct policy_topology t;
+		struct resolved r;
+
+		faketopo_four(&t);
+		resolve_env(&r, &t, ENV((char *)modes[i]));
+		assert_true(r.plan.active);
+		assert_int_equal(r.plan.large_set, -1);
+		assert_int_equal(plan_node_sets(&r.plan), 1);
+		assert_int_equal(r.log.count, 0);
+	}
 }
 
 static void interleave_mode_large_set_follows_the_heap_set(void **state)
@@ -272,7 +292,8 @@ static void interleave_nodes_outside_cpuset_warn_once(void **state)
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=2-3"));
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "2-3");
 	assert_string_equal(r.log.w[0].fallback, "2");
-	assert_large_set(&r, NODES(2));
+	/* One node left: nothing to interleave over. */
+	assert_int_equal(r.plan.large_set, -1);
 }
 
 static void interleave_nodes_memoryless_node_warns_once(void **state)
@@ -283,7 +304,7 @@ static void interleave_nodes_memoryless_node_warns_once(void **state)
 	faketopo_memoryless(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2"));
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1-2");
-	assert_large_set(&r, NODES(1));
+	assert_int_equal(r.plan.large_set, -1); /* only node 1 is left */
 }
 
 /* "+N" is the N-th usable node: there is no fifth one on four nodes. */
@@ -409,10 +430,11 @@ static void fake_nodes_sharing_a_real_node_add_up(void **state)
 	assert_int_equal(policy_topology_fake(&t, 4), 0);
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1,1:1,2:3,3:1"));
 	assert_large_set(&r, NODES(0, 1));
-	assert_weights(&r, 4, 2, 0, 0);
+	/* 4:2 per real node, kept in lowest terms. */
+	assert_weights(&r, 2, 1, 0, 0);
 	assert_true(r.plan.weighted);
 	resolve_env(&r, &t, ENV(NULL));
-	assert_weights(&r, 2, 2, 0, 0);
+	assert_weights(&r, 1, 1, 0, 0);
 	assert_false(r.plan.weighted);
 }
 
@@ -513,8 +535,14 @@ static void every_large_set_is_usable(void **state)
 			 weights[w]);
 		resolve_env(&r, &t, ENV(policies[p], mins[x], il[i],
 					weights[w]));
-		assert_int_equal(r.plan.large_set >= 0,
-				 r.plan.active && x == 0);
+		/* A large set only in an active plan with a threshold, and
+		 * (on a real topology) only over two nodes or more. */
+		if (r.plan.large_set >= 0) {
+			assert_true(r.plan.active && x == 0);
+			if (!t.fake)
+				assert_true(__builtin_popcountll(
+					r.plan.set[r.plan.large_set].mask) >= 2);
+		}
 		for (int k = 0; k < r.log.count; k++) {
 			assert_in_range(k, 0, UNIT_MAX_WARNINGS - 1);
 			per_var[strcmp(r.log.w[k].var, "NUMASHIM_POLICY") == 0 ? 0
@@ -539,6 +567,7 @@ int main(void)
 		cmocka_unit_test(local_large_set_is_the_last_set_over_every_node),
 		cmocka_unit_test_teardown(every_placing_mode_has_a_large_set,
 					  unit_print_case),
+		cmocka_unit_test(one_node_plans_keep_large_blocks_on_their_node),
 		cmocka_unit_test(interleave_mode_large_set_follows_the_heap_set),
 		cmocka_unit_test(interleave_min_off_makes_no_large_set),
 		cmocka_unit_test(passthrough_has_no_large_set),
