@@ -239,8 +239,8 @@ const char *policy_mode_name(enum policy_mode m);
  * Weighted interleave done in user space (kernels before 6.9 have no
  * MPOL_WEIGHTED_INTERLEAVE): the range is cut into runs, each bound to one
  * node, in the weights' proportion. A cycle gives node n weight[n] chunks of
- * 2 MiB; cycles grow for big ranges so a range never needs more than about
- * 2 * 256 runs (each run is one VMA: max_map_count is finite).
+ * 2 MiB; cycles grow for big ranges so a range needs at most about 256
+ * runs per weighted node (each run is one VMA: max_map_count is finite).
  * Calls fn(ctx, offset, length, real_node) for every run; returns the
  * number of runs, or -EINVAL if no node has a weight.
  */
