@@ -23,7 +23,9 @@ mkdir -p /host/dev/pts
 mount -t devpts devpts /host/dev/pts 2>/dev/null
 # The host root is read-only: give programs private writable scratch space.
 for d in /tmp /run /var/tmp; do
-	[ -d /host$d ] && { mount -t tmpfs -o mode=1777 tmpfs /host$d || fail "tmpfs on $d"; }
+	if [ -d "/host$d" ]; then
+		mount -t tmpfs -o mode=1777 tmpfs "/host$d" || fail "tmpfs on $d"
+	fi
 done
 mkdir /host/tmp/.numashim-vm && mount --bind /ctl /host/tmp/.numashim-vm ||
 	fail "bind-mount the control share"
