@@ -1,0 +1,55 @@
+#!/bin/sh
+# guest-large.sh: inside a vmrun guest, the large-buffer scenarios
+# (tests/vm/place_large.c): each under glibc (and numactl where it is the
+# comparison) as a baseline, printed, and under numashim, asserted.
+# Usage: guest-large.sh   (NUMASHIM_LIB must be set)
+set -eu
+bin=${NUMASHIM_BUILDDIR:-.}/tests/vm/place_large
+lib=${NUMASHIM_LIB:?NUMASHIM_LIB is not set}
+nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
+bad=0
+
+# run LABEL PRELOAD [ENV=...] -- ARGS: prints the program's lines, prefixed.
+run() {
+	label=$1 pre=$2
+	shift 2
+	envs=
+	while [ "$1" != -- ]; do envs="$envs $1"; shift; done
+	shift
+	# shellcheck disable=SC2086
+	if out=$(env LD_PRELOAD="$pre" $envs "$bin" "$@" 2>&1); then rc=0; else rc=$?; fi
+	printf '%s\n' "$out" | sed "s/^/[$label] /"
+	case $label in
+	numashim*) [ $rc -eq 0 ] || { echo "[$label] FAIL (status $rc)"; bad=1; } ;;
+	*) [ $rc -eq 0 ] || [ $rc -eq 1 ] || { echo "[$label] ERROR (status $rc)"; bad=1; } ;;
+	esac
+}
+
+if [ "$nodes" -eq 2 ]; then
+	weights=0:3,1:1 expect=75,25
+else
+	weights=0:3,1:1,2:3,3:1 expect=37.5,12.5,37.5,12.5
+fi
+
+for bal in 0 1; do
+	echo "$bal" > /proc/sys/kernel/numa_balancing
+	echo "== NUMA balancing $bal"
+	run "glibc" "" -- large
+	run "numashim" "$lib" -- --check large
+	run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- \
+		--expect "$expect" large
+	run "glibc" "" -- mixed
+	echo "[numactl --interleave=all] $(numactl --interleave=all "$bin" mixed 2>&1 | tr '\n' ' ')"
+	run "numashim" "$lib" -- --min-local 99 mixed
+done
+echo 0 > /proc/sys/kernel/numa_balancing
+echo "== NUMA balancing 0"
+run "glibc" "" -- shared
+run "numashim" "$lib" -- --check shared
+run "glibc" "" -- --check keep
+run "numashim" "$lib" -- --check keep
+run "glibc" "" -- spread
+run "numashim spread" "$lib" NUMASHIM_THREADS=spread -- --check spread
+[ $bad -eq 0 ] && echo "guest-large: all numashim checks passed" ||
+	echo "guest-large: a numashim check FAILED"
+exit $bad
