@@ -1,0 +1,94 @@
+/*
+ * stats reader — finds and reads the stats segments the shim writes
+ * (stats/layout.h), for the numashim tool.
+ *
+ * A segment is untrusted input: any user can leave a file named like one in
+ * /dev/shm, and a writer can die in the middle of an update. The reader
+ * checks the file (regular, not a symlink, one link, mode 0600, the right
+ * owner, the exact size), copies it with pread (never mmap: a file truncated
+ * under a mapping would kill the reader with SIGBUS), reads it under the
+ * seqlock with a bounded number of retries, and validates the copy (magic,
+ * version, header_size, size, node_count, NUL-terminated strings) before
+ * anything else looks at it.
+ *
+ * Conventions: functions return 0 on success and -errno on failure; on
+ * failure `err` holds one line for people, "PATH: what is wrong".
+ */
+#ifndef NUMASHIM_STATS_READER_H
+#define NUMASHIM_STATS_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats/layout.h"
+
+#define STATS_DIR "/dev/shm"
+#define STATS_ERR_LEN 512
+#define STATS_READ_TRIES 100   /* seqlock attempts before "busy/torn" */
+
+/* What became of the process a segment was written by. */
+enum stats_state {
+	STATS_LIVE = 0,   /* pid alive with the start time in the name */
+	STATS_DEAD,       /* no such pid */
+	STATS_REUSED,     /* pid alive, but another process (start differs) */
+};
+
+/* One entry of the stats directory whose name starts with NS_STATS_PREFIX. */
+struct stats_entry {
+	char name[256];
+	bool name_ok;         /* "numashim.<pid>.<start>" */
+	int pid;
+	uint64_t start;
+	enum stats_state state;
+};
+
+/* A segment that has been read and validated. */
+struct stats_snapshot {
+	char path[4096];
+	enum stats_state state;
+	struct ns_stats_segment seg;
+};
+
+const char *stats_state_name(enum stats_state s);
+
+/* Parse "numashim.<pid>.<start>"; 0 or -EINVAL. */
+int stats_parse_name(const char *name, int *pid, uint64_t *start);
+
+/* The start time of a live process (/proc/PID/stat field 22, clock ticks
+ * since boot); -ESRCH when there is no such process. */
+int stats_proc_start(int pid, uint64_t *start);
+
+/* LIVE, DEAD or REUSED for the process a segment names. */
+enum stats_state stats_state_of(int pid, uint64_t start);
+
+/*
+ * All entries of `dir` (STATS_DIR when NULL) whose name starts with
+ * NS_STATS_PREFIX, sorted by pid then start. *out is malloc'd (free it).
+ */
+int stats_list(const char *dir, struct stats_entry **out, size_t *n,
+	       char *err, size_t errlen);
+
+/*
+ * Read and validate one segment file into snap. With `for_removal` the
+ * seqlock is not waited for (a writer that died mid-update leaves seq odd
+ * for ever) and the owner need only be ours (or we are root).
+ */
+int stats_read_path(const char *path, bool for_removal,
+		    struct stats_snapshot *snap, char *err, size_t errlen);
+
+/*
+ * The segment of process `pid` in `dir` (STATS_DIR when NULL): the one
+ * whose start time matches the live process, else the newest stale one.
+ */
+int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
+		   char *err, size_t errlen);
+
+/* Validate the contents of a copied segment (no I/O). */
+int stats_validate(const struct ns_stats_segment *s, char *err, size_t errlen);
+
+/* The node entries to show: node_mask within node_count, or all of the
+ * first node_count entries when the mask is empty. */
+uint64_t stats_nodes_shown(const struct ns_stats_segment *s);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * The numashim command: shared declarations of its subcommands.
+ *
+ *   numashim.c  main, help, version, `help env`
+ *   opts.c      the policy options of run/dropin (generated from
+ *               policy_options[]), their validation, the library path
+ *   run.c       `run` and `dropin`
+ *   stat.c      `stat`: choosing segments, the table, --watch, --gc
+ *   export.c    `stat --json` and `stat --prometheus`
+ *
+ * Errors for people: one line on stderr, "numashim: what: why".
+ */
+#ifndef NUMASHIM_TOOL_H
+#define NUMASHIM_TOOL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "stats/reader.h"
+
+#define TOOL_NAME "numashim"
+
+/* Exit statuses: 0 fine, 1 something failed, 2 bad usage. */
+enum { TOOL_OK = 0, TOOL_FAIL = 1, TOOL_USAGE = 2 };
+
+void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_run(int argc, char **argv);
+int cmd_dropin(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
+int cmd_help_env(int argc, char **argv);
+
+/* ------------------------------------------------------------ opts.c */
+
+/* The policy options given on the command line, as NUMASHIM_* settings. */
+#define TOOL_MAX_SETTINGS 64
+struct tool_settings {
+	size_t n;
+	const char *name[TOOL_MAX_SETTINGS];   /* NUMASHIM_... (table's) */
+	const char *value[TOOL_MAX_SETTINGS];
+	const char *lib;                       /* --lib, or NULL */
+};
+
+/* First option id for the generated policy options (getopt val). */
+#define TOOL_OPT_POLICY_BASE 1000
+#define TOOL_OPT_LIB 999
+
+/*
+ * Append one long option per policy option (NUMASHIM_INTERLEAVE_MIN ->
+ * --interleave-min) and --lib to `opts` (which has room for `room`
+ * entries, including the terminating zero entry). Returns the count added.
+ */
+size_t tool_policy_longopts(struct option *opts, size_t room);
+
+/* Handle getopt's `c` if it is a policy option; true when it was one. */
+bool tool_policy_opt(int c, const char *arg, struct tool_settings *s);
+
+/* Validate the settings with the shim's own parser; on the first problem
+ * print one line and return -EINVAL. */
+int tool_validate(const struct tool_settings *s);
+
+/* The option's long name for a variable (NUMASHIM_NODES -> nodes). */
+const char *tool_optname(const char *var, char *buf, size_t len);
+
+/*
+ * The shim library: --lib, NUMASHIM_LIB, the build tree next to this
+ * program, the installed copy; made absolute. 0, or -ENOENT after one line.
+ * `for_service` (dropin): no build tree, and paths that do not exist here
+ * are accepted (the drop-in may be meant for another machine).
+ */
+int tool_find_lib(const char *given, bool for_service, char *out, size_t len);
+
+/* Report a getopt failure (opterr = 0, optstring starting with ':' or
+ * "+:"): one line naming the command and the option. Returns TOOL_USAGE. */
+int tool_badopt(const char *cmd, int c, char **argv);
+
+/* Print the policy options for a usage text. */
+void tool_print_policy_usage(FILE *f);
+
+/* ------------------------------------------------------------ export.c */
+
+/* Strings from a segment made printable UTF-8: control bytes and invalid
+ * UTF-8 become '?'. */
+void tool_clean(const char *in, char *out, size_t len);
+
+void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
+void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n);
+
+/* Remote-access level of the seeds for a percentage. */
+const char *tool_level(double pct);
+
+#endif
