@@ -77,8 +77,8 @@ int tool_badopt(const char *cmd, int c, char **argv)
 		tool_err("%s: unknown option -%c (see numashim %s --help)", cmd,
 			 optopt, cmd);
 	else
-		tool_err("%s: unknown option %s (see numashim %s --help)", cmd,
-			 bad, cmd);
+		tool_err("%s: unknown or ambiguous option %s (see numashim "
+			 "%s --help)", cmd, bad, cmd);
 	return TOOL_USAGE;
 }
 
@@ -311,6 +311,10 @@ int cmd_dropin(int argc, char **argv)
 		tool_clean(svc, clean, sizeof(clean));
 		tool_err("dropin: \"%s\" is not a systemd service name (letters, "
 			 "digits, \":-_.\\\", one \"@\")", clean);
+		return TOOL_USAGE;
+	}
+	if (!write && strcmp(root, "/") != 0) {
+		tool_err("dropin: --root only goes with --write");
 		return TOOL_USAGE;
 	}
 	if (root[0] != '/') {

@@ -2,7 +2,7 @@
  * `numashim stat`: choose the segments (PIDs, paths, or every live one),
  * read them through stats/reader, and show them: a numastat-style table
  * with the nodes as columns, JSON, or Prometheus text (export.c); refresh
- * with --watch; remove stale segments with --gc.
+ * with --watch. (--gc is in gc.c.)
  */
 #include "tools/tool.h"
 
@@ -373,8 +373,8 @@ static void render(FILE *f, const struct result *r, const struct stat_opts *o)
 			print_table(f, &r->v[i]);
 		}
 		if (r->n == 0 && o->nargs == 0)
-			fprintf(f, "No %s segments of processes under numashim in "
-				"%s.\n", o->all ? "" : "live", o->dir ? o->dir :
+			fprintf(f, "No %ssegments of processes under numashim in "
+				"%s.\n", o->all ? "" : "live ", o->dir ? o->dir :
 				STATS_DIR);
 		if (r->others)
 			fprintf(f, "(%d segment%s of other users not shown: run as "
@@ -437,61 +437,6 @@ static int once(struct result *r, const struct stat_opts *o, bool clear)
 		render(stdout, r, o);
 	}
 	return r->failed ? TOOL_FAIL : TOOL_OK;
-}
-
-/* ------------------------------------------------------------ gc */
-
-static int gc(const struct stat_opts *o)
-{
-	const char *dir = o->dir ? o->dir : STATS_DIR;
-	char err[STATS_ERR_LEN], path[PATH_MAX];
-	struct stats_snapshot *snap;
-	struct stats_entry *e;
-	int removed = 0, kept = 0;
-	uid_t me = geteuid();
-	size_t n;
-
-	if (stats_list(dir, &e, &n, err, sizeof(err))) {
-		tool_err("%s", err);
-		return TOOL_FAIL;
-	}
-	snap = malloc(sizeof(*snap));
-	if (snap == NULL) {
-		free(e);
-		tool_err("out of memory");
-		return TOOL_FAIL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct stat st;
-
-		if (e[i].name_ok && e[i].state == STATS_LIVE)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e[i].name);
-		if (me != 0 && lstat(path, &st) == 0 && st.st_uid != me)
-			continue; /* not ours to remove */
-		if (!e[i].name_ok) {
-			tool_err("kept %s: not a segment name (%s<pid>.<start>)",
-				 path, NS_STATS_PREFIX);
-			kept++;
-		} else if (stats_read_path(path, true, snap, err, sizeof(err))) {
-			tool_err("kept %s", err);
-			kept++;
-		} else if (snap->state == STATS_LIVE) {
-			continue; /* its process came back to life: a race */
-		} else if (unlink(path)) {
-			tool_err("kept %s: cannot remove: %s", path, strerror(errno));
-			kept++;
-		} else {
-			printf("removed %s (pid %d, %s)\n", path, e[i].pid,
-			       stats_state_name(e[i].state));
-			removed++;
-		}
-	}
-	free(snap);
-	free(e);
-	if (removed == 0 && kept == 0)
-		printf("no stale segments in %s\n", dir);
-	return kept ? TOOL_FAIL : TOOL_OK;
 }
 
 /* ------------------------------------------------------------ command */
@@ -560,7 +505,7 @@ int cmd_stat(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? TOOL_OK : rc;
 	if (o.gc)
-		return gc(&o);
+		return tool_gc(o.dir);
 	if (o.watch == 0) {
 		rc = once(&r, &o, false);
 	} else {

@@ -5,7 +5,8 @@
  *   opts.c      the policy options of run/dropin (generated from
  *               policy_options[]), their validation, the library path
  *   run.c       `run` and `dropin`
- *   stat.c      `stat`: choosing segments, the table, --watch, --gc
+ *   stat.c      `stat`: choosing segments, the table, --watch
+ *   gc.c        `stat --gc`: removing stale segments
  *   export.c    `stat --json` and `stat --prometheus`
  *
  * Errors for people: one line on stderr, "numashim: what: why".
@@ -31,6 +32,10 @@ int cmd_run(int argc, char **argv);
 int cmd_dropin(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_help_env(int argc, char **argv);
+
+/* Remove the stale segments in dir (STATS_DIR when NULL); TOOL_FAIL when
+ * one was kept. */
+int tool_gc(const char *dir);
 
 /* ------------------------------------------------------------ opts.c */
 
