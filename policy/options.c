@@ -238,6 +238,12 @@ static int opt_threads(const char *v, struct policy_config *cfg, const char **wh
 	return 0;
 }
 
+static int opt_stats(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not on or off";
+	return parse_bool(v, &cfg->stats);
+}
+
 const struct policy_option policy_options[] = {
 	{ "NUMASHIM_POLICY", "local", "local|interleave|preferred:N|bind:NODES|off",
 	  "Where heap memory goes: on the node the allocating thread runs on "
@@ -275,6 +281,10 @@ const struct policy_option policy_options[] = {
 	  "Place new threads: leave it to the scheduler, spread them "
 	  "round-robin over the nodes, or fill one node's CPUs first. A "
 	  "thread created with its own CPU affinity keeps it.", opt_threads },
+	{ "NUMASHIM_STATS", "on", "on|off",
+	  "Keep live per-node counters in a shared-memory segment "
+	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`.",
+	  opt_stats },
 	{ "NUMASHIM_FAKE_NODES", "0", "N",
 	  "Testing and benchmarks only: act as if the online CPUs formed N "
 	  "nodes; memory of virtual node k goes to real node k mod R.",
@@ -300,6 +310,7 @@ void policy_config_default(struct policy_config *cfg)
 	cfg->nodes = ALL_NODES;
 	cfg->interleave_min = POLICY_INTERLEAVE_MIN_DEFAULT;
 	cfg->interleave_nodes = ALL_NODES;
+	cfg->stats = true;
 }
 
 static bool is_not_option(const char *name, size_t len)

@@ -56,6 +56,7 @@ static void add_set(struct policy_plan *p, const struct policy_topology *t,
 	s->node = node;
 	s->mpol = mpol;
 	s->mask = real;
+	s->vmask = vmask;
 	s->cpus = 0;
 }
 

@@ -97,6 +97,7 @@ struct policy_config {
 	const char *weights_text;
 	enum policy_mmap mmap;
 	enum policy_threads threads;
+	bool stats;                   /* NUMASHIM_STATS: the shared segment */
 };
 
 /* The default NUMASHIM_INTERLEAVE_MIN: see its help text for why. */
@@ -185,6 +186,7 @@ struct policy_set {
 	int node;                 /* home node (virtual), -1 for interleave */
 	enum policy_mpol mpol;
 	policy_nodemask_t mask;   /* REAL nodes handed to mbind */
+	policy_nodemask_t vmask;  /* the (virtual) nodes the set places on */
 	int cpus;                 /* CPUs whose threads use this set */
 };
 

@@ -37,6 +37,10 @@ static struct {
 	uint8_t arena_tag[NS_MAX_ARENAS]; /* arena index -> set + 1 */
 	struct arena_set set[POLICY_MAX_SETS];
 	int mbind_warned;
+	/* The last extents each set got, for the stats sampler. Written by
+	 * the hook without a lock: a torn entry only samples a wrong page. */
+	struct { uintptr_t addr; size_t size; } recent[POLICY_MAX_SETS][NS_RECENT];
+	unsigned recent_next[POLICY_MAX_SETS];
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int mpol_mode(enum policy_mpol m)
@@ -124,6 +128,13 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 		return p;
 	ns_place_range(p, size, tag - 1);
 	tag_range(p, size, tag, false);
+	{
+		unsigned i = __atomic_fetch_add(&A.recent_next[tag - 1], 1,
+						__ATOMIC_RELAXED) % NS_RECENT;
+
+		A.recent[tag - 1][i].addr = (uintptr_t)p;
+		A.recent[tag - 1][i].size = size;
+	}
 	return p;
 }
 
@@ -251,4 +262,31 @@ void ns_arena_atfork_child(void)
 			A.set[s].threads[i] = 0;
 	if (ns_self.tag)
 		A.set[ns_self.set].threads[ns_self.slot]++;
+}
+
+/* ------------------------------------------------------ for the stats */
+
+int ns_arena_list(int s, unsigned *out, int max, int *threads)
+{
+	int n = 0;
+
+	*threads = 0;
+	if (s < 0 || s >= ns.plan.nr_sets)
+		return 0;
+	pthread_mutex_lock(&A.lock);
+	for (int i = 0; i < A.set[s].nr && n < max; i++) {
+		out[n++] = A.set[s].arena[i];
+		*threads += A.set[s].threads[i];
+	}
+	pthread_mutex_unlock(&A.lock);
+	return n;
+}
+
+bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size)
+{
+	if (s < 0 || s >= ns.plan.nr_sets || k >= NS_RECENT)
+		return false;
+	*addr = A.recent[s][k].addr;
+	*size = A.recent[s][k].size;
+	return *addr != 0 && *size != 0;
 }

@@ -112,6 +112,11 @@ static void setup(void);
 __attribute__((constructor(101))) static void numashim_init(void)
 {
 	setup();
+	if (!ns.active)
+		ns_thread_init(); /* the callback below needs its mallctl names */
+	ns_stats_init();
+	ns_thread_watch();
+	pthread_atfork(NULL, NULL, ns_stats_forked);
 }
 
 static void setup(void)

@@ -37,6 +37,91 @@ NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
 	return os_munmap(addr, len);
 }
 
+/* ------------------------------------------------ live placed mappings */
+
+/*
+ * The mappings we placed, for the stats segment's mmap band. A try-lock,
+ * never a wait: munmap may come from a signal handler that interrupted
+ * this very thread inside the table. Missing an update only makes the
+ * live figure approximate; the table never blocks a call.
+ */
+#define LIVE_MAX 512
+
+static struct {
+	int lock;
+	int n;
+	struct { uintptr_t start, end; int set; } m[LIVE_MAX];
+} L;
+
+static bool live_lock(void)
+{
+	for (int i = 0; i < 1000; i++)
+		if (!__atomic_exchange_n(&L.lock, 1, __ATOMIC_ACQUIRE))
+			return true;
+	return false;
+}
+
+static void live_unlock(void)
+{
+	__atomic_store_n(&L.lock, 0, __ATOMIC_RELEASE);
+}
+
+static void live_add(void *p, size_t len, int set)
+{
+	if (!live_lock())
+		return;
+	if (L.n < LIVE_MAX) {
+		L.m[L.n].start = (uintptr_t)p;
+		L.m[L.n].end = (uintptr_t)p + len;
+		L.m[L.n].set = set;
+		L.n++;
+	}
+	live_unlock();
+}
+
+/* Forget [a, b): whole entries go, overlapped ends are trimmed; a hole in
+ * the middle keeps the lower part only when the table is full. */
+static void live_remove(uintptr_t a, uintptr_t b)
+{
+	if (!live_lock())
+		return;
+	for (int i = 0; i < L.n; i++) {
+		uintptr_t s = L.m[i].start, e = L.m[i].end;
+
+		if (b <= s || a >= e)
+			continue;
+		if (a <= s && b >= e) {
+			L.m[i--] = L.m[--L.n];
+			continue;
+		}
+		if (a <= s) {
+			L.m[i].start = b;
+		} else if (b >= e) {
+			L.m[i].end = a;
+		} else {
+			L.m[i].end = a;
+			if (L.n < LIVE_MAX) {
+				L.m[L.n].start = b;
+				L.m[L.n].end = e;
+				L.m[L.n].set = L.m[i].set;
+				L.n++;
+			}
+		}
+	}
+	live_unlock();
+}
+
+void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS], uint64_t count[POLICY_MAX_SETS])
+{
+	if (!live_lock())
+		return;
+	for (int i = 0; i < L.n; i++) {
+		bytes[L.m[i].set] += L.m[i].end - L.m[i].start;
+		count[L.m[i].set]++;
+	}
+	live_unlock();
+}
+
 /* ------------------------------------------------ placement decision */
 
 /* Which set places a large mapping of the calling thread; -1: none. */
@@ -85,6 +170,7 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		return p;
 	}
 	ns_place_range(p, len, mapping_set());
+	live_add(p, len, mapping_set());
 	NS_COUNT(mmap_placed, 1);
 	NS_COUNT(mmap_placed_bytes, len);
 	return p;
@@ -93,13 +179,17 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 NS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
 		       off_t off) __attribute__((alias("mmap")));
 
-/* Unmapping and remapping need nothing of us: a mapping's policy lives in
- * its VMA, and mremap carries it to the moved or grown range. They are
- * interposed so that every path into the kernel's mappings is ours to see
- * (and jemalloc's calls never reach them: see nsje_sys_*). */
+/* Placement needs nothing of munmap/mremap (a mapping's policy lives in
+ * its VMA, and mremap carries it to the moved or grown range): they keep
+ * the live figures of the stats segment right. jemalloc's calls never
+ * reach them (see nsje_sys_*). */
 NS_EXPORT int munmap(void *addr, size_t len)
 {
-	return os_munmap(addr, len);
+	int rc = os_munmap(addr, len);
+
+	if (rc == 0 && L.n)
+		live_remove((uintptr_t)addr, (uintptr_t)addr + len);
+	return rc;
 }
 
 NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
@@ -114,7 +204,26 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		new_addr = __builtin_va_arg(ap, void *);
 		__builtin_va_end(ap);
 	}
-	return os_mremap(old, old_len, new_len, flags, new_addr);
+	{
+		void *p = os_mremap(old, old_len, new_len, flags, new_addr);
+		int set = -1;
+
+		if (p == MAP_FAILED || L.n == 0)
+			return p;
+		/* The moved or resized range keeps its set. */
+		if (live_lock()) {
+			for (int i = 0; i < L.n && set < 0; i++)
+				if ((uintptr_t)old >= L.m[i].start &&
+				    (uintptr_t)old < L.m[i].end)
+					set = L.m[i].set;
+			live_unlock();
+		}
+		if (set >= 0) {
+			live_remove((uintptr_t)old, (uintptr_t)old + old_len);
+			live_add(p, new_len, set);
+		}
+		return p;
+	}
 }
 
 /* A shm segment's policy is shared by every process that attaches it:
@@ -134,9 +243,27 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 		return p;
 	}
 	ns_place_range(p, size, mapping_set());
+	live_add(p, size, mapping_set());
 	NS_COUNT(shm_placed, 1);
 	NS_COUNT(shm_placed_bytes, size);
 	return p;
+}
+
+NS_EXPORT int shmdt(const void *addr)
+{
+	int rc = (int)os_shmdt(addr);
+
+	if (rc == 0 && L.n && live_lock()) {
+		uintptr_t end = 0;
+
+		for (int i = 0; i < L.n; i++)
+			if (L.m[i].start == (uintptr_t)addr)
+				end = L.m[i].end;
+		live_unlock();
+		if (end)
+			live_remove((uintptr_t)addr, end);
+	}
+	return rc;
 }
 
 /* ------------------------------------------------ the program's own NUMA */

@@ -302,6 +302,16 @@ void *os_shmat(int id, const void *addr, int flags)
 	return (void *)syscall(SYS_shmat, id, addr, flags);
 }
 
+long os_shmdt(const void *addr)
+{
+	return syscall(SYS_shmdt, addr);
+}
+
+long os_move_pages_query(unsigned long n, void **pages, int *status)
+{
+	return syscall(SYS_move_pages, 0, n, pages, NULL, status, 0);
+}
+
 int os_shm_info(int id, size_t *size, unsigned long *nattch)
 {
 	struct shmid_ds ds;

@@ -50,6 +50,9 @@ NS_OS int os_munmap(void *addr, size_t len);
 NS_OS void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
 		      void *new_addr);
 NS_OS void *os_shmat(int id, const void *addr, int flags);
+NS_OS long os_shmdt(const void *addr);
+/* move_pages(2) query (nodes == NULL) for the calling process. */
+NS_OS long os_move_pages_query(unsigned long n, void **pages, int *status);
 /* Size and attach count of a System V shm segment. */
 NS_OS int os_shm_info(int id, size_t *size, unsigned long *nattch);
 /* Raw mbind / set_mempolicy with the caller's arguments; -1 and errno. */

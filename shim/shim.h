@@ -102,11 +102,17 @@ struct ns_counters {
 	uint64_t program_mbind, program_set_mempolicy;
 	uint64_t threads_placed[POLICY_MAX_NODES];
 	uint64_t remote_frees;
+	uint64_t remote_frees_set[POLICY_MAX_SETS]; /* by the block's home set */
 };
 extern struct ns_counters ns_count NS_HIDDEN;
 #define NS_COUNT(field, n) __atomic_fetch_add(&ns_count.field, (n), __ATOMIC_RELAXED)
 
 /* arena.c */
+#define NS_RECENT 16
+/* Arena indices of set s (up to max) and the threads bound to them. */
+NS_HIDDEN int ns_arena_list(int s, unsigned *out, int max, int *threads);
+/* The k-th of the last NS_RECENT extents set s got; false if none. */
+NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size);
 /* Binds [addr, addr+len) the way set `set` places memory (mbind; weighted
  * runs for a weighted interleave set). Warns once if the kernel refuses. */
 NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
@@ -117,7 +123,18 @@ NS_HIDDEN void ns_arena_atfork_prepare(void);
 NS_HIDDEN void ns_arena_atfork_parent(void);
 NS_HIDDEN void ns_arena_atfork_child(void);
 
+/* stats.c: the shared-memory stats segment (stats/layout.h). */
+NS_HIDDEN void ns_stats_init(void);
+NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
+NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
+/* mmap.c: live bytes of the mappings placed per set. */
+NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
+			    uint64_t count[POLICY_MAX_SETS]);
+
 /* thread.c */
+/* Registers the activity callback for the calling thread even when
+ * numashim passes through (the stats segment is refreshed from it). */
+NS_HIDDEN void ns_thread_watch(void);
 NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN void ns_free_foreign(void *p);

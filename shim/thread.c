@@ -100,13 +100,7 @@ static void bind_to(int set, bool may_create)
 	ns_self.set = (int16_t)set;
 	ns_self.slot = (int16_t)slot;
 	ns_self.tag = (uint8_t)(set + 1);
-	if (!ns_self.callback && T.cb_miblen) {
-		struct nsje_activity_thunk th = { activity, NULL };
-
-		if (nsje_mallctlbymib(T.cb_mib, T.cb_miblen, NULL, NULL, &th,
-				      sizeof(th)) == 0)
-			ns_self.callback = 1;
-	}
+	ns_thread_watch();
 }
 
 void ns_thread_bind(bool may_create)
@@ -173,6 +167,18 @@ void ns_thread_own_policy(bool on)
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 {
 	ns_thread_recheck();
+	ns_stats_tick();
+}
+
+void ns_thread_watch(void)
+{
+	struct nsje_activity_thunk th = { activity, NULL };
+
+	if (ns_self.callback || T.cb_miblen == 0)
+		return;
+	if (nsje_mallctlbymib(T.cb_mib, T.cb_miblen, NULL, NULL, &th,
+			      sizeof(th)) == 0)
+		ns_self.callback = 1;
 }
 
 void ns_free_foreign(void *p)
@@ -187,6 +193,12 @@ void ns_free_foreign(void *p)
 	}
 	/* Straight back to its home arena, bypassing our tcache: a block
 	 * of another node must not be handed out again on this one. */
+	{
+		uint8_t home = ns_tag_of(p);
+
+		if (home)
+			NS_COUNT(remote_frees_set[home - 1], 1);
+	}
 	nsje_dallocx(p, MALLOCX_TCACHE_NONE);
 	NS_COUNT(remote_frees, 1);
 }

@@ -58,7 +58,8 @@ static void every_option_has_tests_here(void **state)
 		"NUMASHIM_POLICY", "NUMASHIM_NODES", "NUMASHIM_STRICT",
 		"NUMASHIM_VERBOSE", "NUMASHIM_INTERLEAVE_MIN",
 		"NUMASHIM_INTERLEAVE_NODES", "NUMASHIM_INTERLEAVE_WEIGHTS",
-		"NUMASHIM_MMAP", "NUMASHIM_THREADS", "NUMASHIM_FAKE_NODES",
+		"NUMASHIM_MMAP", "NUMASHIM_THREADS", "NUMASHIM_STATS",
+		"NUMASHIM_FAKE_NODES",
 	};
 
 	assert_int_equal(policy_option_count, sizeof(tested) / sizeof(tested[0]));

@@ -203,6 +203,30 @@ static void threads_unknown_word_is_reported(void **state)
 	option_bad("NUMASHIM_THREADS", "1");
 }
 
+/* ------------------------------------------------------ NUMASHIM_STATS */
+
+static void stats_accepts_booleans(void **state)
+{
+	struct policy_config cfg;
+
+	option_good("NUMASHIM_STATS", "off", &cfg);
+	assert_false(cfg.stats);
+	option_good("NUMASHIM_STATS", "0", &cfg);
+	assert_false(cfg.stats);
+	option_good("NUMASHIM_STATS", "on", &cfg);
+	assert_true(cfg.stats);
+	option_good("NUMASHIM_STATS", "yes", &cfg);
+	assert_true(cfg.stats);
+}
+
+static void stats_unknown_word_is_reported(void **state)
+{
+	option_bad("NUMASHIM_STATS", "enabled");
+	option_bad("NUMASHIM_STATS", "");
+	option_bad("NUMASHIM_STATS", "2");
+	option_bad("NUMASHIM_STATS", "off ");
+}
+
 /* ------------------------------------------------------ together */
 
 static void large_block_values_combine(void **state)
@@ -262,6 +286,8 @@ int main(void)
 		cmocka_unit_test(mmap_unknown_word_is_reported),
 		cmocka_unit_test(threads_accepts_each_word),
 		cmocka_unit_test(threads_unknown_word_is_reported),
+		cmocka_unit_test(stats_accepts_booleans),
+		cmocka_unit_test(stats_unknown_word_is_reported),
 		cmocka_unit_test(large_block_values_combine),
 		cmocka_unit_test(bad_weights_leave_earlier_weights_alone),
 	};

@@ -235,6 +235,8 @@ void assert_config_default(const struct policy_config *c)
 	assert_null(c->weights_text);
 	assert_int_equal(c->mmap, POLICY_MMAP_INTERLEAVE);
 	assert_int_equal(c->threads, POLICY_THREADS_NONE);
+	assert_true(c->stats);
+	assert_null(c->policy_text);
 }
 
 /* NAME=value alone in the environment. */

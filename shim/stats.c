@@ -1,0 +1,361 @@
+/*
+ * Filling the stats segment (stats/layout.h, stats/writer.c).
+ *
+ * Counting costs the allocation path nothing: the per-node figures come
+ * from jemalloc's own per-arena statistics (kept anyway; folded from the
+ * thread caches by the "epoch" refresh), from our slow paths (remote frees,
+ * placed mappings) and from a page sampler. The segment is refreshed at
+ * most NS_STATS_PERIOD_MS apart, from jemalloc's per-thread activity
+ * callback (about every 64 KiB a thread allocates or frees), so an idle
+ * process shows its last figures with their time.
+ */
+#include "shim/shim.h"
+#include "shim/log.h"
+#include "shim/os.h"
+#include "stats/writer.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_STATS_PERIOD_MS 200
+#define SAMPLE_PAGES 16            /* per node set and refresh */
+#define MAX_ARENAS_PER_SET 64
+
+enum { ST_SMALL_ALLOC, ST_SMALL_NMALLOC, ST_SMALL_NDALLOC,
+       ST_LARGE_ALLOC, ST_LARGE_NMALLOC, ST_LARGE_NDALLOC, ST_NR };
+
+static const char *const st_names[ST_NR] = {
+	"stats.arenas.0.small.allocated", "stats.arenas.0.small.nmalloc",
+	"stats.arenas.0.small.ndalloc", "stats.arenas.0.large.allocated",
+	"stats.arenas.0.large.nmalloc", "stats.arenas.0.large.ndalloc",
+};
+
+static struct {
+	struct ns_stats_segment *seg;
+	char name[STATS_NAME_MAX];
+	int lock;                   /* try-lock: one refresher at a time */
+	bool enabled, pending;      /* pending: create on the next tick */
+	uint64_t last_ms, rng;
+	size_t mib[ST_NR][5], miblen[ST_NR], epoch_mib[1], epoch_miblen;
+	uint64_t sampled[POLICY_MAX_NODES], found[POLICY_MAX_NODES],
+		 fallback[POLICY_MAX_NODES];
+	int create_warned;
+} S;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Field 22 of /proc/self/stat: start time in clock ticks since boot. */
+static uint64_t start_time(void)
+{
+	char buf[1024], *p;
+	uint64_t v = 0;
+	int field = 2;
+
+	if (os_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
+	if (p == NULL)
+		return 0;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	return v;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void fill_identity(struct ns_stats_header *h)
+{
+	char buf[256], list[96];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	const char *strict = ns.cfg.strict ? " strict" : " advisory";
+
+	buf[n > 0 ? n : 0] = '\0';
+	copy_str(h->exe, sizeof(h->exe), buf);
+	if (os_read_file("/proc/self/comm", buf, sizeof(buf)) > 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		copy_str(h->comm, sizeof(h->comm), buf);
+	}
+	h->active = ns.active;
+	h->fake_nodes = (uint32_t)ns.topo.fake;
+	h->node_count = (uint32_t)(ns.topo.nr_nodes > 0 ? ns.topo.nr_nodes : 1);
+	h->node_mask = ns.topo.online ? ns.topo.online : 1;
+	policy_format_nodelist(ns.active ? ns.plan.nodes : h->node_mask, list,
+			       sizeof(list));
+	buf[0] = '\0';
+	strcat(buf, ns.active ? policy_mode_name(ns.plan.mode) : "passthrough");
+	strcat(buf, " nodes ");
+	strcat(buf, list);
+	strcat(buf, strict);
+	copy_str(h->policy, sizeof(h->policy), buf);
+}
+
+static void create(void)
+{
+	int err = 0;
+
+	S.pending = false;
+	S.seg = stats_create(getpid(), start_time(), S.name, &err);
+	if (S.seg == NULL) {
+		ns_log_once(&S.create_warned, "creating the stats segment", err,
+			    "numashim stat cannot see this process");
+		return;
+	}
+	fill_identity(&S.seg->h);
+}
+
+static uint64_t arena_stat(int which, unsigned arena)
+{
+	uint64_t v = 0;
+	size_t mib[5], len = sizeof(v);
+
+	memcpy(mib, S.mib[which], sizeof(mib));
+	mib[2] = arena;
+	/* allocated is a size_t, the counters uint64_t: both 8 bytes here. */
+	if (nsje_mallctlbymib(mib, S.miblen[which], &v, &len, NULL, 0))
+		return 0;
+	return v;
+}
+
+/* Adds `v` to field `off` of the nodes a set places on, split by weight
+ * (an interleaved set's bytes are spread over its nodes). */
+static void spread(struct ns_stats_node *nodes, int set, size_t off, uint64_t v)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+	uint64_t total = 0;
+	int last = -1;
+	uint64_t given = 0;
+
+	for (int n = 0; n < POLICY_MAX_NODES; n++)
+		if (s->vmask & policy_node_bit(n))
+			total += ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
+	if (total == 0)
+		return;
+	for (int n = 0; n < POLICY_MAX_NODES; n++) {
+		uint64_t w, part;
+
+		if (!(s->vmask & policy_node_bit(n)))
+			continue;
+		w = ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
+		part = v / total * w + v % total * w / total;
+		*(uint64_t *)((char *)&nodes[n] + off) += part;
+		given += part;
+		last = n;
+	}
+	if (last >= 0) /* rounding leftovers go to the last node */
+		*(uint64_t *)((char *)&nodes[last] + off) += v - given;
+}
+
+#define SPREAD(nodes, set, field, v) \
+	spread(nodes, set, offsetof(struct ns_stats_node, field), v)
+
+/* Where do pages meant for a node set's node really sit? */
+static void sample(int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+	void *pages[SAMPLE_PAGES];
+	int status[SAMPLE_PAGES], n = 0;
+
+	if (s->node < 0)
+		return;
+	for (unsigned k = 0; k < NS_RECENT && n < SAMPLE_PAGES; k++) {
+		uintptr_t addr;
+		size_t size;
+
+		if (!ns_arena_recent(set, k, &addr, &size))
+			continue;
+		S.rng = S.rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		pages[n++] = (void *)((addr + (S.rng >> 17) % size) & ~(uintptr_t)4095);
+	}
+	if (n == 0 || os_move_pages_query((unsigned long)n, pages, status))
+		return;
+	for (int i = 0; i < n; i++) {
+		if (status[i] < 0)
+			continue; /* not touched yet: nothing to say */
+		S.sampled[s->node]++;
+		if (s->mask & policy_node_bit(status[i]))
+			S.found[s->node]++;
+		else
+			S.fallback[s->node]++;
+	}
+}
+
+static void collect(struct ns_stats_node *nodes)
+{
+	uint64_t one = 1, mbytes[POLICY_MAX_SETS] = { 0 },
+		 mcount[POLICY_MAX_SETS] = { 0 };
+	size_t len = sizeof(one);
+
+	/* Fold the thread caches' counts into the arenas' statistics. */
+	nsje_mallctl("epoch", NULL, NULL, &one, len);
+	if (!ns.active) {
+		unsigned all = MALLCTL_ARENAS_ALL;
+		struct ns_stats_node *n0 = &nodes[0];
+
+		n0->live_bytes[NS_BAND_SMALL] = arena_stat(ST_SMALL_ALLOC, all);
+		n0->live_bytes[NS_BAND_LARGE] = arena_stat(ST_LARGE_ALLOC, all);
+		n0->allocs = arena_stat(ST_SMALL_NMALLOC, all) +
+			     arena_stat(ST_LARGE_NMALLOC, all);
+		n0->frees = arena_stat(ST_SMALL_NDALLOC, all) +
+			    arena_stat(ST_LARGE_NDALLOC, all);
+		n0->live_count[NS_BAND_SMALL] = arena_stat(ST_SMALL_NMALLOC, all) -
+						arena_stat(ST_SMALL_NDALLOC, all);
+		n0->live_count[NS_BAND_LARGE] = arena_stat(ST_LARGE_NMALLOC, all) -
+						arena_stat(ST_LARGE_NDALLOC, all);
+		return;
+	}
+	ns_mmap_live(mbytes, mcount);
+	for (int s = 0; s < ns.plan.nr_sets; s++) {
+		unsigned arenas[MAX_ARENAS_PER_SET];
+		int threads, na = ns_arena_list(s, arenas, MAX_ARENAS_PER_SET,
+						&threads);
+		uint64_t v[ST_NR] = { 0 };
+		bool large = s == ns.plan.large_set;
+
+		for (int a = 0; a < na; a++)
+			for (int k = 0; k < ST_NR; k++)
+				v[k] += arena_stat(k, arenas[a]);
+		SPREAD(nodes, s, live_bytes[NS_BAND_SMALL], v[ST_SMALL_ALLOC]);
+		SPREAD(nodes, s, live_bytes[NS_BAND_LARGE], v[ST_LARGE_ALLOC]);
+		SPREAD(nodes, s, live_count[NS_BAND_SMALL],
+		       v[ST_SMALL_NMALLOC] - v[ST_SMALL_NDALLOC]);
+		SPREAD(nodes, s, live_count[NS_BAND_LARGE],
+		       v[ST_LARGE_NMALLOC] - v[ST_LARGE_NDALLOC]);
+		SPREAD(nodes, s, allocs, v[ST_SMALL_NMALLOC] + v[ST_LARGE_NMALLOC]);
+		SPREAD(nodes, s, frees, v[ST_SMALL_NDALLOC] + v[ST_LARGE_NDALLOC]);
+		SPREAD(nodes, s, live_bytes[NS_BAND_MMAP], mbytes[s]);
+		SPREAD(nodes, s, live_count[NS_BAND_MMAP], mcount[s]);
+		if (large || ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
+			SPREAD(nodes, s, interleaved_bytes,
+			       v[ST_LARGE_ALLOC] + v[ST_SMALL_ALLOC] + mbytes[s]);
+		SPREAD(nodes, s, remote_frees,
+		       __atomic_load_n(&ns_count.remote_frees_set[s],
+				       __ATOMIC_RELAXED));
+		SPREAD(nodes, s, threads, (uint64_t)threads);
+		sample(s);
+	}
+	for (int n = 0; n < POLICY_MAX_NODES; n++) {
+		nodes[n].sampled_pages = S.sampled[n];
+		nodes[n].found_pages = S.found[n];
+		nodes[n].fallbacks = S.fallback[n];
+	}
+}
+
+static void refresh(void)
+{
+	struct ns_stats_node nodes[NS_STATS_MAX_NODES];
+	struct ns_stats_header *h = &S.seg->h;
+	struct timespec ts;
+
+	memset(nodes, 0, sizeof(nodes));
+	collect(nodes);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	stats_write_begin(S.seg);
+	memcpy(S.seg->node, nodes, sizeof(nodes));
+	h->updated_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	h->updates++;
+	h->active = ns.active;
+	h->mmap_placed = ns_count.mmap_placed;
+	h->mmap_placed_bytes = ns_count.mmap_placed_bytes;
+	for (int r = 0; r < NS_STATS_LEFT_REASONS && r < NS_LEFT_REASONS; r++)
+		h->mmap_left[r] = ns_count.mmap_left[r];
+	h->shm_placed = ns_count.shm_placed;
+	h->shm_placed_bytes = ns_count.shm_placed_bytes;
+	h->program_mbind = ns_count.program_mbind;
+	h->program_set_mempolicy = ns_count.program_set_mempolicy;
+	stats_write_end(S.seg);
+}
+
+void ns_stats_tick(void)
+{
+	uint64_t now;
+
+	if (!S.enabled)
+		return;
+	now = now_ms();
+	if (now - S.last_ms < NS_STATS_PERIOD_MS)
+		return;
+	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+		return; /* another thread is at it */
+	S.last_ms = now;
+	if (S.pending)
+		create();
+	if (S.seg)
+		refresh();
+	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
+}
+
+void ns_stats_init(void)
+{
+	if (!ns.cfg.stats)
+		return;
+	for (int k = 0; k < ST_NR; k++) {
+		S.miblen[k] = 5;
+		if (nsje_mallctlnametomib(st_names[k], S.mib[k], &S.miblen[k]))
+			return; /* a jemalloc without stats: no segment */
+	}
+	S.rng = (uint64_t)getpid();
+	S.enabled = true;
+	create();
+	if (S.seg) {
+		S.last_ms = now_ms();
+		refresh();
+	}
+}
+
+/* The child has its parent's mapping, not a segment of its own: drop the
+ * mapping (the parent still uses the file) and make its own lazily, on the
+ * first refresh, so a fork that execs at once leaves nothing behind. */
+void ns_stats_forked(void)
+{
+	if (!S.enabled)
+		return;
+	if (S.seg)
+		stats_destroy(S.seg, S.name, 0);
+	S.seg = NULL;
+	S.lock = 0;
+	S.last_ms = 0;
+	S.pending = true;
+	memset(S.sampled, 0, sizeof(S.sampled));
+	memset(S.found, 0, sizeof(S.found));
+	memset(S.fallback, 0, sizeof(S.fallback));
+}
+
+__attribute__((destructor)) static void stats_exit(void)
+{
+	bool locked = false;
+
+	if (!S.enabled)
+		return;
+	S.enabled = false; /* no new refresh starts */
+	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
+	for (int i = 0; i < 1000 && !locked; i++) {
+		locked = !__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE);
+		if (!locked)
+			sched_yield();
+	}
+	/* Unlinking is safe while mapped; unmapping only if no one writes. */
+	stats_destroy(locked ? S.seg : NULL, S.name, 1);
+	if (locked)
+		S.seg = NULL;
+}

@@ -1,0 +1,107 @@
+#include "stats/writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHM_DIR "/dev/shm/"
+
+static void put_u64(char *out, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*out++ = tmp[--n];
+	*out = '\0';
+}
+
+static void make_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start)
+{
+	strcpy(name, NS_STATS_PREFIX);
+	put_u64(name + strlen(name), (uint64_t)pid);
+	strcat(name, ".");
+	put_u64(name + strlen(name), start);
+}
+
+static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
+{
+	strcpy(path, SHM_DIR);
+	strcat(path, name);
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+}
+
+struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
+				      char name[STATS_NAME_MAX], int *err)
+{
+	char path[STATS_NAME_MAX + 16];
+	struct ns_stats_segment *s;
+	int saved = errno, fd;
+
+	make_name(name, pid, start_time);
+	fd = open_path(name, path);
+	if (fd < 0 && errno == EEXIST) {
+		/* Ours from before an exec (same pid, same start time). */
+		unlink(path);
+		fd = open_path(name, path);
+	}
+	if (fd < 0)
+		goto fail;
+	if (ftruncate(fd, sizeof(*s)) != 0) {
+		close(fd);
+		unlink(path);
+		goto fail;
+	}
+	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (s == MAP_FAILED) {
+		unlink(path);
+		goto fail;
+	}
+	s->h.magic = NS_STATS_MAGIC;
+	s->h.version = NS_STATS_VERSION;
+	s->h.header_size = sizeof(s->h);
+	s->h.size = sizeof(*s);
+	s->h.pid = pid;
+	s->h.start_time = start_time;
+	errno = saved;
+	return s;
+fail:
+	*err = -errno;
+	errno = saved;
+	return NULL;
+}
+
+void stats_destroy(struct ns_stats_segment *s, const char *name, int unlink_it)
+{
+	char path[STATS_NAME_MAX + 16];
+	int saved = errno;
+
+	if (s)
+		munmap(s, sizeof(*s));
+	if (unlink_it && name[0]) {
+		strcpy(path, SHM_DIR);
+		strcat(path, name);
+		unlink(path);
+	}
+	errno = saved;
+}
+
+void stats_write_begin(struct ns_stats_segment *s)
+{
+	__atomic_store_n(&s->h.seq, s->h.seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+void stats_write_end(struct ns_stats_segment *s)
+{
+	__atomic_store_n(&s->h.seq, s->h.seq + 1, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,32 @@
+/*
+ * The writer side of the stats segment (layout: stats/layout.h), used by
+ * the shim. No malloc, no stdio: it runs inside the allocator.
+ */
+#ifndef NUMASHIM_STATS_WRITER_H
+#define NUMASHIM_STATS_WRITER_H
+
+#include "stats/layout.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define STATS_NAME_MAX 64
+
+/*
+ * Creates /dev/shm/numashim.<pid>.<start> (O_EXCL, 0600), sizes and maps
+ * it, and fills magic/version/sizes/pid/start. A leftover of this very
+ * process (same pid and start: it exec'ed) is replaced. Returns the
+ * mapping, or NULL with -errno in *err. `name` receives the file name.
+ */
+struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
+				      char name[STATS_NAME_MAX], int *err);
+
+/* Unmaps the segment; `unlink_it` removes the file too (not in a child
+ * that inherited its parent's mapping). */
+void stats_destroy(struct ns_stats_segment *s, const char *name, int unlink_it);
+
+/* Seqlock around an update: readers retry while seq is odd or changed. */
+void stats_write_begin(struct ns_stats_segment *s);
+void stats_write_end(struct ns_stats_segment *s);
+
+#endif

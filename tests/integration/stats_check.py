@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""The stats segment seen from outside, decoded independently of the C
+reader (struct offsets from stats/layout.h): a program with known
+allocations under NUMASHIM_FAKE_NODES=2 must show them per node; the
+segment is 0600, ours, exactly sized, unlinked at exit; a forked child gets
+its own; NUMASHIM_STATS=off makes none."""
+import glob, os, struct, subprocess, sys
+
+LIB = os.environ["NUMASHIM_LIB"]
+PROG = os.path.join(os.environ.get("NUMASHIM_BUILDDIR", "."), "tests/integration/stats_prog")
+HDR, NODE, SIZE = 720, 192, 720 + 64 * 192
+BLOCKS, BSIZE = 20000, 1000
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures += 1
+
+
+def segment_of(pid):
+    found = glob.glob("/dev/shm/numashim.%d.*" % pid)
+    return found[0] if len(found) == 1 else None
+
+
+def decode(path):
+    data = open(path, "rb").read()
+    (magic, ver, hs, size, seq, pid, count, start, upd, updates, mask,
+     active, fake) = struct.unpack_from("<QIIQQiIQQQQII", data, 0)
+    h = dict(magic=magic, version=ver, header_size=hs, size=size, seq=seq,
+             pid=pid, node_count=count, updates=updates, active=active,
+             fake=fake, bytes=len(data),
+             comm=data[336:352].split(b"\0")[0].decode(),
+             policy=data[352:480].split(b"\0")[0].decode())
+    nodes = []
+    for n in range(min(count, 64)):
+        v = struct.unpack_from("<24Q", data, HDR + n * NODE)
+        nodes.append(dict(live_bytes=v[0:3], live_count=v[3:6], allocs=v[6],
+                          frees=v[7], remote=v[8], sampled=v[10], found=v[11],
+                          fallbacks=v[12], threads=v[14]))
+    return h, nodes
+
+
+def start(extra_env, *args):
+    env = dict(os.environ, LD_PRELOAD=LIB, NUMASHIM_FAKE_NODES="2", **extra_env)
+    p = subprocess.Popen([PROG, str(BLOCKS), str(BSIZE), *args], env=env,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    return p
+
+
+def known_allocations():
+    p = start({})
+    line = p.stdout.readline().split()
+    pid = int(line[1])
+    path = segment_of(pid)
+    check(path is not None, "a segment exists for pid %d: %s" % (pid, path))
+    if path:
+        st = os.stat(path)
+        check(st.st_mode & 0o777 == 0o600, "mode 0600 (%o)" % (st.st_mode & 0o777))
+        check(st.st_uid == os.getuid(), "owned by us")
+        h, nodes = decode(path)
+        check(h["magic"] == 0x314D485341554E4E and h["version"] == 1 and
+              h["header_size"] == HDR and h["size"] == SIZE == h["bytes"],
+              "magic, version, header_size, size (%d bytes)" % h["bytes"])
+        check(h["pid"] == pid and h["comm"] == "stats_prog" and h["seq"] % 2 == 0,
+              "pid %d, comm %s, seq even (%d)" % (h["pid"], h["comm"], h["seq"]))
+        check(h["active"] == 1 and h["fake"] == 2 and h["node_count"] == 2,
+              "active, 2 emulated nodes: %s" % h["policy"])
+        for n, node in enumerate(nodes):
+            cnt, byt = node["live_count"][0], node["live_bytes"][0]
+            # BLOCKS blocks of 1000 bytes (size class 1024) per node, plus
+            # the few the thread machinery keeps.
+            check(BLOCKS <= cnt <= BLOCKS * 1.02,
+                  "node %d: %d live small blocks (allocated %d)" % (n, cnt, BLOCKS))
+            check(BLOCKS * 1024 <= byt <= BLOCKS * 1024 * 1.05,
+                  "node %d: %.1f MiB live small (allocated %.1f MiB in 1 KiB classes)"
+                  % (n, byt / 2**20, BLOCKS * 1024 / 2**20))
+            check(node["allocs"] >= BLOCKS and node["frees"] <= node["allocs"],
+                  "node %d: %d allocs, %d frees" % (n, node["allocs"], node["frees"]))
+            check(node["sampled"] > 0 and node["found"] == node["sampled"],
+                  "node %d: %d pages sampled, %d found on the node"
+                  % (n, node["sampled"], node["found"]))
+    p.stdin.close()
+    p.wait()
+    check(path is not None and not os.path.exists(path), "segment unlinked at exit")
+
+
+def forked():
+    p = start({}, "fork")
+    pids = {}
+    for _ in range(2):
+        kind, pid = p.stdout.readline().split()
+        pids[kind] = int(pid)
+    parent, child = segment_of(pids["ready"]), segment_of(pids["child"])
+    check(parent is not None and child is not None and parent != child,
+          "parent and child each have a segment: %s %s" % (parent, child))
+    if parent and child:
+        hp, np_ = decode(parent)
+        hc, nc = decode(child)
+        check(hp["pid"] == pids["ready"] and hc["pid"] == pids["child"],
+              "each segment names its own pid")
+        total = lambda nodes: sum(n["live_count"][0] for n in nodes)
+        check(total(nc) >= total(np_) + BLOCKS,
+              "child counts the heap it inherited plus its own blocks (%d >= %d)"
+              % (total(nc), total(np_) + BLOCKS))
+    p.stdin.close()
+    p.wait()
+    check(not glob.glob("/dev/shm/numashim.%d.*" % pids["ready"]) and
+          not glob.glob("/dev/shm/numashim.%d.*" % pids["child"]),
+          "both unlinked at exit")
+
+
+def disabled():
+    p = start({"NUMASHIM_STATS": "off"})
+    pid = int(p.stdout.readline().split()[1])
+    check(segment_of(pid) is None, "NUMASHIM_STATS=off: no segment")
+    p.stdin.close()
+    p.wait()
+
+
+if os.cpu_count() < 2:
+    print("SKIP: the emulated 2-node topology needs 2 CPUs")
+    sys.exit(77)
+known_allocations()
+forked()
+disabled()
+sys.exit(1 if failures else 0)

@@ -1,0 +1,105 @@
+/*
+ * A program with known allocations, for the stats-segment tests.
+ *
+ *   stats_prog BLOCKS SIZE [fork]
+ * One thread per CPU (pinned: CPU c is virtual node c under
+ * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
+ * them; then every thread churns small blocks for a while (so the shim
+ * refreshes the segment with the final figures), prints "ready PID" and
+ * waits for stdin to close. With "fork", the process forks after the
+ * threads are done: the child allocates and churns too, prints
+ * "child PID", and both wait.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static size_t blocks, size;
+
+static void churn(int ms)
+{
+	struct timespec a, b;
+	void *volatile sink; /* per thread: a shared one would be freed twice */
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			sink = malloc(64);
+			free(sink);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
+}
+
+static void *worker(void *arg)
+{
+	int cpu = (int)(intptr_t)arg;
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	sched_setaffinity(0, sizeof(s), &s);
+	for (size_t i = 0; i < blocks; i++) {
+		char *p = malloc(size);
+
+		if (p == NULL)
+			exit(2);
+		memset(p, 1, size);
+	}
+	churn(400);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	int cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t t[64];
+	char c;
+
+	if (argc < 3)
+		return 2;
+	blocks = strtoul(argv[1], NULL, 0);
+	size = strtoul(argv[2], NULL, 0);
+	if (cpus > 64)
+		cpus = 64;
+	for (int i = 0; i < cpus; i++)
+		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+	for (int i = 0; i < cpus; i++)
+		pthread_join(t[i], NULL);
+	if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			for (size_t i = 0; i < blocks; i++)
+				memset(malloc(size), 2, size);
+			churn(400);
+			printf("child %d\n", (int)getpid());
+			fflush(stdout);
+			while (read(0, &c, 1) > 0)
+				;
+			return 0;
+		}
+		churn(400);
+		printf("ready %d\n", (int)getpid());
+		fflush(stdout);
+		while (read(0, &c, 1) > 0)
+			;
+		waitpid(pid, NULL, 0);
+		return 0;
+	}
+	churn(400);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	while (read(0, &c, 1) > 0)
+		;
+	return 0;
+}
