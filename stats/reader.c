@@ -521,3 +521,46 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 	free(v);
 	return stats_read_path(path, false, snap, err, errlen);
 }
+
+/* ------------------------------------------------------------ resident */
+
+int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])
+{
+	char path[64], line[4096];
+	FILE *f;
+
+	memset(bytes, 0, NS_STATS_MAX_NODES * sizeof(bytes[0]));
+	snprintf(path, sizeof(path), "/proc/%d/numa_maps", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t pages[NS_STATS_MAX_NODES] = { 0 }, kb = 4;
+		char *save = NULL, *tok = strtok_r(line, " \n", &save);
+		bool placed;
+
+		/* address, then the policy */
+		tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
+		if (tok == NULL)
+			continue;
+		placed = strncmp(tok, "prefer:", 7) == 0 ||
+			 strncmp(tok, "bind:", 5) == 0 ||
+			 strncmp(tok, "interleave", 10) == 0;
+		if (!placed)
+			continue;
+		while ((tok = strtok_r(NULL, " \n", &save)) != NULL) {
+			unsigned node;
+			unsigned long long v;
+
+			if (sscanf(tok, "N%u=%llu", &node, &v) == 2 &&
+			    node < NS_STATS_MAX_NODES)
+				pages[node] += v;
+			else if (sscanf(tok, "kernelpagesize_kB=%llu", &v) == 1)
+				kb = v;
+		}
+		for (int n = 0; n < NS_STATS_MAX_NODES; n++)
+			bytes[n] += pages[n] * kb * 1024;
+	}
+	fclose(f);
+	return 0;
+}

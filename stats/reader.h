@@ -48,7 +48,20 @@ struct stats_snapshot {
 	char path[4096];
 	enum stats_state state;
 	struct ns_stats_segment seg;
+	/* Resident bytes per node of the memory numashim placed (from
+	 * /proc/PID/numa_maps; see stats_resident); valid when resident_ok. */
+	bool resident_ok;
+	uint64_t resident[NS_STATS_MAX_NODES];
 };
+
+/*
+ * Resident bytes per node of process `pid`'s memory under an explicit
+ * NUMA policy (numa_maps "prefer:", "bind:", "interleave"): numashim's heap
+ * extents and the mappings it placed, plus any range the program binds
+ * itself. This is what `numastat -p` counts for the heap, page for page.
+ * A process that passes through (no policies) has none. 0 or -errno.
+ */
+int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES]);
 
 const char *stats_state_name(enum stats_state s);
 

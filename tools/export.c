@@ -93,11 +93,15 @@ static void json_u(FILE *f, const char *key, uint64_t v, bool comma)
 }
 
 static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
-		      const char *indent)
+		      const char *indent, const uint64_t *resident)
 {
 	fprintf(f, "%s{", indent);
 	if (node >= 0)
 		fprintf(f, "\"node\": %d, ", node);
+	if (resident)
+		json_u(f, "resident_bytes", *resident, true);
+	else
+		fputs("\"resident_bytes\": null, ", f);
 	fputs("\"live_bytes\": {", f);
 	for (int b = 0; b < NS_BANDS; b++)
 		json_u(f, band_name[b], nd->live_bytes[b], b + 1 < NS_BANDS);
@@ -132,6 +136,7 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 	const struct ns_stats_header *h = &s->h;
 	uint64_t shown = stats_nodes_shown(s);
 	struct ns_stats_node total;
+	uint64_t resident = 0;
 	bool first = true;
 
 	memset(&total, 0, sizeof(total));
@@ -172,7 +177,9 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 			continue;
 		fputs(first ? "\n" : ",\n", f);
 		first = false;
-		json_node(f, nd, k, "    ");
+		json_node(f, nd, k, "    ",
+			  snap->resident_ok ? &snap->resident[k] : NULL);
+		resident += snap->resident[k];
 		for (int b = 0; b < NS_BANDS; b++) {
 			total.live_bytes[b] += nd->live_bytes[b];
 			total.live_count[b] += nd->live_count[b];
@@ -188,7 +195,7 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 		total.threads += nd->threads;
 	}
 	fputs("],\n   \"total\":\n", f);
-	json_node(f, &total, -1, "    ");
+	json_node(f, &total, -1, "    ", snap->resident_ok ? &resident : NULL);
 	fputs("}", f);
 }
 
@@ -321,6 +328,28 @@ static void prom_family(FILE *f, const struct family *fam,
 	}
 }
 
+/* Not in the segment: read by us from the process's numa_maps. */
+static void prom_resident(FILE *f, const struct stats_snapshot *v, size_t n)
+{
+	fputs("# HELP numashim_resident_bytes Resident bytes on the node of the "
+	      "memory numashim placed (heap extents and mappings), from "
+	      "numa_maps.\n# TYPE numashim_resident_bytes gauge\n", f);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t shown = stats_nodes_shown(&v[i].seg);
+
+		if (!v[i].resident_ok)
+			continue;
+		for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
+			if (!(shown >> k & 1))
+				continue;
+			fprintf(f, "numashim_resident_bytes{pid=\"%d\"", v[i].seg.h.pid);
+			put_label(f, "comm", v[i].seg.h.comm, true);
+			fprintf(f, ",node=\"%d\"} %llu\n", k,
+				(unsigned long long)v[i].resident[k]);
+		}
+	}
+}
+
 void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n)
 {
 	/* A stale segment is a process that is gone: no series for it (and a
@@ -353,5 +382,6 @@ void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n)
 	}
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
 		prom_family(f, &families[i], v, n);
+	prom_resident(f, v, n);
 	free(live);
 }

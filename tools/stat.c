@@ -136,6 +136,8 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 	}
 	if (listed && !o->all && s->state != STATS_LIVE)
 		return; /* its process exited while we read */
+	s->resident_ok = s->state == STATS_LIVE && s->seg.h.active &&
+			 stats_resident(s->seg.h.pid, s->resident) == 0;
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->v[i].path, s->path) == 0)
 			return; /* named twice */
@@ -261,6 +263,28 @@ static void row_pct(FILE *f, const char *label, const struct ns_stats_segment *s
 	fputc('\n', f);
 }
 
+/* Resident memory numashim placed, per node (numa_maps; see the reader). */
+static void row_resident(FILE *f, const struct stats_snapshot *snap,
+			 uint64_t shown)
+{
+	uint64_t total = 0;
+
+	fprintf(f, "%-18s", "Resident (MiB)");
+	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
+		if (!(shown >> k & 1))
+			continue;
+		total += snap->resident[k];
+		if (snap->resident_ok)
+			fprintf(f, "%*.2f", COLW, mib(snap->resident[k]));
+		else
+			fprintf(f, "%*s", COLW, "-");
+	}
+	if (snap->resident_ok)
+		fprintf(f, "%*.2f\n", COLW, mib(total));
+	else
+		fprintf(f, "%*s\n", COLW, "-");
+}
+
 static void rule(FILE *f, int cols)
 {
 	fprintf(f, "%-18s", "");
@@ -319,6 +343,7 @@ static void print_table(FILE *f, const struct stats_snapshot *snap)
 	      live_bytes), NS_BAND_LARGE, true);
 	row_u(f, "Live mmap (MiB)", s, shown, offsetof(struct ns_stats_node,
 	      live_bytes), NS_BAND_MMAP, true);
+	row_resident(f, snap, shown);
 	row_u(f, "Live blocks", s, shown, offsetof(struct ns_stats_node,
 	      live_count), NS_BANDS, false);
 	ROW(f, "Allocs", s, shown, allocs, false);

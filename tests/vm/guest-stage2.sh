@@ -19,8 +19,10 @@ dmesg -n 1
 mount -t proc proc /host/proc || fail "mount proc"
 mount -t sysfs sysfs /host/sys || fail "mount sysfs"
 mount -t devtmpfs devtmpfs /host/dev || fail "mount devtmpfs"
-mkdir -p /host/dev/pts
+mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts devpts /host/dev/pts 2>/dev/null
+# POSIX shared memory (numashim's stats segments live there), as on a host.
+mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || fail "tmpfs on /dev/shm"
 # The host root is read-only: give programs private writable scratch space.
 for d in /tmp /run /var/tmp; do
 	if [ -d "/host$d" ]; then
