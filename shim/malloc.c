@@ -118,7 +118,7 @@ static void *realloc_slow(void *p, size_t n)
 	}
 	if (n >= ns_large.min)
 		return move_block(p, n, large_alloc_plain);
-	if (ns_thread_recheck() && ns_tag_of(p) == ns_self.tag)
+	if (ns_thread_ensure_bound() && ns_tag_of(p) == ns_self.tag)
 		return realloc_plain(p, n);
 	return move_block(p, n, nsje_malloc);
 }

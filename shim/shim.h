@@ -49,6 +49,7 @@ struct ns_thread {
 	uint8_t callback;   /* activity callback registered */
 	uint8_t exited;     /* past its start routine: never rebind again */
 	uint8_t own_policy; /* set its own mempolicy: off our arenas */
+	uint8_t seen;       /* set+1 of a new node seen once (hysteresis) */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
 };
@@ -137,6 +138,7 @@ NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
 NS_HIDDEN void ns_thread_watch(void);
 NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
+NS_HIDDEN bool ns_thread_ensure_bound(void);
 NS_HIDDEN void ns_free_foreign(void *p);
 NS_HIDDEN void ns_thread_init(void);
 /* The thread set (on) or cleared (off) a memory policy of its own. */

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS_STATS_PERIOD_MS 200
+#define NS_STATS_PERIOD_MS 500
 #define SAMPLE_PAGES 16            /* per node set and refresh */
 #define MAX_ARENAS_PER_SET 64
 
@@ -316,11 +316,9 @@ void ns_stats_init(void)
 	}
 	S.rng = (uint64_t)getpid();
 	S.enabled = true;
+	/* The segment now, its figures at the first tick: a refresh (an
+	 * "epoch" merge of every arena) is too dear for every process start. */
 	create();
-	if (S.seg) {
-		S.last_ms = now_ms();
-		refresh();
-	}
 }
 
 /* The child has its parent's mapping, not a segment of its own: drop the
