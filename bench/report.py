@@ -45,7 +45,8 @@ def summarize(workloads, names, rows, instr):
                  "instr": instr.get((w[0], a), {}).get("total"),
                  "net": instr.get((w[0], a), {}).get("net"),
                  "per_op": instr.get((w[0], a), {}).get("per_op")}
-            for base, key in ((BASE, "je"), ("glibc", "gl"), ("numashim", "ns")):
+            for base, key in ((BASE, "je"), ("glibc", "gl"), ("numashim", "ns"),
+                              ("numashim-2n", "2n")):
                 pairs = [r["wall"] / t[(r["rep"], w[0], base)]["wall"] for r in mine
                          if (r["rep"], w[0], base) in t]
                 c["t_" + key] = statistics.median(pairs) if pairs else None
@@ -161,6 +162,28 @@ def machinery(s, workloads):
                    + "  " + fmt(extra, "+.1f"))
     out.append("  " + "geo. mean".ljust(15) + "".join(
         fmt(geomean(v), ".3f").rjust(9) for v in cols.values()))
+    return "\n".join(out)
+
+
+def stats_cost(s, workloads):
+    """What the stats segment costs: numashim-2n with it (the default) and
+    without it (NUMASHIM_STATS=off), interleaved in the same run."""
+    out = ["stats segment on vs off (numashim-2n vs NUMASHIM_STATS=off; throughput "
+           "ratio = time off / time on, goal >= 0.98)",
+           "  " + "workload".ljust(15) + "throughput".rjust(11) + "instr. on/off".rjust(15)]
+    thr, ins = [], []
+    for w in workloads:
+        off, on = s.get((w[0], "numashim-2n-nostats")), s.get((w[0], "numashim-2n"))
+        if not off or not on or not off.get("t_2n"):
+            continue
+        t = off["t_2n"]  # median over repetitions of off/on
+        i = on["net"] / off["net"] if on.get("net") and off.get("net") else None
+        thr.append(t)
+        if i:
+            ins.append(i)
+        out.append("  " + w[0].ljust(15) + fmt(t, ".3f").rjust(11) + fmt(i, ".3f").rjust(15))
+    out.append("  " + "geo. mean".ljust(15) + fmt(geomean(thr), ".3f").rjust(11)
+               + fmt(geomean(ins), ".3f").rjust(15))
     return "\n".join(out)
 
 
@@ -302,6 +325,8 @@ def write_all(outdir, head, workloads, names, rows, instr):
                       [("geo. mean", geo("rss_je"))]))
     if "numashim" in names and "numashim-2n" in names:
         secs.append(machinery(s, workloads))
+    if "numashim-2n" in names and "numashim-2n-nostats" in names:
+        secs.append(stats_cost(s, workloads))
     secs.append(goals(s, workloads, names))
     write_csv(os.path.join(outdir, "summary.csv"), s, workloads, names)
     secs.append(chart(os.path.join(outdir, "bench.png"), s, workloads, names))

@@ -181,6 +181,58 @@ int ns_arenas_init(void)
 	return 0;
 }
 
+/*
+ * jemalloc 5.3 purges an arena completely (every dirty page: hundreds of
+ * madvise calls and TLB shootdowns) when the last thread bound to it moves
+ * to another arena (arena_migrate). Every rebind of a migrated thread would
+ * do that to the arena it leaves: on an emulated 2-node box this made the
+ * "service" benchmark 1.3-1.5x slower. There is no option to stop it, so
+ * each arena we create gets one phantom thread that never leaves: the
+ * first field of jemalloc 5.3's arena_t is its thread count. Because that
+ * is jemalloc's private layout, the count is checked against
+ * stats.arenas.<i>.nthreads before and after; on any mismatch the
+ * increment is undone and never tried again.
+ */
+extern void *je_arenas[]; /* jemalloc's arena table (atomic pointers) */
+
+static bool arena_nthreads(unsigned ind, unsigned *out)
+{
+	char name[48] = "stats.arenas.", num[12], *q = num + sizeof(num);
+	uint64_t epoch = 1;
+	size_t sz = sizeof(*out);
+	unsigned v = ind;
+
+	*--q = '\0';
+	do {
+		*--q = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	strcat(name, q);
+	strcat(name, ".nthreads");
+	return nsje_mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0 &&
+	       nsje_mallctl(name, out, &sz, NULL, 0) == 0;
+}
+
+static void hold_arena(unsigned ind)
+{
+	static bool broken;
+	unsigned *count, before, after;
+
+	if (broken || ind >= NS_MAX_ARENAS)
+		return;
+	count = __atomic_load_n((unsigned **)&je_arenas[ind], __ATOMIC_ACQUIRE);
+	if (count == NULL || !arena_nthreads(ind, &before) ||
+	    __atomic_load_n(count, __ATOMIC_RELAXED) != before) {
+		broken = true;
+		return;
+	}
+	__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+	if (!arena_nthreads(ind, &after) || after != before + 1) {
+		__atomic_fetch_sub(count, 1, __ATOMIC_RELAXED);
+		broken = true;
+	}
+}
+
 /* Creates one more arena for set s; the caller holds A.lock. */
 static int create_arena(int s)
 {
@@ -199,6 +251,7 @@ static int create_arena(int s)
 	    ind >= NS_MAX_ARENAS)
 		return -ENOMEM;
 	A.arena_tag[ind] = (uint8_t)(s + 1);
+	hold_arena(ind);
 	as->arena[as->nr] = ind;
 	as->threads[as->nr] = 0;
 	return as->nr++;

@@ -42,6 +42,11 @@ static inline uint8_t ns_tag_of(const void *p)
 	return ns_tags[(uintptr_t)p >> NS_CHUNK_SHIFT];
 }
 
+/* Sightings on a new node before a scheduler-moved thread is rebound. */
+#ifndef NS_SETTLE_SIGHTINGS
+#define NS_SETTLE_SIGHTINGS 4
+#endif
+
 /* Per-thread state, initial-exec TLS: a read is one %fs-relative load. */
 struct ns_thread {
 	uint8_t tag;        /* set+1 the thread allocates from; 0 = unbound */
@@ -49,7 +54,10 @@ struct ns_thread {
 	uint8_t callback;   /* activity callback registered */
 	uint8_t exited;     /* past its start routine: never rebind again */
 	uint8_t own_policy; /* set its own mempolicy: off our arenas */
-	uint8_t seen;       /* set+1 of a new node seen once (hysteresis) */
+	uint8_t seen;       /* set+1 of a new node seen lately (hysteresis) */
+	uint8_t seen_count; /* further sightings of it in a row */
+	uint8_t remote_failed; /* no explicit tcache for remote frees */
+	int remote_tc;      /* explicit tcache id + 1 for remote frees; 0 none */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
 };

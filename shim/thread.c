@@ -10,7 +10,7 @@
  *    is rebound as the call returns;
  *  - jemalloc's per-thread activity callback (about every 64 KiB allocated
  *    or freed) re-reads the CPU, and rebinds once the thread has been seen
- *    on the same new node twice in a row. A rebind is not free: it flushes
+ *    on the same new node NS_SETTLE_SIGHTINGS times in a row. A rebind is not free: it flushes
  *    the thread's tcache (blocks cached from the old node must not be
  *    handed out on the new one) and jemalloc purges an arena its last
  *    thread leaves. A thread the scheduler bounces between nodes for a
@@ -42,14 +42,19 @@ static struct {
 	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
 	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
 	int bind_warned;
+	pthread_key_t key;                  /* destroys remote tcaches */
+	bool key_ok;
 	unsigned long created;              /* threads placed so far */
 	int cpus_of[POLICY_MAX_NODES];      /* usable CPUs per node */
 } T;
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
+static int remote_flags(void);
+static void remote_release(void *unused);
 
 void ns_thread_init(void)
 {
+	T.key_ok = pthread_key_create(&T.key, remote_release) == 0;
 	T.arena_miblen = 2;
 	T.flush_miblen = 3;
 	T.cb_miblen = 3;
@@ -140,6 +145,7 @@ static bool rebind(int set, int cpu)
 		verbose_switch(ns_self.set, set, cpu);
 	bind_to(set, false);
 	ns_self.seen = 0;
+	ns_self.seen_count = 0;
 	ns_self.busy = 0;
 	return true;
 }
@@ -163,7 +169,9 @@ bool ns_thread_recheck(void)
 	return rebind(set, cpu);
 }
 
-/* From the activity callback: rebind on the second sight of a new node. */
+/* From the activity callback: rebind once the thread has been seen on the
+ * same new node NS_SETTLE_SIGHTINGS times in a row (each callback is about
+ * 64 KiB of the thread's activity apart). */
 static void recheck_settled(void)
 {
 	int cpu, set;
@@ -174,13 +182,16 @@ static void recheck_settled(void)
 	set = policy_set_for_cpu(&ns.plan, cpu);
 	if (set + 1 == ns_self.tag) {
 		ns_self.seen = 0;
+		ns_self.seen_count = 0;
 		return;
 	}
 	if (ns_self.seen == set + 1) {
-		rebind(set, cpu);
+		if (++ns_self.seen_count >= NS_SETTLE_SIGHTINGS - 1)
+			rebind(set, cpu);
 		return;
 	}
 	ns_self.seen = (uint8_t)(set + 1);
+	ns_self.seen_count = 0;
 }
 
 /*
@@ -240,17 +251,61 @@ void ns_free_foreign(void *p)
 		nsje_free(p);
 		return;
 	}
-	/* Straight back to its home arena, bypassing our tcache: a block
-	 * of another node must not be handed out again on this one. */
+	/* Back to its home arena, never through this thread's own cache: a
+	 * block of another node must not be handed out again on this one. */
 	{
 		uint8_t home = ns_tag_of(p);
 
 		if (home)
 			NS_COUNT(remote_frees_set[home - 1], 1);
 	}
-	nsje_dallocx(p, MALLOCX_TCACHE_NONE);
+	nsje_dallocx(p, remote_flags());
 	NS_COUNT(remote_frees, 1);
 }
+
+/*
+ * Remote frees go through an explicit jemalloc tcache of the thread's that
+ * nothing ever allocates from: blocks wait there and go home in batches, a
+ * bin lock per batch, where MALLOCX_TCACHE_NONE took the home bin's lock
+ * for every block and ticked its decay each time (the "service" benchmark
+ * made ten times the madvise calls of plain jemalloc that way). It is
+ * emptied when its bins fill up and destroyed when the thread ends (not
+ * flushed on a timer: jemalloc's tcache.flush of an explicit tcache
+ * destroys it, and re-creating it zeroes a fresh one each time). If jemalloc
+ * has no tcache to give, blocks go home one by one.
+ */
+
+static void remote_release(void *unused)
+{
+	unsigned id;
+
+	if (ns_self.remote_tc == 0)
+		return;
+	id = (unsigned)(ns_self.remote_tc - 1);
+	ns_self.remote_tc = 0;
+	ns_self.remote_failed = 1; /* a dying thread makes no new one */
+	nsje_mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id));
+}
+
+static int remote_flags(void)
+{
+	if (ns_self.remote_tc == 0 && !ns_self.remote_failed) {
+		unsigned id;
+		size_t sz = sizeof(id);
+
+		ns_self.remote_failed = 1; /* until it worked: no recursion */
+		if (T.key_ok && nsje_mallctl("tcache.create", &id, &sz, NULL, 0) == 0) {
+			ns_self.remote_tc = (int)id + 1;
+			ns_self.remote_failed = 0;
+			/* Its destructor destroys the tcache of a thread that
+			 * did not start through our pthread_create. */
+			pthread_setspecific(T.key, (void *)1);
+		}
+	}
+	return ns_self.remote_tc ? MALLOCX_TCACHE(ns_self.remote_tc - 1)
+				 : MALLOCX_TCACHE_NONE;
+}
+
 
 /* ------------------------------------------------------ pthread_create */
 
@@ -267,6 +322,7 @@ static void thread_exit(void *unused)
 {
 	if (ns_self.tag)
 		ns_arena_release(ns_self.set, ns_self.slot);
+	remote_release(NULL);
 	ns_self.exited = 1;
 }
 
