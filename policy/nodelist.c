@@ -145,18 +145,20 @@ static bool append(char *buf, size_t len, size_t *pos, const char *src)
 	return true;
 }
 
-static void utoa(unsigned v, char *out)
+size_t policy_format_u64(uint64_t v, char *out)
 {
-	char tmp[12];
-	int n = 0;
+	char tmp[21];
+	size_t n = 0, len;
 
 	do {
 		tmp[n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
+	len = n;
 	while (n)
 		*out++ = tmp[--n];
 	*out = '\0';
+	return len;
 }
 
 size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len)
@@ -170,7 +172,7 @@ size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len)
 	buf[0] = '\0';
 	ends[nends++] = 0;
 	for (int i = 0; i < POLICY_MAX_NODES; i++) {
-		char item[32], num[12];
+		char item[48], num[24];
 		int j = i;
 
 		if (!(mask & policy_node_bit(i)))
@@ -180,11 +182,11 @@ size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len)
 		item[0] = '\0';
 		if (!first)
 			strcat(item, ",");
-		utoa((unsigned)i, num);
+		policy_format_u64((uint64_t)i, num);
 		strcat(item, num);
 		if (j > i) {
 			strcat(item, "-");
-			utoa((unsigned)j, num);
+			policy_format_u64((uint64_t)j, num);
 			strcat(item, num);
 		}
 		if (!append(buf, len, &pos, item)) {

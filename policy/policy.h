@@ -52,6 +52,10 @@ int policy_list_foreach(const char *s, long limit,
  * (always NUL-terminated when len > 0; truncated output ends in "..."). */
 size_t policy_format_nodelist(policy_nodemask_t mask, char *buf, size_t len);
 
+/* Decimal digits of v into out (at least 21 bytes), NUL-terminated;
+ * returns the length. For code that may not call snprintf (the shim). */
+size_t policy_format_u64(uint64_t v, char *out);
+
 /* Parse a size with an optional K/M/G/T suffix (binary units). */
 int policy_parse_size(const char *s, size_t *out);
 

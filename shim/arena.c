@@ -197,17 +197,11 @@ extern void *je_arenas[]; /* jemalloc's arena table (atomic pointers) */
 
 static bool arena_nthreads(unsigned ind, unsigned *out)
 {
-	char name[48] = "stats.arenas.", num[12], *q = num + sizeof(num);
+	char name[64] = "stats.arenas.";
 	uint64_t epoch = 1;
 	size_t sz = sizeof(*out);
-	unsigned v = ind;
 
-	*--q = '\0';
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	strcat(name, q);
+	policy_format_u64(ind, name + strlen(name));
 	strcat(name, ".nthreads");
 	return nsje_mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0 &&
 	       nsje_mallctl(name, out, &sz, NULL, 0) == 0;

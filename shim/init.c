@@ -101,9 +101,10 @@ static bool jvm_manages_numa(void)
 
 static void warn_fake(int n)
 {
-	char v[4] = { (char)('0' + n / 10), (char)('0' + n % 10), 0, 0 };
+	char v[24];
 
-	ns_log_bad_input(NULL, "NUMASHIM_FAKE_NODES", n < 10 ? v + 1 : v,
+	policy_format_u64((uint64_t)n, v);
+	ns_log_bad_input(NULL, "NUMASHIM_FAKE_NODES", v,
 			 "more virtual nodes than online CPUs", "the real topology");
 }
 

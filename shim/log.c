@@ -1,5 +1,6 @@
 #include "shim/log.h"
 #include "shim/os.h"
+#include "policy/policy.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -32,17 +33,12 @@ void ns_line_str(struct ns_line *l, const char *s, size_t max)
 
 void ns_line_long(struct ns_line *l, long v)
 {
-	char tmp[24], *p = tmp + sizeof(tmp);
-	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	char num[24];
 
-	*--p = '\0';
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
 	if (v < 0)
-		*--p = '-';
-	ns_line_str(l, p, 0);
+		ns_line_str(l, "-", 0);
+	policy_format_u64(v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, num);
+	ns_line_str(l, num, 0);
 }
 
 void ns_line_emit(struct ns_line *l)

@@ -1,4 +1,5 @@
 #include "stats/writer.h"
+#include "policy/policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,26 +10,13 @@
 
 #define SHM_DIR "/dev/shm/"
 
-static void put_u64(char *out, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*out++ = tmp[--n];
-	*out = '\0';
-}
 
 static void make_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start)
 {
 	strcpy(name, NS_STATS_PREFIX);
-	put_u64(name + strlen(name), (uint64_t)pid);
+	policy_format_u64((uint64_t)pid, name + strlen(name));
 	strcat(name, ".");
-	put_u64(name + strlen(name), start);
+	policy_format_u64(start, name + strlen(name));
 }
 
 static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
