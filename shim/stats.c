@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NS_STATS_PERIOD_MS 500
+#define NS_STATS_PERIOD_MS 1000
 #define SAMPLE_PAGES 16            /* per node set and refresh */
 #define MAX_ARENAS_PER_SET 64
 

@@ -5,7 +5,7 @@
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
- * refreshes the segment, at most every 500 ms, with the final figures), prints "ready PID" and
+ * refreshes the segment, at most every second, with the final figures), prints "ready PID" and
  * waits for stdin to close. With "fork", the process forks after the
  * threads are done: the child allocates and churns too, prints
  * "child PID", and both wait.
@@ -55,7 +55,7 @@ static void *worker(void *arg)
 			exit(2);
 		memset(p, 1, size);
 	}
-	churn(1200);
+	churn(2200);
 	return NULL;
 }
 
@@ -81,14 +81,14 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			for (size_t i = 0; i < blocks; i++)
 				memset(malloc(size), 2, size);
-			churn(1200);
+			churn(2200);
 			printf("child %d\n", (int)getpid());
 			fflush(stdout);
 			while (read(0, &c, 1) > 0)
 				;
 			return 0;
 		}
-		churn(1200);
+		churn(2200);
 		printf("ready %d\n", (int)getpid());
 		fflush(stdout);
 		while (read(0, &c, 1) > 0)
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 0;
 	}
-	churn(1200);
+	churn(2200);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
