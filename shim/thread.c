@@ -158,10 +158,8 @@ bool ns_thread_recheck(void)
 
 	if (!may_bind())
 		return false;
-	if (ns_self.tag == 0) {
-		ns_thread_bind(false);
-		return ns_self.tag != 0;
-	}
+	if (ns_self.tag == 0)
+		return ns_thread_ensure_bound();
 	cpu = os_getcpu();
 	set = policy_set_for_cpu(&ns.plan, cpu);
 	if (set + 1 == ns_self.tag)
