@@ -7,7 +7,8 @@
  *  - a thread is bound to an arena of its node when it starts (our
  *    pthread_create) and the main thread in the constructor;
  *  - a thread that pins itself (sched_setaffinity, pthread_setaffinity_np)
- *    is rebound as the call returns;
+ *    is rebound as the call returns; one pinned by a direct system call
+ *    (libnuma, taskset) at the next activity callback;
  *  - jemalloc's per-thread activity callback (about every 64 KiB allocated
  *    or freed) re-reads the CPU, and rebinds once the thread has been seen
  *    on the same new node NS_SETTLE_SIGHTINGS times in a row. A rebind is not free: it flushes
@@ -167,9 +168,25 @@ bool ns_thread_recheck(void)
 	return rebind(set, cpu);
 }
 
+/* True when the thread may no longer run on any CPU of its bound set: it
+ * was pinned away (libnuma's numa_run_on_node and taskset make the system
+ * call themselves, past our sched_setaffinity). */
+static bool pinned_away(void)
+{
+	cpu_set_t mask;
+
+	if (sched_getaffinity(0, sizeof(mask), &mask))
+		return false;
+	for (int c = 0; c < ns.plan.nr_cpus && c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &mask) && policy_set_for_cpu(&ns.plan, c) == ns_self.set)
+			return false;
+	return true;
+}
+
 /* From the activity callback: rebind once the thread has been seen on the
  * same new node NS_SETTLE_SIGHTINGS times in a row (each callback is about
- * 64 KiB of the thread's activity apart). */
+ * 64 KiB of the thread's activity apart), or at once if it was pinned away
+ * from its node (one sched_getaffinity, only when the node differs). */
 static void recheck_settled(void)
 {
 	int cpu, set;
@@ -181,6 +198,10 @@ static void recheck_settled(void)
 	if (set + 1 == ns_self.tag) {
 		ns_self.seen = 0;
 		ns_self.seen_count = 0;
+		return;
+	}
+	if (pinned_away()) {
+		rebind(set, cpu);
 		return;
 	}
 	if (ns_self.seen == set + 1) {
