@@ -188,43 +188,64 @@ int ns_arenas_init(void)
  * do that to the arena it leaves: on an emulated 2-node box this made the
  * "service" benchmark 1.3-1.5x slower. There is no option to stop it, so
  * each arena we create gets one phantom thread that never leaves: the
- * first field of jemalloc 5.3's arena_t is its thread count. Because that
- * is jemalloc's private layout, the count is checked against
- * stats.arenas.<i>.nthreads before and after; on any mismatch the
- * increment is undone and never tried again.
+ * first field of jemalloc 5.3's arena_t is its thread count.
+ *
+ * That is jemalloc's private layout, so it is proven before it is used: a
+ * new arena's field must read 0, and after the first thread is bound to
+ * the first arena (ns_arena_bound) it must read 1. Only then does that
+ * arena, and every later one, get its phantom. (Asking jemalloc through
+ * stats.arenas.N.nthreads instead needs an "epoch" merge of every arena's
+ * statistics: about 0.5 M instructions each, per process.)
  */
 extern void *je_arenas[]; /* jemalloc's arena table (atomic pointers) */
 
-static bool arena_nthreads(unsigned ind, unsigned *out)
-{
-	char name[64] = "stats.arenas.";
-	uint64_t epoch = 1;
-	size_t sz = sizeof(*out);
+static struct {
+	int state;          /* 0 unproven, 1 proven, -1 broken: never again */
+	unsigned first;     /* the arena whose first bind proves it */
+	bool waiting;
+} H;
 
-	policy_format_u64(ind, name + strlen(name));
-	strcat(name, ".nthreads");
-	return nsje_mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0 &&
-	       nsje_mallctl(name, out, &sz, NULL, 0) == 0;
+static unsigned *arena_count(unsigned ind)
+{
+	if (ind >= NS_MAX_ARENAS)
+		return NULL;
+	return __atomic_load_n((unsigned **)&je_arenas[ind], __ATOMIC_ACQUIRE);
 }
 
 static void hold_arena(unsigned ind)
 {
-	static bool broken;
-	unsigned *count, before, after;
+	unsigned *count = arena_count(ind);
 
-	if (broken || ind >= NS_MAX_ARENAS)
+	if (H.state < 0)
 		return;
-	count = __atomic_load_n((unsigned **)&je_arenas[ind], __ATOMIC_ACQUIRE);
-	if (count == NULL || !arena_nthreads(ind, &before) ||
-	    __atomic_load_n(count, __ATOMIC_RELAXED) != before) {
-		broken = true;
+	if (count == NULL || __atomic_load_n(count, __ATOMIC_RELAXED) != 0) {
+		H.state = -1;
 		return;
 	}
-	__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
-	if (!arena_nthreads(ind, &after) || after != before + 1) {
-		__atomic_fetch_sub(count, 1, __ATOMIC_RELAXED);
-		broken = true;
+	if (H.state == 1) {
+		__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+	} else if (!H.waiting) {
+		H.first = ind;
+		H.waiting = true;
 	}
+}
+
+void ns_arena_bound(unsigned ind)
+{
+	unsigned *count;
+
+	if (!H.waiting || ind != H.first)
+		return;
+	pthread_mutex_lock(&A.lock);
+	count = arena_count(ind);
+	if (H.waiting && count && __atomic_load_n(count, __ATOMIC_RELAXED) >= 1) {
+		__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+		H.state = 1;
+	} else if (H.waiting) {
+		H.state = -1;
+	}
+	H.waiting = false;
+	pthread_mutex_unlock(&A.lock);
 }
 
 /* Creates one more arena for set s; the caller holds A.lock. */
@@ -245,7 +266,10 @@ static int create_arena(int s)
 	    ind >= NS_MAX_ARENAS)
 		return -ENOMEM;
 	A.arena_tag[ind] = (uint8_t)(s + 1);
-	hold_arena(ind);
+	/* Threads bind to node arenas; the large set's arena is only ever
+	 * named by mallocx, so no thread can leave it. */
+	if (s != ns.plan.large_set)
+		hold_arena(ind);
 	as->arena[as->nr] = ind;
 	as->threads[as->nr] = 0;
 	return as->nr++;

@@ -128,6 +128,8 @@ NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
 NS_HIDDEN int ns_arenas_init(void);
 NS_HIDDEN int ns_arena_pick(int set, bool may_create, int *slot, unsigned *arena);
 NS_HIDDEN void ns_arena_release(int set, int slot);
+/* A thread was just bound to arena ind (proves the phantom-thread layout). */
+NS_HIDDEN void ns_arena_bound(unsigned ind);
 NS_HIDDEN void ns_arena_atfork_prepare(void);
 NS_HIDDEN void ns_arena_atfork_parent(void);
 NS_HIDDEN void ns_arena_atfork_child(void);

@@ -106,6 +106,7 @@ static void bind_to(int set, bool may_create)
 			    "threads keep jemalloc's default arenas");
 		return;
 	}
+	ns_arena_bound(arena);
 	if (was_bound) {
 		ns_arena_release(ns_self.set, ns_self.slot);
 		nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
