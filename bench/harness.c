@@ -154,6 +154,19 @@ static void *trampoline(void *p)
 	return s->fn(s->arg);
 }
 
+void bench_run_indexed(const char *name, const struct bench_opts *o,
+		       void *(*fn)(void *), struct bench_work *w)
+{
+	int ids[256];
+	double t0;
+
+	for (int i = 0; i < o->threads && i < 256; i++)
+		ids[i] = i;
+	t0 = bench_now();
+	bench_threads(o->threads, fn, ids, sizeof(ids[0]));
+	bench_report(name, o, w, "ops", bench_now() - t0);
+}
+
 void bench_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
 {
 	pthread_t th[256];

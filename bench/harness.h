@@ -49,6 +49,11 @@ void bench_threads(int n, void *(*fn)(void *), void *args, size_t arg_size);
 
 double bench_now(void);   /* CLOCK_MONOTONIC, seconds */
 
+/* The usual run: o->threads workers, worker i given a pointer to int i,
+ * timed together, then "ops" of w reported under `name`. */
+void bench_run_indexed(const char *name, const struct bench_opts *o,
+		       void *(*fn)(void *), struct bench_work *w);
+
 /* xorshift64*: per thread, deterministic per seed. */
 static inline uint64_t bench_rand(uint64_t *s)
 {

@@ -46,17 +46,10 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	int ids[256];
-	double t0;
-
 	bench_init(argc, argv, NAME,
 		   "Large blocks: each thread replaces random ones of 20 live blocks of\n"
 		   "64 KiB..8 MiB and touches every page of each new block.", 1, &opts);
 	iters = bench_scaled(&opts, 2000) / (uint64_t)opts.threads;
-	for (int i = 0; i < opts.threads; i++)
-		ids[i] = i;
-	t0 = bench_now();
-	bench_threads(opts.threads, worker, ids, sizeof(ids[0]));
-	bench_report(NAME, &opts, &work, "ops", bench_now() - t0);
+	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

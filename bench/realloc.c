@@ -70,17 +70,10 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	int ids[256];
-	double t0;
-
 	bench_init(argc, argv, NAME,
 		   "realloc-heavy: threads grow 64 buffers each by small appends, trim\n"
 		   "some, and restart those that reach their target size.", 2, &opts);
 	steps = bench_scaled(&opts, 3000000) / (uint64_t)opts.threads;
-	for (int i = 0; i < opts.threads; i++)
-		ids[i] = i;
-	t0 = bench_now();
-	bench_threads(opts.threads, worker, ids, sizeof(ids[0]));
-	bench_report(NAME, &opts, &work, "ops", bench_now() - t0);
+	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

@@ -40,19 +40,12 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	int ids[256];
-	double t0;
-
 	bench_init(argc, argv, NAME,
 		   "Per-thread churn: each thread allocates a batch of small blocks,\n"
 		   "writes them and frees them all, over and over.", 2, &opts);
 	rounds = bench_scaled(&opts, 2400) / (uint64_t)opts.threads;
 	if (rounds == 0)
 		rounds = 1;
-	for (int i = 0; i < opts.threads; i++)
-		ids[i] = i;
-	t0 = bench_now();
-	bench_threads(opts.threads, worker, ids, sizeof(ids[0]));
-	bench_report(NAME, &opts, &work, "ops", bench_now() - t0);
+	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

@@ -103,9 +103,6 @@ static void *role(void *arg)
 
 int main(int argc, char **argv)
 {
-	int ids[256];
-	double t0;
-
 	bench_init(argc, argv, NAME,
 		   "Producer/consumer: half the threads malloc and queue blocks, the\n"
 		   "other half free them (every free is cross-thread).", 4, &opts);
@@ -114,10 +111,6 @@ int main(int argc, char **argv)
 		opts.threads = 2;   /* a consumer is needed */
 	q.producers_left = producers;
 	per_producer = bench_scaled(&opts, 3000000) / (uint64_t)producers;
-	for (int i = 0; i < opts.threads; i++)
-		ids[i] = i;
-	t0 = bench_now();
-	bench_threads(opts.threads, role, ids, sizeof(ids[0]));
-	bench_report(NAME, &opts, &work, "ops", bench_now() - t0);
+	bench_run_indexed(NAME, &opts, role, &work);
 	return 0;
 }
