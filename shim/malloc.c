@@ -111,7 +111,7 @@ static void *realloc_slow(void *p, size_t n)
 		return NULL;
 	}
 	t = ns_tag_of(p);
-	if (t == ns_large.tag) {
+	if (t != 0 && t == ns_large.tag) {
 		if (n >= ns_large.min)
 			return ns_large_realloc(p, n);
 		return move_block(p, n, nsje_malloc);
@@ -199,10 +199,17 @@ static size_t glibc_alignment(size_t align)
 	return (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
 }
 
+/* The slow entry points' test for a large block. min is SIZE_MAX while
+ * there is no large set, but SIZE_MAX itself must not reach it then. */
+static bool is_large(size_t n)
+{
+	return n >= ns_large.min && ns_large.tag;
+}
+
 /* All aligned allocations end here; align is a power of two. */
 static void *aligned(size_t align, size_t n)
 {
-	if (n >= ns_large.min && ns_large.tag)
+	if (is_large(n))
 		return ns_large_alloc(n, align, false);
 	return enomem(nsje_memalign(align, n), n);
 }
@@ -230,7 +237,7 @@ NS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 	if (align < sizeof(void *) || (align & (align - 1)) != 0)
 		return EINVAL;
-	if (!(n >= ns_large.min && ns_large.tag))
+	if (!is_large(n))
 		return nsje_posix_memalign(out, align, n);
 	p = ns_large_alloc(n, align, false);
 	errno = saved; /* posix_memalign reports through its result only */

@@ -110,7 +110,6 @@ struct ns_counters {
 	uint64_t shm_placed, shm_placed_bytes;
 	uint64_t program_mbind, program_set_mempolicy;
 	uint64_t threads_placed[POLICY_MAX_NODES];
-	uint64_t remote_frees;
 	uint64_t remote_frees_set[POLICY_MAX_SETS]; /* by the block's home set */
 };
 extern struct ns_counters ns_count NS_HIDDEN;

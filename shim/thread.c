@@ -262,25 +262,20 @@ void ns_thread_watch(void)
 
 void ns_free_foreign(void *p)
 {
-	if (ns_tag_of(p) == ns_large.tag) {
+	uint8_t home = ns_tag_of(p); /* never 0 here: see free_checked */
+
+	if (home == ns_large.tag) {
 		ns_large_free(p);
 		return;
 	}
-	if (ns_self.tag == 0 && ns_thread_ensure_bound() &&
-	    ns_tag_of(p) == ns_self.tag) {
+	if (ns_self.tag == 0 && ns_thread_ensure_bound() && home == ns_self.tag) {
 		nsje_free(p);
 		return;
 	}
 	/* Back to its home arena, never through this thread's own cache: a
 	 * block of another node must not be handed out again on this one. */
-	{
-		uint8_t home = ns_tag_of(p);
-
-		if (home)
-			NS_COUNT(remote_frees_set[home - 1], 1);
-	}
+	NS_COUNT(remote_frees_set[home - 1], 1);
 	nsje_dallocx(p, remote_flags());
-	NS_COUNT(remote_frees, 1);
 }
 
 /*
