@@ -238,6 +238,12 @@ static int opt_threads(const char *v, struct policy_config *cfg, const char **wh
 	return 0;
 }
 
+static int opt_arenas(const char *v, struct policy_config *cfg, const char **why)
+{
+	*why = "not a whole number from 1 to 16";
+	return parse_int(v, 1, 16, &cfg->arenas_per_cpu);
+}
+
 static int opt_stats(const char *v, struct policy_config *cfg, const char **why)
 {
 	*why = "not on or off";
@@ -281,6 +287,12 @@ const struct policy_option policy_options[] = {
 	  "Place new threads: leave it to the scheduler, spread them "
 	  "round-robin over the nodes, or fill one node's CPUs first. A "
 	  "thread created with its own CPU affinity keeps it.", opt_threads },
+	{ "NUMASHIM_ARENAS_PER_CPU", "1", "1-16",
+	  "How many jemalloc arenas a node's threads share, per CPU of the "
+	  "node (a thread takes the least used). 1 keeps the heap no bigger "
+	  "than plain jemalloc's, whose 4 per CPU would be 4 per CPU per node "
+	  "for threads that move between nodes; more only helps when many "
+	  "more threads than CPUs allocate at once.", opt_arenas },
 	{ "NUMASHIM_STATS", "on", "on|off",
 	  "Keep live per-node counters in a shared-memory segment "
 	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`.",
@@ -310,6 +322,7 @@ void policy_config_default(struct policy_config *cfg)
 	cfg->nodes = ALL_NODES;
 	cfg->interleave_min = POLICY_INTERLEAVE_MIN_DEFAULT;
 	cfg->interleave_nodes = ALL_NODES;
+	cfg->arenas_per_cpu = 1;
 	cfg->stats = true;
 }
 

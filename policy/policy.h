@@ -101,6 +101,7 @@ struct policy_config {
 	const char *weights_text;
 	enum policy_mmap mmap;
 	enum policy_threads threads;
+	int arenas_per_cpu;           /* NUMASHIM_ARENAS_PER_CPU: set size cap */
 	bool stats;                   /* NUMASHIM_STATS: the shared segment */
 };
 

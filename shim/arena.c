@@ -3,10 +3,15 @@
  * extent hooks, which bind every new extent to its set's node (mbind before
  * any page is touched) and record its owner in the tag map.
  *
- * A set holds several arenas (as many as jemalloc's default of 4 per CPU,
- * counting the set's CPUs) because one arena per node makes a node's threads
- * contend on its locks: a one-arena-per-node prototype was 3.8x slower than
- * plain jemalloc on a two-thread malloc/free loop (shared/NOTES.md).
+ * A set holds up to NUMASHIM_ARENAS_PER_CPU (default 1) arenas per CPU of
+ * its node, because one arena per node makes a node's threads contend on
+ * its locks: a one-arena-per-node prototype was 3.8x slower than plain
+ * jemalloc on a two-thread malloc/free loop (shared/NOTES.md). Not
+ * jemalloc's 4 per CPU: that would be 4 per CPU *per node*, and a thread
+ * that moves between nodes leaves a heap in an arena of each (dirty pages
+ * only its own later returns would reuse). With 4, the emulated 2-node
+ * benchmarks peaked at 1.28-1.65x plain jemalloc's RSS (service, larson,
+ * xmalloc); with 1, at 0.74-0.98x, and no slower (bench/RESULTS.md).
  * Arenas are created lazily, one when the set first gets a thread, more as
  * threads arrive, so a process with few threads stays small.
  */
@@ -174,7 +179,7 @@ int ns_arenas_init(void)
 	__atomic_store_n(&ns_tags, map, __ATOMIC_RELEASE);
 
 	for (int s = 0; s < ns.plan.nr_sets; s++) {
-		int cap = 4 * ns.plan.set[s].cpus;
+		int cap = ns.cfg.arenas_per_cpu * ns.plan.set[s].cpus;
 
 		A.set[s].cap = cap < 1 ? 1 : cap > NS_MAX_PER_SET ? NS_MAX_PER_SET : cap;
 	}

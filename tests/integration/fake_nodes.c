@@ -14,6 +14,10 @@
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
  *           them and allocates the same sizes: it must get none of them
  *           back (they went home to node 0, not into its cache).
+ *   share shared|separate: two threads on CPU 0 allocate at the same
+ *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
+ *           arena (their blocks come from the same chunks), with 2 each
+ *           has an arena of its own (no chunk in common).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -147,10 +151,37 @@ static int test_home(void)
 	return (int)(intptr_t)rc;
 }
 
+static void *second(void *unused)
+{
+	/* Created by a thread pinned to CPU 0: it starts there too. */
+	fill(again, N);
+	return NULL;
+}
+
+static int test_share(const char *expect)
+{
+	pthread_t t;
+	int shared;
+
+	if (pin(0))
+		return 1;
+	fill(blocks, N);
+	if (pthread_create(&t, NULL, second, NULL) || pthread_join(t, NULL))
+		return 1;
+	shared = shared_chunks(blocks, again, N);
+	printf("share: %d of %d blocks of a second thread on CPU 0 share a "
+	       "2 MiB chunk with the first thread's (expected: %s arenas)\n",
+	       shared, N, expect);
+	return strcmp(expect, "shared") == 0 ? shared == 0 : shared != 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "share") == 0)
+		return test_share(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s switch|home\n", argv[0]);
+		fprintf(stderr, "usage: %s switch|home|share shared|separate\n",
+			argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "switch") == 0)

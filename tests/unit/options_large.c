@@ -203,6 +203,30 @@ static void threads_unknown_word_is_reported(void **state)
 	option_bad("NUMASHIM_THREADS", "1");
 }
 
+/* ------------------------------------------------ NUMASHIM_ARENAS_PER_CPU */
+
+static void arenas_per_cpu_default_is_one(void **state)
+{
+	struct policy_config cfg;
+
+	policy_config_default(&cfg);
+	assert_int_equal(cfg.arenas_per_cpu, 1);
+	option_good("NUMASHIM_ARENAS_PER_CPU", "4", &cfg);
+	assert_int_equal(cfg.arenas_per_cpu, 4);
+	option_good("NUMASHIM_ARENAS_PER_CPU", "16", &cfg);
+	assert_int_equal(cfg.arenas_per_cpu, 16);
+}
+
+static void arenas_per_cpu_out_of_range_is_reported(void **state)
+{
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "0");
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "17");
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "-1");
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "2.5");
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "");
+	option_bad("NUMASHIM_ARENAS_PER_CPU", "99999999999999999999");
+}
+
 /* ------------------------------------------------------ NUMASHIM_STATS */
 
 static void stats_accepts_booleans(void **state)
@@ -286,6 +310,8 @@ int main(void)
 		cmocka_unit_test(mmap_unknown_word_is_reported),
 		cmocka_unit_test(threads_accepts_each_word),
 		cmocka_unit_test(threads_unknown_word_is_reported),
+		cmocka_unit_test(arenas_per_cpu_default_is_one),
+		cmocka_unit_test(arenas_per_cpu_out_of_range_is_reported),
 		cmocka_unit_test(stats_accepts_booleans),
 		cmocka_unit_test(stats_unknown_word_is_reported),
 		cmocka_unit_test(large_block_values_combine),
