@@ -112,6 +112,7 @@ static void setup(void);
 
 __attribute__((constructor(101))) static void numashim_init(void)
 {
+	ns_prof_init();
 	setup();
 	if (!ns.active)
 		ns_thread_init(); /* the callback below needs its mallctl names */
