@@ -9,24 +9,52 @@
  */
 #include "shim/shim.h"
 
+#include "shim/log.h"
+
 #include <errno.h>
+#include <pthread.h>
 
 struct ns_large ns_large = { .min = SIZE_MAX };
 struct ns_counters ns_count;
 
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static int arena_warned;
+
 int ns_large_init(void)
+{
+	if (ns.plan.large_set < 0)
+		return 0;
+	ns_large.min = ns.plan.large_min;
+	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
+	return 0;
+}
+
+/* The set's arena is made at the first large block, not at start: most
+ * processes never allocate one, and an arena costs each start a 2 MiB
+ * mapping, an mbind and a dozen page faults of metadata. */
+static void make_arena(void)
 {
 	unsigned arena;
 	int slot;
 
-	if (ns.plan.large_set < 0)
-		return 0;
-	if (ns_arena_pick(ns.plan.large_set, true, &slot, &arena))
-		return -ENOMEM;
-	ns_large.flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
-	ns_large.min = ns.plan.large_min;
-	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
-	return 0;
+	if (ns_arena_pick(ns.plan.large_set, true, &slot, &arena) == 0)
+		__atomic_store_n(&ns_large.flags,
+				 MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE,
+				 __ATOMIC_RELEASE);
+	else
+		ns_log_once(&arena_warned, "arenas.create", -ENOMEM,
+			    "large blocks stay on the allocating thread's node");
+}
+
+static int large_flags(void)
+{
+	int flags = __atomic_load_n(&ns_large.flags, __ATOMIC_ACQUIRE);
+
+	if (NS_UNLIKELY(flags == 0)) {
+		pthread_once(&arena_once, make_arena);
+		flags = __atomic_load_n(&ns_large.flags, __ATOMIC_ACQUIRE);
+	}
+	return flags; /* 0: the thread's own arena and cache */
 }
 
 static void counted(void *p)
@@ -40,7 +68,7 @@ static void counted(void *p)
 
 void *ns_large_alloc(size_t n, size_t align, bool zero)
 {
-	int flags = ns_large.flags;
+	int flags = large_flags();
 	void *p;
 
 	if (zero)
@@ -53,7 +81,8 @@ void *ns_large_alloc(size_t n, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	counted(p);
+	if (flags & MALLOCX_TCACHE_NONE) /* in the large set, not the fallback */
+		counted(p);
 	return p;
 }
 

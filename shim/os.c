@@ -237,6 +237,10 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
 		      &online) || online == 0)
 		return 0; /* no NUMA in sysfs: one node */
+	/* Node 0 alone (most machines): every CPU is on it, and reading its
+	 * lists would only cost each process start another 10 system calls. */
+	if (online == policy_node_bit(0))
+		return 0;
 	t->online = online;
 	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/has_memory"),
 		      &t->has_memory) || t->has_memory == 0)

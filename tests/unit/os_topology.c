@@ -299,6 +299,20 @@ static void no_cpulist_files_is_one_node_with_every_cpu(void **state)
 	assert_one_node_with_every_cpu(&t);
 }
 
+/* Node 0 alone: its lists are not read at all (each process start would
+ * pay for them); every configured CPU is on it. */
+static void node_zero_alone_is_one_node_with_every_cpu(void **state)
+{
+	struct policy_topology t;
+
+	put(*state, NODE_DIR "/online", "0\n");
+	put(*state, NODE_DIR "/has_memory", "0\n");
+	put_node(*state, 0, "cpulist", "0\n");
+	put_node(*state, 0, "distance", "10\n");
+	read_topology(*state, &t);
+	assert_one_node_with_every_cpu(&t);
+}
+
 static void missing_distance_files_use_default_distances(void **state)
 {
 	struct policy_topology t;
@@ -480,6 +494,7 @@ int main(void)
 		TREE_TEST(missing_has_memory_means_every_node_has_memory),
 		TREE_TEST(missing_mems_allowed_allows_every_online_node),
 		TREE_TEST(no_sysfs_is_one_node_with_every_cpu),
+		TREE_TEST(node_zero_alone_is_one_node_with_every_cpu),
 		TREE_TEST(no_cpulist_files_is_one_node_with_every_cpu),
 		TREE_TEST(missing_distance_files_use_default_distances),
 		TREE_TEST(garbage_online_is_one_node),
