@@ -69,6 +69,7 @@ static void counted(void *p)
 void *ns_large_alloc(size_t n, size_t align, bool zero)
 {
 	int flags = large_flags();
+	bool in_set = flags != 0; /* not the thread-arena fallback */
 	void *p;
 
 	if (zero)
@@ -81,7 +82,7 @@ void *ns_large_alloc(size_t n, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (flags & MALLOCX_TCACHE_NONE) /* in the large set, not the fallback */
+	if (in_set)
 		counted(p);
 	return p;
 }

@@ -4,18 +4,16 @@
  *
  * jemalloc calls log(), exp() and round() (sampling intervals, profile
  * scaling) and _Unwind_Backtrace()/_Unwind_GetIP() (stack traces) only
- * when its profiler is on (MALLOC_CONF=prof:true), yet linking them made both
- * libraries a dependency of libnumashim.so: loading them cost a short C
- * program 0.12 ms more per start, 18 % of glibc's whole start-up on this
+ * when its profiler is on (MALLOC_CONF=prof:true), yet linking them made
+ * both libraries a dependency of libnumashim.so: loading them cost a short
+ * C program 0.12 ms more per start, 18 % of glibc's whole start-up on this
  * host (bench "startup": 400 processes in 0.28 s plain, 0.33 s with the
- * two preloaded). shim/jemalloc.syms renames jemalloc's references to the
- * ours:
- *  - log, exp and round are computed in shim/prof_math.c.
+ * two preloaded). shim/jemalloc.syms points jemalloc's references at ours:
+ *  - log, exp and round are computed in shim/prof_math.c;
  *  - the unwinder is libgcc's, opened by our constructor only when the
  *    profiler is on. Backtraces jemalloc asks for before that (its own
  *    start-up "warm the unwinder" call, samples from before main) come
- *    back empty.
- */
+ *    back empty. */
 #include "shim/shim.h"
 #include "shim/log.h"
 

@@ -6,13 +6,11 @@
  * place of libm's (tests/unit/prof_math.c), far finer than sampling needs.
  * No shim state here: the unit test compiles this file alone.
  */
+#include "shim/prof_math.h"
+
 #include <math.h>
 
 #define NS_HIDDEN __attribute__((visibility("hidden")))
-
-double nsje_log(double x);
-double nsje_exp(double x);
-double nsje_round(double x);
 
 /* ------------------------------------------------------------ log, exp */
 
@@ -83,4 +81,3 @@ NS_HIDDEN double nsje_round(double x)
 		t -= 1;
 	return t == 0 ? copysign(0.0, x) : t;
 }
-

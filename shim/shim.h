@@ -133,9 +133,11 @@ NS_HIDDEN void ns_arena_atfork_prepare(void);
 NS_HIDDEN void ns_arena_atfork_parent(void);
 NS_HIDDEN void ns_arena_atfork_child(void);
 
+/* prof.c: libgcc's unwinder for jemalloc's heap profiler, when it is on. */
+NS_HIDDEN void ns_prof_init(void);
+
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
 NS_HIDDEN void ns_stats_init(void);
-NS_HIDDEN void ns_prof_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
 /* mmap.c: live bytes of the mappings placed per set. */

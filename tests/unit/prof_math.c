@@ -4,13 +4,10 @@
  * jemalloc gives them (probabilities in (0, 1], negative ratios) and well
  * beyond, including the special values.
  */
+#include "shim/prof_math.h"
 #include "tests/unit/unit.h"
 
 #include <math.h>
-
-double nsje_log(double x);
-double nsje_exp(double x);
-double nsje_round(double x);
 
 /* Units in the last place between a and b (both finite, same sign). */
 static double ulps(double a, double b)
