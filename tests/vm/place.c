@@ -163,6 +163,16 @@ int place_cpu_nodes(int *nodes)
 	return k;
 }
 
+void place_two_nodes(int *first, int *last)
+{
+	int nodes[PLACE_MAX_NODES], nn = place_cpu_nodes(nodes);
+
+	if (nn < 2)
+		place_skip(topo.scenario, "needs two nodes with usable CPUs");
+	*first = nodes[0];
+	*last = nodes[nn - 1];
+}
+
 int place_current_node(void)
 {
 	int cpu = sched_getcpu();

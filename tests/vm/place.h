@@ -52,6 +52,9 @@ int place_num_nodes(void);            /* configured nodes */
 bool place_node_has_cpus(int node);
 int place_target_node(int node);      /* node itself or nearest with memory; -1 none */
 int place_cpu_nodes(int *nodes);      /* nodes with usable CPUs, ascending */
+/* The first and the last node with usable CPUs, for the scenarios that
+ * move work from one node to another; skips (exit 77) with fewer than two. */
+void place_two_nodes(int *first, int *last);
 
 /* Affinity: a pthread attr that starts a thread on the node, and a move of
  * the calling thread (waits until it really runs there). */

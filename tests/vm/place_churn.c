@@ -77,18 +77,14 @@ static void phase(struct worker *w, int node, bool measure, unsigned seed,
 int main(int argc, char **argv)
 {
 	static struct worker first[64], second[64];
-	int nodes[PLACE_MAX_NODES], nn, a, b;
+	int a, b;
 	struct place_count sum = {0};
 	char where[64];
 
 	place_init(argc, argv, "churn",
 		   "Threads on node A allocate, free all but 1 block in 32 and exit;\n"
 		   "new threads on node B allocate as much; local % of B's pages.", &opts);
-	nn = place_cpu_nodes(nodes);
-	if (nn < 2)
-		place_skip("churn", "needs two nodes with usable CPUs");
-	a = nodes[0];
-	b = nodes[nn - 1];
+	place_two_nodes(&a, &b);
 	phase(first, a, false, opts.seed * 7919u + 1, NULL);
 	phase(second, b, true, opts.seed * 7919u + 101, &sum);
 	for (int i = 0; i < opts.threads; i++)

@@ -88,7 +88,6 @@ static void *consume(void *arg)
 
 int main(int argc, char **argv)
 {
-	int nodes[PLACE_MAX_NODES], nn;
 	pthread_attr_t pa, ca;
 	pthread_t pt, ct;
 	char where[64];
@@ -97,11 +96,7 @@ int main(int argc, char **argv)
 		   "A producer on the first node passes blocks to a consumer on the last,\n"
 		   "which frees them and then allocates privately; consumer's local %.",
 		   &opts);
-	nn = place_cpu_nodes(nodes);
-	if (nn < 2)
-		place_skip("handoff", "needs two nodes with usable CPUs");
-	producer_node = nodes[0];
-	consumer_node = nodes[nn - 1];
+	place_two_nodes(&producer_node, &consumer_node);
 	place_attr_on_node(&pa, producer_node);
 	place_attr_on_node(&ca, consumer_node);
 	if (pthread_create(&ct, &ca, consume, NULL) || pthread_create(&pt, &pa, produce, NULL))

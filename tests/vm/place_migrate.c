@@ -31,7 +31,6 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-	int nodes[PLACE_MAX_NODES], nn;
 	pthread_attr_t attr;
 	pthread_t t;
 	char where[64];
@@ -39,11 +38,7 @@ int main(int argc, char **argv)
 	place_init(argc, argv, "migrate",
 		   "A thread allocates on the first node, moves to the last, frees all\n"
 		   "and allocates again; local % of the new allocations.", &opts);
-	nn = place_cpu_nodes(nodes);
-	if (nn < 2)
-		place_skip("migrate", "needs two nodes with usable CPUs");
-	from = nodes[0];
-	to = nodes[nn - 1];
+	place_two_nodes(&from, &to);
 	place_attr_on_node(&attr, from);
 	if (pthread_create(&t, &attr, work, NULL))
 		place_die("migrate", "pthread_create failed");
