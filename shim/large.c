@@ -24,7 +24,7 @@ int ns_large_init(void)
 {
 	if (ns.plan.large_set < 0)
 		return 0;
-	ns_large.min = ns.plan.large_min;
+	/* min stays SIZE_MAX until ns_dispatch_checked: malloc tests it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
 	return 0;
 }

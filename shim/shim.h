@@ -15,6 +15,7 @@
 #define NS_EXPORT __attribute__((visibility("default")))
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
 #define NS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NS_NOINLINE __attribute__((noinline))
 
 /*
  * The tag map: one byte per 2 MiB of address space saying which arena set
@@ -29,11 +30,12 @@
 #define NS_TAG_BITS 47 /* user address space on x86-64 (4-level paging) */
 
 /*
- * Reserved (untouched until tagged) when numashim goes active; only read
- * through the tag-checking free/realloc, which are installed after it
- * exists. No index mask: every block jemalloc hands out lies below 2^47,
- * and free() of any other pointer is already undefined (jemalloc itself
- * would fault on it), so the check saves an instruction on every free.
+ * Reserved (untouched until tagged) when numashim goes active, NULL before
+ * and when it passes through: free() tests for NULL, realloc's checked path
+ * is installed after it exists. No index mask: every block jemalloc hands
+ * out lies below 2^47, and free() of any other pointer is already undefined
+ * (jemalloc itself would fault on it), so the check saves an instruction on
+ * every free.
  */
 extern uint8_t *ns_tags NS_HIDDEN;
 
@@ -75,9 +77,7 @@ extern struct ns_state ns NS_HIDDEN;
 
 /* malloc.c */
 struct ns_dispatch {
-	void *(*malloc)(size_t);
 	void *(*calloc)(size_t, size_t);
-	void (*free)(void *);
 	void *(*realloc)(void *, size_t);
 };
 extern struct ns_dispatch ns_dispatch NS_HIDDEN;
