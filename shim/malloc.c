@@ -205,7 +205,7 @@ _Static_assert(offsetof(struct ns_thread, tag) == 0,
 	       "free reads ns_self.tag at offset 0");
 _Static_assert(NS_CHUNK_SHIFT == 21, "free shifts by NS_CHUNK_SHIFT");
 __asm__(
-"	.text\n"
+"	.pushsection .text\n"
 "	.globl	free\n"
 "	.type	free, @function\n"
 "	.p2align 4\n"
@@ -224,7 +224,8 @@ __asm__(
 "	je	nsje_free@PLT\n"
 "	jmp	ns_free_foreign@PLT\n"
 "	.cfi_endproc\n"
-"	.size	free, .-free\n");
+"	.size	free, .-free\n"
+"	.popsection\n");
 #else
 NS_EXPORT void free(void *p)
 {
