@@ -256,6 +256,30 @@ int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
 			 void *ctx);
 
 /*
+ * Interleave by huge page. MPOL_INTERLEAVE picks a huge page's node from
+ * its address (its 2 MiB index modulo the node count), which spreads one
+ * big range well but not a heap of many small ones: jemalloc maps its
+ * 2 MiB-aligned extents of 2.5 to 4 MiB (one whole huge page each) 4 MiB
+ * apart, so every one of those huge pages is on the same node. Here
+ * the whole 2 MiB pages of [addr, addr + len) are cut into units (2 MiB,
+ * grown like policy_weighted_runs' for big ranges) that go round the nodes
+ * of `nodes` in order, the first unit to the node at position `first`
+ * (modulo their count), so ranges that each take the next positions share
+ * the nodes out whatever their sizes. The parts before the first and after
+ * the last whole huge page (never a huge page) get node -1: interleave
+ * those page by page. Adjacent units on one node make one run.
+ * Calls fn(ctx, offset, length, node) for every run; returns the number of
+ * runs, or -EINVAL if `nodes` is empty. policy_interleave_units says how
+ * many positions a range takes.
+ */
+int policy_interleave_runs(uintptr_t addr, size_t len, policy_nodemask_t nodes,
+			   unsigned long first,
+			   void (*fn)(void *ctx, size_t off, size_t len, int node),
+			   void *ctx);
+unsigned long policy_interleave_units(uintptr_t addr, size_t len,
+				      policy_nodemask_t nodes);
+
+/*
  * The node the k-th thread created (k from 0) goes to under NUMASHIM_THREADS:
  * spread = round-robin over the plan's nodes that have CPUs; compact = fill
  * each such node's CPUs in node order, then start again. -1 for none.

@@ -46,6 +46,12 @@ static struct {
 	 * the hook without a lock: a torn entry only samples a wrong page. */
 	struct { uintptr_t addr; size_t size; } recent[POLICY_MAX_SETS][NS_RECENT];
 	unsigned recent_next[POLICY_MAX_SETS];
+	/* Interleave by huge page: whether the heap gets huge pages, and the
+	 * next position in the rotation over the nodes of each arena's
+	 * extents and of each set's other ranges (mappings). */
+	bool huge;
+	unsigned long arena_next[NS_MAX_ARENAS];
+	unsigned long set_next[POLICY_MAX_SETS];
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int mpol_mode(enum policy_mpol m)
@@ -84,6 +90,7 @@ static void refused(int rc)
 struct run_ctx {
 	char *base;
 	int rc;
+	policy_nodemask_t mask; /* for node -1: MPOL_INTERLEAVE */
 };
 
 static void bind_run(void *c, size_t off, size_t len, int node)
@@ -100,7 +107,48 @@ static void bind_run(void *c, size_t off, size_t len, int node)
 		r->rc = rc;
 }
 
-void ns_place_range(void *addr, size_t size, int set)
+/*
+ * An interleaved heap with huge pages goes round the nodes by huge page
+ * (policy_interleave_runs says why MPOL_INTERLEAVE does not do it). Each
+ * extent takes the next positions of its arena's rotation, so an arena's
+ * heap of 2-4 MiB extents alternates as one contiguous range would, and
+ * a thread's heap is spread whatever the other arenas do meanwhile: with
+ * one rotation per set, four threads of a 4-node guest, each with a few
+ * huge pages, put 4.5 % of theirs on one node and 36 % on another. The
+ * arenas of a set start at different positions (create_arena), so their
+ * first extents (metadata) are not all on one node.
+ */
+static void il_run(void *c, size_t off, size_t len, int node)
+{
+	struct run_ctx *r = c;
+	int rc;
+
+	if (node >= 0) {
+		bind_run(c, off, len, node);
+		return;
+	}
+	if (r->rc)
+		return;
+	rc = os_mbind(r->base + off, len, MPOL_INTERLEAVE, r->mask, 0);
+	if (rc)
+		r->rc = rc;
+}
+
+static int interleave_runs(void *addr, size_t size, int set,
+			   unsigned long *next)
+{
+	policy_nodemask_t mask = ns.plan.set[set].mask;
+	unsigned long first = __atomic_fetch_add(
+		next, policy_interleave_units((uintptr_t)addr, size, mask),
+		__ATOMIC_RELAXED);
+	struct run_ctx r = { addr, 0, mask };
+
+	policy_interleave_runs((uintptr_t)addr, size, mask, first, il_run, &r);
+	return r.rc;
+}
+
+/* next: the rotation of the arena the range is an extent of, or NULL. */
+static void place_range(void *addr, size_t size, int set, unsigned long *next)
 {
 	const struct policy_set *s = &ns.plan.set[set];
 	int rc;
@@ -108,15 +156,24 @@ void ns_place_range(void *addr, size_t size, int set)
 	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
 		return;
 	if (set == ns.plan.large_set && ns.plan.weighted) {
-		struct run_ctx r = { addr, 0 };
+		struct run_ctx r = { addr, 0, 0 };
 
 		policy_weighted_runs(size, ns.plan.weight, bind_run, &r);
 		rc = r.rc;
+	} else if (A.huge && set != ns.plan.large_set &&
+		   s->mpol == POLICY_MPOL_INTERLEAVE) {
+		rc = interleave_runs(addr, size, set,
+				     next ? next : &A.set_next[set]);
 	} else {
 		rc = os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
 	}
 	if (rc)
 		refused(rc);
+}
+
+void ns_place_range(void *addr, size_t size, int set)
+{
+	place_range(addr, size, set, NULL);
 }
 
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
@@ -131,7 +188,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	p = A.dflt->alloc(A.dflt, new_addr, size, align, zero, commit, ind);
 	if (p == NULL || tag == 0)
 		return p;
-	ns_place_range(p, size, tag - 1);
+	place_range(p, size, tag - 1, &A.arena_next[ind]);
 	tag_range(p, size, tag, false);
 	{
 		unsigned i = __atomic_fetch_add(&A.recent_next[tag - 1], 1,
@@ -160,6 +217,20 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
 	tag_range(addr, size, 0, true);
 }
 
+/* Read once, at start: a process started under THP "never" keeps page by
+ * page interleave even if "always" is set later. */
+static bool heap_gets_huge_pages(void)
+{
+	const char *thp = NULL;
+	size_t sz = sizeof(thp);
+	int mode = os_thp_mode();
+
+	if (mode == 0 &&
+	    nsje_mallctl("opt.thp", &thp, &sz, NULL, 0) == 0 && thp)
+		return strcmp(thp, "always") == 0; /* jemalloc madvises */
+	return mode > 0;
+}
+
 int ns_arenas_init(void)
 {
 	size_t sz = sizeof(A.dflt);
@@ -182,6 +253,9 @@ int ns_arenas_init(void)
 		int cap = ns.cfg.arenas_per_cpu * ns.plan.set[s].cpus;
 
 		A.set[s].cap = cap < 1 ? 1 : cap > NS_MAX_PER_SET ? NS_MAX_PER_SET : cap;
+		if (s != ns.plan.large_set &&
+		    ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
+			A.huge = heap_gets_huge_pages();
 	}
 	return 0;
 }
@@ -264,8 +338,10 @@ static int create_arena(int s)
 	/* arenas.create runs our alloc hook for the arena's metadata before
 	 * it returns the index: tag the index it will get (the next one). */
 	if (nsje_mallctl("arenas.narenas", &next, &sz, NULL, 0) == 0 &&
-	    next < NS_MAX_ARENAS)
+	    next < NS_MAX_ARENAS) {
 		A.arena_tag[next] = (uint8_t)(s + 1);
+		A.arena_next[next] = (unsigned long)as->nr;
+	}
 	sz = sizeof(ind);
 	if (nsje_mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp)) ||
 	    ind >= NS_MAX_ARENAS)

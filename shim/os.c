@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -120,6 +121,22 @@ ssize_t os_read_file(const char *path, char *buf, size_t len)
 	buf[got] = '\0';
 	errno = saved;
 	return (ssize_t)got;
+}
+
+int os_thp_mode(void)
+{
+	char buf[128];
+	int saved = errno;
+	int off = prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) > 0;
+
+	errno = saved;
+	/* "always [madvise] never": the bracketed word is in force. */
+	if (off || os_read_file("/sys/kernel/mm/transparent_hugepage/enabled",
+				buf, sizeof(buf)) <= 0)
+		return -1;
+	if (strstr(buf, "[always]"))
+		return 1;
+	return strstr(buf, "[madvise]") ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- sysfs */

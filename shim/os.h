@@ -32,6 +32,11 @@ NS_OS void *os_reserve(size_t len);
 /* Read a small file into buf (NUL-terminated); returns bytes or -errno. */
 NS_OS ssize_t os_read_file(const char *path, char *buf, size_t len);
 
+/* Whether this process's anonymous memory gets transparent huge pages
+ * when first touched: 1 always, 0 only where madvise(MADV_HUGEPAGE) asks,
+ * -1 never (THP off, disabled by prctl for this process, or no THP). */
+NS_OS int os_thp_mode(void);
+
 /*
  * The machine's topology from sysfs (/sys/devices/system/node) and the
  * process's allowed nodes (get_mempolicy MPOL_F_MEMS_ALLOWED). Falls back

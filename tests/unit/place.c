@@ -1,7 +1,7 @@
 /*
  * policy/place.c: weighted interleave runs (user-space weighted interleave
- * for kernels without MPOL_WEIGHTED_INTERLEAVE) and the node a new thread
- * goes to under NUMASHIM_THREADS.
+ * for kernels without MPOL_WEIGHTED_INTERLEAVE), interleave by huge page
+ * and the node a new thread goes to under NUMASHIM_THREADS.
  */
 #include "tests/unit/faketopo.h"
 #include "tests/unit/unit.h"
@@ -226,6 +226,148 @@ static void huge_range_does_not_overflow(void **state)
 	assert_true(end == SIZE_MAX);
 }
 
+/* ------------------------------------------------ interleave by huge page */
+
+/* Runs of policy_interleave_runs, checked as they come: contiguous, in
+ * order, non-empty, never two adjacent ones on the same node. Node -1
+ * (page by page) is counted in share[POLICY_MAX_NODES]. */
+struct il_runs {
+	size_t end;
+	int count, last;
+	size_t share[POLICY_MAX_NODES + 1];
+	size_t off[MAX_RUNS], len[MAX_RUNS];
+	int node[MAX_RUNS];
+};
+
+static struct il_runs I;
+
+static void il_collect(void *ctx, size_t off, size_t len, int node)
+{
+	struct il_runs *r = ctx;
+
+	assert_in_range(node + 1, 0, POLICY_MAX_NODES);
+	assert_true(off == r->end);
+	assert_true(len > 0);
+	if (r->count > 0)
+		assert_int_not_equal(node, r->last);
+	if (r->count < MAX_RUNS) {
+		r->off[r->count] = off;
+		r->len[r->count] = len;
+		r->node[r->count] = node;
+	}
+	r->count++;
+	r->last = node;
+	r->end = off + len;
+	r->share[node < 0 ? POLICY_MAX_NODES : node] += len;
+}
+
+/* Cuts [addr, addr + len) over `nodes` from position `first` into I. */
+static void il_cut(uintptr_t addr, size_t len, policy_nodemask_t nodes,
+		   unsigned long first)
+{
+	int rc;
+
+	memset(&I, 0, sizeof(I));
+	rc = policy_interleave_runs(addr, len, nodes, first, il_collect, &I);
+	assert_int_equal(rc, I.count);
+	assert_true(I.end == len);
+}
+
+#define BASE ((uintptr_t)0x7f0000000000) /* on a 2 MiB boundary */
+
+static void huge_pages_go_round_the_nodes_from_first(void **state)
+{
+	il_cut(BASE, 8 * MiB, NODES(0, 1), 1);
+	assert_int_equal(I.count, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_true(I.off[i] == i * UNIT && I.len[i] == UNIT);
+		assert_int_equal(I.node[i], i % 2 ? 0 : 1);
+	}
+	assert_int_equal(policy_interleave_units(BASE, 8 * MiB, NODES(0, 1)), 4);
+}
+
+/* Where no whole huge page fits the kernel interleaves page by page. */
+static void parts_outside_whole_huge_pages_are_interleaved_by_page(void **state)
+{
+	il_cut(BASE + 4096, 5 * MiB, NODES(0, 1, 2), 0);
+	assert_int_equal(I.count, 3);
+	assert_int_equal(I.node[0], -1);
+	assert_true(I.len[0] == UNIT - 4096);
+	assert_int_equal(I.node[1], 0);
+	assert_true(I.len[1] == UNIT);
+	assert_int_equal(I.node[2], -1);
+	assert_int_equal(policy_interleave_units(BASE + 4096, 5 * MiB,
+						 NODES(0, 1, 2)), 1);
+
+	il_cut(BASE + 4096, UNIT, NODES(0, 1), 0);
+	assert_int_equal(I.count, 1);
+	assert_int_equal(I.node[0], -1);
+	assert_int_equal(policy_interleave_units(BASE + 4096, UNIT, NODES(0, 1)), 0);
+}
+
+/* The case of the 2-node guest: jemalloc's extents of 2.5, 3 and 3.5 MiB,
+ * one whole huge page each, taking the next positions in turn. */
+static void ranges_taking_the_next_positions_alternate(void **state)
+{
+	static const size_t lens[] = {
+		2 * MiB + MiB / 2, 3 * MiB, 3 * MiB + MiB / 2, 2 * MiB,
+	};
+	size_t per_node[2] = { 0, 0 };
+	unsigned long next = 0;
+
+	for (int i = 0; i < 4; i++) {
+		uintptr_t addr = BASE - (uintptr_t)(i + 1) * 4 * MiB;
+		unsigned long first = next;
+
+		next += policy_interleave_units(addr, lens[i], NODES(0, 1));
+		il_cut(addr, lens[i], NODES(0, 1), first);
+		assert_int_equal(I.node[0], i % 2);
+		per_node[0] += I.share[0];
+		per_node[1] += I.share[1];
+	}
+	assert_true(per_node[0] == 4 * MiB && per_node[1] == 4 * MiB);
+}
+
+static void nodes_are_taken_in_order_of_their_ids(void **state)
+{
+	const int want[] = { 5, 9, 1, 5, 9, 1 };
+
+	il_cut(BASE, 12 * MiB, NODES(1, 5, 9), 1);
+	assert_int_equal(I.count, 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(I.node[i], want[i]);
+}
+
+static void one_node_makes_one_run_per_part(void **state)
+{
+	il_cut(BASE, 64 * MiB, NODES(3), 7);
+	assert_int_equal(I.count, 1);
+	assert_int_equal(I.node[0], 3);
+	il_cut(BASE, 64 * MiB + 4096, NODES(3), 0);
+	assert_int_equal(I.count, 2);
+	assert_int_equal(I.node[1], -1);
+}
+
+/* Each run is a VMA: a big range grows the unit as the weighted runs do. */
+static void one_tib_by_huge_page_needs_about_512_runs(void **state)
+{
+	il_cut(BASE, 1 * TiB, NODES(0, 1), 0);
+	assert_in_range(I.count, 2, 2 * 257);
+	assert_true(I.share[0] == 512 * GiB && I.share[1] == 512 * GiB);
+	assert_in_range(policy_interleave_units(BASE, 1 * TiB, NODES(0, 1)),
+			2, 2 * 257);
+}
+
+static void no_node_or_no_length(void **state)
+{
+	assert_int_equal(policy_interleave_runs(BASE, 8 * MiB, 0, 0, nothing,
+						NULL), -EINVAL);
+	assert_int_equal(policy_interleave_units(BASE, 8 * MiB, 0), 0);
+	assert_int_equal(policy_interleave_runs(BASE, 0, NODES(0, 1), 0,
+						nothing, NULL), 0);
+	assert_int_equal(policy_interleave_units(BASE, 0, NODES(0, 1)), 0);
+}
+
 /* ------------------------------------------------------ thread placement */
 
 /* A plan over `nodes`: policy_thread_node reads only the node set. */
@@ -383,6 +525,13 @@ int main(void)
 		cmocka_unit_test(one_tib_on_two_nodes_needs_about_512_runs),
 		cmocka_unit_test(run_count_is_bounded_per_node),
 		cmocka_unit_test(huge_range_does_not_overflow),
+		cmocka_unit_test(huge_pages_go_round_the_nodes_from_first),
+		cmocka_unit_test(parts_outside_whole_huge_pages_are_interleaved_by_page),
+		cmocka_unit_test(ranges_taking_the_next_positions_alternate),
+		cmocka_unit_test(nodes_are_taken_in_order_of_their_ids),
+		cmocka_unit_test(one_node_makes_one_run_per_part),
+		cmocka_unit_test(one_tib_by_huge_page_needs_about_512_runs),
+		cmocka_unit_test(no_node_or_no_length),
 		cmocka_unit_test(spread_puts_2_of_8_threads_on_each_of_4_nodes),
 		cmocka_unit_test(spread_skips_nodes_without_cpus),
 		cmocka_unit_test(spread_uses_only_the_plan_nodes),

@@ -42,9 +42,11 @@ void place_skip(const char *scenario, const char *why)
 static void usage(const char *about, int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: place_%s [--min-local PCT] [--mib N] [--threads N] [--seed N]\n"
-		"       [--settle MS] [-v]\n%s\n"
+		"usage: place_%s [--min-local PCT] [--max-skew PCT] [--mib N] [--threads N]\n"
+		"       [--seed N] [--settle MS] [-v]\n%s\n"
 		"  --min-local PCT  exit 1 when fewer than PCT %% of the pages are local\n"
+		"  --max-skew PCT   exit 1 when a node with memory holds a share of the\n"
+		"                   pages more than PCT points off an even split\n"
 		"  --mib N          MiB allocated per thread and phase (default 4)\n"
 		"  --threads N      allocating threads per node (default 1)\n"
 		"  --settle MS      keep re-writing the blocks MS ms before measuring,\n"
@@ -106,6 +108,7 @@ void place_init(int argc, char **argv, const char *scenario, const char *about,
 {
 	static const struct option longopts[] = {
 		{"min-local", required_argument, NULL, 'm'},
+		{"max-skew", required_argument, NULL, 'k'},
 		{"mib", required_argument, NULL, 'b'},
 		{"threads", required_argument, NULL, 't'},
 		{"seed", required_argument, NULL, 's'},
@@ -123,11 +126,12 @@ void place_init(int argc, char **argv, const char *scenario, const char *about,
 	 * false on the first, faulting store). See tests/vm/README.md. */
 	memset(&topo, 0, sizeof(topo));
 	topo.scenario = scenario;
-	*o = (struct place_opts){.min_local = -1, .bytes = 4 << 20, .threads = 1, .seed = 1};
+	*o = (struct place_opts){.min_local = -1, .max_skew = -1, .bytes = 4 << 20, .threads = 1, .seed = 1};
 	while ((c = getopt_long(argc, argv, "vh", longopts, &li)) != -1) {
 		errno = 0;
 		switch (c) {
 		case 'm': o->min_local = strtod(optarg, &end); break;
+		case 'k': o->max_skew = strtod(optarg, &end); break;
 		case 'b': o->bytes = strtoul(optarg, &end, 10) << 20; break;
 		case 't': o->threads = (int)strtol(optarg, &end, 10); break;
 		case 's': o->seed = (unsigned)strtoul(optarg, &end, 10); break;
@@ -373,6 +377,28 @@ void place_count_add(struct place_count *sum, const struct place_count *c)
 		sum->on_node[n] += c->on_node[n];
 }
 
+/* An interleaving allocator should give every node with memory an equal
+ * share; true (and a FAIL line) when one is more than `max` points off. */
+static bool skewed(const struct place_count *c, double max, const char *scenario)
+{
+	int nmem = 0;
+	bool bad = false;
+
+	for (int n = 0; n < topo.nnodes; n++)
+		nmem += topo.has_mem[n];
+	for (int n = 0; n < topo.nnodes; n++) {
+		double share = 100.0 * c->on_node[n] / c->pages;
+		double even = topo.has_mem[n] ? 100.0 / nmem : 0;
+
+		if (share > even + max || share < even - max) {
+			printf("%s: FAIL: node %d holds %.1f%% of the pages, "
+			       "not %.1f%% +- %.1f\n", scenario, n, share, even, max);
+			bad = true;
+		}
+	}
+	return bad;
+}
+
 int place_report(const char *scenario, const char *where,
 		 const struct place_count *c, const struct place_opts *o)
 {
@@ -394,6 +420,8 @@ int place_report(const char *scenario, const char *where,
 		       o->min_local);
 		return 1;
 	}
+	if (o->max_skew >= 0 && skewed(c, o->max_skew, scenario))
+		return 1;
 	fflush(stdout);
 	return 0;
 }

@@ -8,7 +8,8 @@
  * node, or, when that node has no usable memory (memory-less node, or
  * excluded by cpuset.mems), the nearest node that has.
  *
- * Exit status: 0 ok; 1 below --min-local; 2 could not measure (move_pages
+ * Exit status: 0 ok; 1 below --min-local or past --max-skew; 2 could not
+ * measure (move_pages
  * failed, untouched pages, pages on a node the task may not use);
  * 77 the machine lacks the nodes the scenario needs.
  */
@@ -23,6 +24,7 @@
 
 struct place_opts {
 	double min_local;  /* percent; < 0 = report only */
+	double max_skew;   /* points a node's share may be off an even split; < 0 = any */
 	size_t bytes;      /* per allocating thread and phase */
 	int threads;       /* allocating threads per node (churn, pinned) */
 	unsigned seed;
@@ -73,7 +75,7 @@ void place_measure(const struct place_blocks *b, int target, struct place_count 
 void place_count_add(struct place_count *sum, const struct place_count *c);
 
 /* Prints the figure line (+ `where`, e.g. "node 1") and returns the exit
- * status for it under o->min_local. */
+ * status for it under o->min_local and o->max_skew. */
 int place_report(const char *scenario, const char *where,
 		 const struct place_count *c, const struct place_opts *o);
 
