@@ -234,6 +234,7 @@ static bool heap_gets_huge_pages(void)
 int ns_arenas_init(void)
 {
 	size_t sz = sizeof(A.dflt);
+	bool interleaved = false;
 	uint8_t *map;
 
 	if (nsje_mallctl("arena.0.extent_hooks", &A.dflt, &sz, NULL, 0) ||
@@ -255,8 +256,10 @@ int ns_arenas_init(void)
 		A.set[s].cap = cap < 1 ? 1 : cap > NS_MAX_PER_SET ? NS_MAX_PER_SET : cap;
 		if (s != ns.plan.large_set &&
 		    ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
-			A.huge = heap_gets_huge_pages();
+			interleaved = true;
 	}
+	/* Once, not once per interleaved set: it reads sysfs. */
+	A.huge = interleaved && heap_gets_huge_pages();
 	return 0;
 }
 
