@@ -3,12 +3,17 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 static const char *bench_name = "bench";
+
+/* --pin: the CPUs this process may run on, in order; 0 = not pinning. */
+static int pin_cpus[CPU_SETSIZE];
+static int pin_n;
 
 void bench_die(const char *name, const char *what)
 {
@@ -28,10 +33,13 @@ void *bench_xmalloc(const char *name, size_t n)
 static void usage(const char *name, const char *about, int def_threads, int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s [-t THREADS] [-s SCALE] [--seed N]\n%s\n"
+		"usage: %s [-t THREADS] [-s SCALE] [--seed N] [--pin]\n%s\n"
 		"  -t, --threads N  worker threads (default %d)\n"
 		"  -s, --scale X    multiply the iteration counts by X (default 1)\n"
-		"  --seed N         random seed (default 1)\n",
+		"  --seed N         random seed (default 1)\n"
+		"  --pin            pin the main thread to the first allowed CPU and\n"
+		"                   worker i to the (i mod n)-th (threads they start\n"
+		"                   inherit it)\n",
 		name, about, def_threads);
 	exit(status);
 }
@@ -50,6 +58,36 @@ static double parse_num(const char *name, const char *opt, const char *s)
 	return v;
 }
 
+/* Where the threads run, fixed: under valgrind, which runs one thread at a
+ * time, the process otherwise wanders between CPUs as a whole, and so do
+ * all its threads' (emulated) NUMA nodes -- the instruction count of a
+ * NUMA-aware allocator then depends on the host's scheduler. Pinned, the
+ * threads sit on their CPUs as on a real multi-node machine. */
+static void pin_to(const char *name, pthread_t t, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(t, sizeof(set), &set))
+		bench_die(name, "--pin: pthread_setaffinity_np failed");
+}
+
+static void pin_init(const char *name)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		bench_die(name, "--pin: sched_getaffinity failed");
+	pin_n = 0;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			pin_cpus[pin_n++] = c;
+	if (pin_n == 0)
+		bench_die(name, "--pin: no CPU in the affinity mask");
+	pin_to(name, pthread_self(), pin_cpus[0]);
+}
+
 void bench_init(int argc, char **argv, const char *name, const char *about,
 		int def_threads, struct bench_opts *o)
 {
@@ -58,6 +96,7 @@ void bench_init(int argc, char **argv, const char *name, const char *about,
 		{"scale", required_argument, NULL, 's'},
 		{"seed", required_argument, NULL, 'S'},
 		{"child", no_argument, NULL, 'c'},
+		{"pin", no_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -71,6 +110,7 @@ void bench_init(int argc, char **argv, const char *name, const char *about,
 		case 's': o->scale = parse_num(name, "--scale", optarg); break;
 		case 'S': o->seed = (uint64_t)parse_num(name, "--seed", optarg); break;
 		case 'c': o->child = true; break;
+		case 'p': pin_init(name); break;
 		case 'h': usage(name, about, def_threads, 0); break;
 		default: usage(name, about, def_threads, 2);
 		}
@@ -180,6 +220,9 @@ void bench_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
 		st[i] = (struct start){fn, (char *)args + (size_t)i * arg_size, &go};
 		if (pthread_create(&th[i], NULL, trampoline, &st[i]))
 			bench_die(NULL, "pthread_create failed");
+		/* Before the barrier lets the worker start its work. */
+		if (pin_n)
+			pin_to(NULL, th[i], pin_cpus[i % pin_n]);
 	}
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);

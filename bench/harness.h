@@ -1,6 +1,7 @@
 /* harness: what every bench/ workload shares.
  *
- * A workload is one program: `bench/NAME [-t THREADS] [-s SCALE] [--seed N]`.
+ * A workload is one program: `bench/NAME [-t THREADS] [-s SCALE] [--seed N]
+ * [--pin]`.
  * It does a fixed amount of work (SCALE multiplies its iteration counts, so
  * the same arguments mean the same work under every allocator) and prints
  * one line such as
