@@ -73,6 +73,16 @@ static void pin_to(const char *name, pthread_t t, int cpu)
 		bench_die(name, "--pin: pthread_setaffinity_np failed");
 }
 
+static void pin_attr(pthread_attr_t *attr, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_attr_setaffinity_np(attr, sizeof(set), &set))
+		bench_die(NULL, "--pin: pthread_attr_setaffinity_np failed");
+}
+
 static void pin_init(const char *name)
 {
 	cpu_set_t set;
@@ -217,12 +227,17 @@ void bench_threads(int n, void *(*fn)(void *), void *args, size_t arg_size)
 		bench_die(NULL, "thread count out of range");
 	pthread_barrier_init(&go, NULL, (unsigned)n);
 	for (int i = 0; i < n; i++) {
+		pthread_attr_t attr;
+
 		st[i] = (struct start){fn, (char *)args + (size_t)i * arg_size, &go};
-		if (pthread_create(&th[i], NULL, trampoline, &st[i]))
-			bench_die(NULL, "pthread_create failed");
-		/* Before the barrier lets the worker start its work. */
+		pthread_attr_init(&attr);
+		/* Set at creation: the thread starts on its CPU, and an
+		 * allocator that places threads sees where from the start. */
 		if (pin_n)
-			pin_to(NULL, th[i], pin_cpus[i % pin_n]);
+			pin_attr(&attr, pin_cpus[i % pin_n]);
+		if (pthread_create(&th[i], &attr, trampoline, &st[i]))
+			bench_die(NULL, "pthread_create failed");
+		pthread_attr_destroy(&attr);
 	}
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
