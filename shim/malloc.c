@@ -183,7 +183,7 @@ void ns_dispatch_checked(void)
 	__atomic_store_n(&ns_dispatch.realloc, realloc_checked, __ATOMIC_RELEASE);
 }
 
-NS_EXPORT void *malloc(size_t n)
+NS_EXPORT __attribute__((aligned(64))) void *malloc(size_t n)
 {
 	return malloc_checked(n);
 }
@@ -199,6 +199,10 @@ NS_EXPORT void *calloc(size_t n, size_t m)
  * straight into jemalloc: GCC 12 funnels all three through one shared
  * "jmp nsje_free", one instruction and one taken branch more per call.
  * Passing through: 3 instructions; active, own or untagged block: 9.
+ * free and malloc start on cache lines of their own, as jemalloc's code
+ * does (Makefile.am): a trial build whose malloc was a bare 5-byte jmp
+ * right in front of free ran bench/simple at 1.54x jemalloc's time; the
+ * same code with everything aligned so, 1.15-1.20x.
  * ns_self.tag is the first member of struct ns_thread (asserted below);
  * ns_self is initial-exec TLS, so its offset comes from the GOT.
  */
@@ -209,7 +213,7 @@ __asm__(
 "	.pushsection .text\n"
 "	.globl	free\n"
 "	.type	free, @function\n"
-"	.p2align 4\n"
+"	.p2align 6\n"
 "free:\n"
 "	.cfi_startproc\n"
 "	movq	ns_tags(%rip), %rax\n"      /* NULL: passing through */
