@@ -22,30 +22,38 @@ static size_t run_unit(size_t len, unsigned per_cycle)
 }
 
 int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
+			 uint64_t before,
 			 void (*fn)(void *ctx, size_t off, size_t len, int node),
 			 void *ctx)
 {
-	unsigned total = 0;
+	unsigned total = 0, pos, left;
 	size_t unit, off = 0;
-	int runs = 0;
+	int runs = 0, n = 0;
 
-	for (int n = 0; n < POLICY_MAX_NODES; n++)
-		total += weight[n];
+	for (int i = 0; i < POLICY_MAX_NODES; i++)
+		total += weight[i];
 	if (total == 0)
 		return -EINVAL;
 	unit = run_unit(len, total);
+	/* The cycle position where the stream is (in whole units: runs start
+	 * on unit boundaries of the range), its node and that node's units
+	 * left. */
+	pos = (unsigned)(before / unit % total);
+	while (pos >= weight[n])
+		pos -= weight[n++];
+	left = weight[n] - pos;
 	while (off < len) {
-		for (int n = 0; n < POLICY_MAX_NODES && off < len; n++) {
-			size_t l = unit * weight[n];
+		size_t l = unit * left;
 
-			if (l == 0)
-				continue;
-			if (l > len - off)
-				l = len - off;
-			fn(ctx, off, l, n);
-			off += l;
-			runs++;
-		}
+		if (l > len - off)
+			l = len - off;
+		fn(ctx, off, l, n);
+		off += l;
+		runs++;
+		do
+			n = (n + 1) % POLICY_MAX_NODES;
+		while (weight[n] == 0);
+		left = weight[n];
 	}
 	return runs;
 }

@@ -248,10 +248,16 @@ const char *policy_mode_name(enum policy_mode m);
  * node, in the weights' proportion. A cycle gives node n weight[n] chunks of
  * 2 MiB; cycles grow for big ranges so a range needs at most about 256
  * runs per weighted node (each run is one VMA: max_map_count is finite).
+ * Ranges are cut as parts of one stream: `before` is the length of the
+ * ranges cut before this one, and the range starts where the stream is in
+ * the cycle (rounded down to a unit). So ranges shorter than a cycle still
+ * share the nodes out in the weights' proportion, to within a unit in all;
+ * each starting the cycle afresh would put them all on the first node.
  * Calls fn(ctx, offset, length, real_node) for every run; returns the
  * number of runs, or -EINVAL if no node has a weight.
  */
 int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
+			 uint64_t before,
 			 void (*fn)(void *ctx, size_t off, size_t len, int node),
 			 void *ctx);
 

@@ -52,6 +52,7 @@ static struct {
 	bool huge;
 	unsigned long arena_next[NS_MAX_ARENAS];
 	unsigned long set_next[POLICY_MAX_SETS];
+	uint64_t weighted_bytes;   /* cut into weighted runs so far */
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int mpol_mode(enum policy_mpol m)
@@ -157,8 +158,10 @@ static void place_range(void *addr, size_t size, int set, unsigned long *next)
 		return;
 	if (set == ns.plan.large_set && ns.plan.weighted) {
 		struct run_ctx r = { addr, 0, 0 };
+		uint64_t before = __atomic_fetch_add(&A.weighted_bytes, size,
+						     __ATOMIC_RELAXED);
 
-		policy_weighted_runs(size, ns.plan.weight, bind_run, &r);
+		policy_weighted_runs(size, ns.plan.weight, before, bind_run, &r);
 		rc = r.rc;
 	} else if (A.huge && set != ns.plan.large_set &&
 		   s->mpol == POLICY_MPOL_INTERLEAVE) {

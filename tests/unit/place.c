@@ -50,18 +50,24 @@ static void collect(void *ctx, size_t off, size_t len, int node)
 
 static struct runs R;
 
-/* Cuts [0, len) with weight w into R; asserts the runs cover it exactly and
- * the return value counts them. */
-static void cut(size_t len, const uint8_t *w)
+/* Cuts [0, len) with weight w, after `before` bytes of stream, into R; asserts
+ * the runs cover it exactly and the return value counts them. */
+static void cut_at(size_t len, const uint8_t *w, uint64_t before)
 {
 	int rc;
 
 	memset(&R, 0, sizeof(R));
 	R.weight = w;
-	rc = policy_weighted_runs(len, w, collect, &R);
-	print_message("len %zu: %d runs\n", len, rc);
+	rc = policy_weighted_runs(len, w, before, collect, &R);
+	print_message("len %zu after %llu: %d runs\n", len,
+		      (unsigned long long)before, rc);
 	assert_int_equal(rc, R.count);
 	assert_true(R.end == len);
+}
+
+static void cut(size_t len, const uint8_t *w)
+{
+	cut_at(len, w, 0);
 }
 
 static void nothing(void *ctx, size_t off, size_t len, int node)
@@ -167,16 +173,16 @@ static void empty_range_has_no_runs(void **state)
 {
 	uint8_t w[POLICY_MAX_NODES] = { 1, 1 };
 
-	assert_int_equal(policy_weighted_runs(0, w, nothing, NULL), 0);
+	assert_int_equal(policy_weighted_runs(0, w, 0, nothing, NULL), 0);
 }
 
 static void no_weight_is_einval(void **state)
 {
 	uint8_t w[POLICY_MAX_NODES] = { 0 };
 
-	assert_int_equal(policy_weighted_runs(256 * MiB, w, nothing, NULL),
+	assert_int_equal(policy_weighted_runs(256 * MiB, w, 0, nothing, NULL),
 			 -EINVAL);
-	assert_int_equal(policy_weighted_runs(0, w, nothing, NULL), -EINVAL);
+	assert_int_equal(policy_weighted_runs(0, w, 0, nothing, NULL), -EINVAL);
 }
 
 /* Each run is a VMA: a 1 TiB range on two nodes needs ~2 * 256 runs, not
@@ -220,10 +226,78 @@ static void huge_range_does_not_overflow(void **state)
 {
 	uint8_t w[POLICY_MAX_NODES] = { [0] = 100, [63] = 100 };
 	size_t end = 0;
-	int rc = policy_weighted_runs(SIZE_MAX, w, count_only, &end);
+	int rc = policy_weighted_runs(SIZE_MAX, w, 0, count_only, &end);
 
 	assert_in_range(rc, 2, 2 * 257);
 	assert_true(end == SIZE_MAX);
+}
+
+/* Where the stream is picks the node and how much of its share is left:
+ * 3:1 in 2 MiB units is the cycle 0 0 0 1. */
+static void stream_position_picks_where_the_cycle_starts(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1 };
+
+	cut_at(4 * MiB, w, 0);               /* 0 0 */
+	assert_int_equal(R.count, 1);
+	assert_true(R.share[0] == 4 * MiB);
+	cut_at(4 * MiB, w, 4 * MiB);         /* 0 | 1 */
+	assert_int_equal(R.count, 2);
+	assert_int_equal(R.node[0], 0);
+	assert_true(R.len[0] == 2 * MiB);
+	assert_int_equal(R.node[1], 1);
+	cut_at(4 * MiB, w, 6 * MiB + 4095);  /* 1 | 0: rounded down to a unit */
+	assert_int_equal(R.node[0], 1);
+	assert_int_equal(R.node[1], 0);
+	cut_at(4 * MiB, w, 14 * MiB);        /* the cycle is 8 MiB */
+	assert_int_equal(R.node[0], 1);
+	cut_at(10 * MiB + 5, w, 2 * MiB);    /* 0 0 | 1 | 0 0 0(part) */
+	assert_int_equal(R.count, 3);
+	assert_true(R.share[0] == 8 * MiB + 5);
+	assert_true(R.share[1] == 2 * MiB);
+}
+
+/* Ranges cut one after the other as one stream (as the shim's large set
+ * does). Whole units: exactly the weights' proportion. */
+static void short_ranges_share_out_by_weight(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1, [4] = 2 };
+	size_t total[POLICY_MAX_NODES] = { 0 };
+	uint64_t before = 0;
+
+	for (int i = 0; i < 300; i++) {
+		cut_at(4 * MiB, w, before);
+		before += 4 * MiB;
+		for (int n = 0; n < POLICY_MAX_NODES; n++)
+			total[n] += R.share[n];
+	}
+	/* 600 units = 100 cycles of 6: exactly 3:1:2. */
+	assert_true(total[0] == 300 * 2 * MiB);
+	assert_true(total[1] == 100 * 2 * MiB);
+	assert_true(total[4] == 200 * 2 * MiB);
+}
+
+/* jemalloc's large extents are a page longer than the block: 6 MiB blocks
+ * come as 6 MiB + 4 KiB. The stream still splits them 3:1, to within a
+ * unit over all of them (counting whole units per range, as if each took
+ * 4, would start every one at node 0: 99.9 % there). */
+static void ranges_with_a_tail_keep_the_proportion(void **state)
+{
+	uint8_t w[POLICY_MAX_NODES] = { [0] = 3, [1] = 1 };
+	const size_t len = 6 * MiB + 4096;
+	double total[2] = { 0, 0 }, all;
+	uint64_t before = 0;
+
+	for (int i = 0; i < 400; i++) {
+		cut_at(len, w, before);
+		before += len;
+		total[0] += (double)R.share[0];
+		total[1] += (double)R.share[1];
+	}
+	all = total[0] + total[1];
+	print_message("node 0 %.3f %%, node 1 %.3f %%\n", 100 * total[0] / all,
+		      100 * total[1] / all);
+	assert_true(total[0] / all > 0.74 && total[0] / all < 0.76);
 }
 
 /* ------------------------------------------------ interleave by huge page */
@@ -525,6 +599,9 @@ int main(void)
 		cmocka_unit_test(one_tib_on_two_nodes_needs_about_512_runs),
 		cmocka_unit_test(run_count_is_bounded_per_node),
 		cmocka_unit_test(huge_range_does_not_overflow),
+		cmocka_unit_test(stream_position_picks_where_the_cycle_starts),
+		cmocka_unit_test(short_ranges_share_out_by_weight),
+		cmocka_unit_test(ranges_with_a_tail_keep_the_proportion),
 		cmocka_unit_test(huge_pages_go_round_the_nodes_from_first),
 		cmocka_unit_test(parts_outside_whole_huge_pages_are_interleaved_by_page),
 		cmocka_unit_test(ranges_taking_the_next_positions_alternate),

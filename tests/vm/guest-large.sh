@@ -38,6 +38,8 @@ for bal in 0 1; do
 	run "numashim" "$lib" -- --check large
 	run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- \
 		--expect "$expect" large
+	run "numashim weights $weights, 6 MiB blocks" "$lib" NUMASHIM_INTERLEAVE_MIN=4M \
+		NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- --expect "$expect" blocks
 	run "glibc" "" -- mixed
 	echo "[numactl --interleave=all] $(numactl --interleave=all "$bin" mixed 2>&1 | tr '\n' ' ')"
 	run "numashim" "$lib" -- --min-local 99 mixed

@@ -4,6 +4,9 @@
  *
  *   place_large large   [--expect P0,P1,..] [--tolerance PTS]
  *       one thread mallocs 256 MiB and touches it: per-node shares
+ *   place_large blocks  [--expect ...]
+ *       one thread mallocs 32 blocks of 6 MiB and touches them: per-node
+ *       shares of them all
  *   place_large shared  [--expect ...]
  *       a MAP_SHARED|MAP_ANONYMOUS 256 MiB mapping made before fork,
  *       touched by the child only: per-node shares seen by the parent
@@ -95,10 +98,10 @@ static size_t count_nodes(const void *p, size_t len, size_t per[MAXN])
 	return n;
 }
 
-/* Prints "what: shares a/b/.." and checks them against --expect. */
-static int shares(const char *what, const void *p, size_t len)
+/* Prints "what: shares a/b/.." of n pages, per[] of them per node, and
+ * checks them against --expect. */
+static int check_shares(const char *what, const size_t per[MAXN], size_t n)
 {
-	size_t per[MAXN], n = count_nodes(p, len, per);
 	int bad = 0, mem = 0;
 
 	printf("%s: shares", what);
@@ -125,6 +128,13 @@ static int shares(const char *what, const void *p, size_t len)
 	return bad;
 }
 
+static int shares(const char *what, const void *p, size_t len)
+{
+	size_t per[MAXN], n = count_nodes(p, len, per);
+
+	return check_shares(what, per, n);
+}
+
 static void run_on(int node)
 {
 	if (numa_run_on_node(node))
@@ -140,6 +150,29 @@ static int scenario_large(void)
 		die("malloc(256 MiB)");
 	memset(p, 1, BIG);
 	return shares("large", p, BIG);
+}
+
+/* Blocks just above NUMASHIM_INTERLEAVE_MIN (the test sets 4M): each is
+ * shorter than a weighted cycle on 4 nodes, so only their sum can show the
+ * weights. */
+static int scenario_blocks(void)
+{
+	enum { COUNT = 32 };
+	const size_t len = 6 * MiB;
+	size_t per[MAXN] = { 0 }, one[MAXN], n = 0;
+	char *b[COUNT];
+
+	for (int i = 0; i < COUNT; i++) {
+		if ((b[i] = malloc(len)) == NULL)
+			die("malloc(6 MiB)");
+		memset(b[i], 1, len);
+	}
+	for (int i = 0; i < COUNT; i++) {
+		n += count_nodes(b[i], len, one);
+		for (int k = 0; k < MAXN; k++)
+			per[k] += one[k];
+	}
+	return check_shares("blocks", per, n);
 }
 
 static int scenario_shared(void)
@@ -347,7 +380,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
-			"large|shared|mixed|keep|spread\n");
+			"large|blocks|shared|mixed|keep|spread\n");
 		return 2;
 	}
 	sc = argv[optind];
@@ -370,6 +403,8 @@ int main(int argc, char **argv)
 		return scenario_large();
 	if (strcmp(sc, "shared") == 0)
 		return scenario_shared();
+	if (strcmp(sc, "blocks") == 0)
+		return scenario_blocks();
 	if (strcmp(sc, "mixed") == 0)
 		return scenario_mixed();
 	if (strcmp(sc, "keep") == 0)
