@@ -238,8 +238,12 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	if (p == (void *)-1 || !ns.active || os_shm_info(id, &size, &nattch))
 		return p;
 	why = leave_reason(size, 0, true);
-	if (why >= 0 || nattch != 1) {
-		NS_COUNT(mmap_left[why >= 0 ? why : NS_LEFT_PROGRAM_POLICY], 1);
+	if (why >= 0) {
+		NS_COUNT(mmap_left[why], 1);
+		return p;
+	}
+	if (nattch != 1) {
+		NS_COUNT(shm_attached, 1);
 		return p;
 	}
 	ns_place_range(p, size, mapping_set());

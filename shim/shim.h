@@ -107,7 +107,7 @@ struct ns_counters {
 	uint64_t large_allocs, large_bytes, large_live_bytes;
 	uint64_t mmap_placed, mmap_placed_bytes;
 	uint64_t mmap_left[NS_LEFT_REASONS];
-	uint64_t shm_placed, shm_placed_bytes;
+	uint64_t shm_placed, shm_placed_bytes, shm_attached;
 	uint64_t program_mbind, program_set_mempolicy;
 	uint64_t threads_placed[POLICY_MAX_NODES];
 	uint64_t remote_frees_set[POLICY_MAX_SETS]; /* by the block's home set */

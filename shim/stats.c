@@ -285,6 +285,7 @@ static void refresh(void)
 		h->mmap_left[r] = ns_count.mmap_left[r];
 	h->shm_placed = ns_count.shm_placed;
 	h->shm_placed_bytes = ns_count.shm_placed_bytes;
+	h->shm_attached = ns_count.shm_attached;
 	h->program_mbind = ns_count.program_mbind;
 	h->program_set_mempolicy = ns_count.program_set_mempolicy;
 	stats_write_end(S.seg);

@@ -76,7 +76,11 @@ struct ns_stats_header {
 	uint64_t mmap_left[NS_STATS_LEFT_REASONS];
 	uint64_t shm_placed, shm_placed_bytes;
 	uint64_t program_mbind, program_set_mempolicy;
-	uint64_t reserved[16];
+	/* Attaches of a shm segment already attached (by its creator, most
+	 * often in another process): its placement was made then and stands.
+	 * Was reserved (zero) in writers before it: the layout is unchanged. */
+	uint64_t shm_attached;
+	uint64_t reserved[15];
 };
 
 struct ns_stats_segment {

@@ -165,7 +165,8 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 		json_u(f, left_name[i], h->mmap_left[i], i + 1 < NS_STATS_LEFT_REASONS);
 	fputs("}}, \"shm\": {", f);
 	json_u(f, "placed", h->shm_placed, true);
-	json_u(f, "placed_bytes", h->shm_placed_bytes, false);
+	json_u(f, "placed_bytes", h->shm_placed_bytes, true);
+	json_u(f, "attached", h->shm_attached, false);
 	fputs("}, ", f);
 	json_u(f, "program_mbind", h->program_mbind, true);
 	json_u(f, "program_set_mempolicy", h->program_set_mempolicy, true);
@@ -265,6 +266,9 @@ static const struct family families[] = {
 	  "numashim placed.", PROC, H(shm_placed) },
 	{ "numashim_shm_placed_bytes_total", "counter", "Bytes of System V shm "
 	  "segments numashim placed.", PROC, H(shm_placed_bytes) },
+	{ "numashim_shm_attached_total", "counter", "Attaches of System V shm "
+	  "segments already attached before (their first attach placed them).",
+	  PROC, H(shm_attached) },
 	{ "numashim_program_mbind_total", "counter", "mbind calls of the "
 	  "program itself (its policy wins on those ranges).", PROC,
 	  H(program_mbind) },

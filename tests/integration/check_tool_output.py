@@ -113,7 +113,8 @@ def check_json(text, pids):
         check(p["mmap"] == dict(placed=2, placed_bytes=128 * MiB, left=dict(
             file=5, fixed=0, hugetlb=0, stack=0, small=11, program_policy=0,
             jvm_numa=0, off=0)), "json %d: mmap %s" % (pid, p["mmap"]))
-        check(p["shm"] == dict(placed=1, placed_bytes=8 * MiB), "json %d: shm" % pid)
+        check(p["shm"] == dict(placed=1, placed_bytes=8 * MiB, attached=4),
+              "json %d: shm" % pid)
         check(p["program_mbind"] == 3 and p["program_set_mempolicy"] == 1,
               "json %d: program's own calls" % pid)
         check([n["node"] for n in p["nodes"]] == [0, 1], "json %d: nodes 0 and 1" % pid)
@@ -192,6 +193,7 @@ def check_prom(text, pids):
         check(get("numashim_mmap_left_total", pid, reason="small") == 11,
               "prom %d: mmap_left_total by reason" % pid)
         check(get("numashim_program_mbind_total", pid) == 3, "prom %d: program mbind" % pid)
+        check(get("numashim_shm_attached_total", pid) == 4, "prom %d: shm attached" % pid)
 
 
 def main():

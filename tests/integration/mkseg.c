@@ -99,6 +99,7 @@ static void fill_valid(struct ns_stats_segment *s, int pid)
 	s->h.mmap_left[NS_STATS_LEFT_SMALL] = 11;
 	s->h.shm_placed = 1;
 	s->h.shm_placed_bytes = 8ULL << 20;
+	s->h.shm_attached = 4;
 	s->h.program_mbind = 3;
 	s->h.program_set_mempolicy = 1;
 
