@@ -59,6 +59,8 @@ struct ns_thread {
 	uint8_t seen;       /* set+1 of a new node seen lately (hysteresis) */
 	uint8_t seen_count; /* further sightings of it in a row */
 	uint8_t remote_failed; /* no explicit tcache for remote frees */
+	uint8_t counted_set;   /* home set+1 of the remote frees counted below */
+	uint16_t counted;      /* remote frees not yet in ns_count */
 	int remote_tc;      /* explicit tcache id + 1 for remote frees; 0 none */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */

@@ -52,6 +52,8 @@ static struct {
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
 static int remote_flags(void);
 static void remote_release(void *unused);
+static void count_remote(uint8_t home);
+static void flush_remote_count(void);
 
 void ns_thread_init(void)
 {
@@ -246,6 +248,7 @@ void ns_thread_own_policy(bool on)
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 {
 	recheck_settled();
+	flush_remote_count();
 	ns_stats_tick();
 }
 
@@ -274,8 +277,35 @@ void ns_free_foreign(void *p)
 	}
 	/* Back to its home arena, never through this thread's own cache: a
 	 * block of another node must not be handed out again on this one. */
-	NS_COUNT(remote_frees_set[home - 1], 1);
+	count_remote(home);
 	nsje_dallocx(p, remote_flags());
+}
+
+/* Remote frees are counted per thread and added to the shared counter in
+ * batches (REMOTE_COUNT_BATCH, a change of home, the activity callback,
+ * the thread's end): one atomic add per free would have every thread that
+ * frees remotely fight over that counter's cache line. */
+#define REMOTE_COUNT_BATCH 64
+
+static void flush_remote_count(void)
+{
+	if (ns_self.counted)
+		NS_COUNT(remote_frees_set[ns_self.counted_set - 1], ns_self.counted);
+	ns_self.counted = 0;
+}
+
+static void count_remote(uint8_t home)
+{
+	if (ns_self.remote_failed) { /* ending, or no tcache: no batching */
+		NS_COUNT(remote_frees_set[home - 1], 1);
+		return;
+	}
+	if (ns_self.counted_set != home) {
+		flush_remote_count();
+		ns_self.counted_set = home;
+	}
+	if (++ns_self.counted >= REMOTE_COUNT_BATCH)
+		flush_remote_count();
 }
 
 /*
@@ -294,11 +324,14 @@ static void remote_release(void *unused)
 {
 	unsigned id;
 
+	flush_remote_count();
+	/* A dying thread makes no new tcache, and counts what its TLS
+	 * destructors free one by one. */
+	ns_self.remote_failed = 1;
 	if (ns_self.remote_tc == 0)
 		return;
 	id = (unsigned)(ns_self.remote_tc - 1);
 	ns_self.remote_tc = 0;
-	ns_self.remote_failed = 1; /* a dying thread makes no new one */
 	nsje_mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id));
 }
 

@@ -114,6 +114,24 @@ def forked():
           "both unlinked at exit")
 
 
+def remote_frees():
+    """A thread on CPU 1 frees 1000 of the blocks CPU 0's thread kept: node
+    0 must count them as remote frees (they are counted per thread and
+    added in batches; the thread's end adds the rest), node 1 none."""
+    p = start({}, "remote", "1000")
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    check(path is not None, "remote: a segment exists for pid %d" % pid)
+    if path:
+        h, nodes = decode(path)
+        r = [n["remote"] for n in nodes]
+        check(h["updates"] > 0 and 1000 <= r[0] <= 1010 and r[1] <= 10,
+              "remote: node 0 counts the 1000 remote frees, node 1 none: %s "
+              "(%d updates)" % (r, h["updates"]))
+    p.stdin.close()
+    p.wait()
+
+
 def disabled():
     p = start({"NUMASHIM_STATS": "off"})
     pid = int(p.stdout.readline().split()[1])
@@ -127,5 +145,6 @@ if os.cpu_count() < 2:
     sys.exit(77)
 known_allocations()
 forked()
+remote_frees()
 disabled()
 sys.exit(1 if failures else 0)

@@ -1,14 +1,16 @@
 /*
  * A program with known allocations, for the stats-segment tests.
  *
- *   stats_prog BLOCKS SIZE [fork]
+ *   stats_prog BLOCKS SIZE [fork | remote R]
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
  * refreshes the segment, at most every second, with the final figures), prints "ready PID" and
  * waits for stdin to close. With "fork", the process forks after the
  * threads are done: the child allocates and churns too, prints
- * "child PID", and both wait.
+ * "child PID", and both wait. With "remote R", a thread on CPU 1 frees R
+ * of the blocks CPU 0's thread allocated (remote frees of node 0's blocks)
+ * and ends before the main thread churns and prints "ready PID".
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static size_t blocks, size;
+static size_t blocks, size, remote;
+static char **kept; /* with "remote": CPU 0's first `remote` blocks */
 
 static void churn(int ms)
 {
@@ -54,8 +57,23 @@ static void *worker(void *arg)
 		if (p == NULL)
 			exit(2);
 		memset(p, 1, size);
+		if (cpu == 0 && i < remote)
+			kept[i] = p;
 	}
-	churn(2200);
+	if (remote == 0)
+		churn(2200);
+	return NULL;
+}
+
+static void *remote_freer(void *unused)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(1, &s);
+	sched_setaffinity(0, sizeof(s), &s);
+	for (size_t i = 0; i < remote; i++)
+		free(kept[i]);
 	return NULL;
 }
 
@@ -69,12 +87,24 @@ int main(int argc, char **argv)
 		return 2;
 	blocks = strtoul(argv[1], NULL, 0);
 	size = strtoul(argv[2], NULL, 0);
+	if (argc > 4 && strcmp(argv[3], "remote") == 0) {
+		remote = strtoul(argv[4], NULL, 0);
+		if (remote > blocks || (kept = calloc(remote, sizeof(*kept))) == NULL)
+			return 2;
+	}
 	if (cpus > 64)
 		cpus = 64;
 	for (int i = 0; i < cpus; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
 	for (int i = 0; i < cpus; i++)
 		pthread_join(t[i], NULL);
+	if (remote) {
+		pthread_t r;
+
+		if (pthread_create(&r, NULL, remote_freer, NULL) ||
+		    pthread_join(r, NULL))
+			return 2;
+	}
 	if (argc > 3 && strcmp(argv[3], "fork") == 0) {
 		pid_t pid = fork();
 
