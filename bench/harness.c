@@ -37,9 +37,9 @@ static void usage(const char *name, const char *about, int def_threads, int stat
 		"  -t, --threads N  worker threads (default %d)\n"
 		"  -s, --scale X    multiply the iteration counts by X (default 1)\n"
 		"  --seed N         random seed (default 1)\n"
-		"  --pin            pin the main thread to the first allowed CPU and\n"
-		"                   worker i to the (i mod n)-th (threads they start\n"
-		"                   inherit it)\n",
+		"  --pin            pin the main thread to the first CPU it may run on\n"
+		"                   and worker i to the (i mod n)-th of those n CPUs\n"
+		"                   (threads a worker starts inherit its CPU)\n",
 		name, about, def_threads);
 	exit(status);
 }
@@ -120,7 +120,7 @@ void bench_init(int argc, char **argv, const char *name, const char *about,
 		case 's': o->scale = parse_num(name, "--scale", optarg); break;
 		case 'S': o->seed = (uint64_t)parse_num(name, "--seed", optarg); break;
 		case 'c': o->child = true; break;
-		case 'p': pin_init(name); break;
+		case 'p': if (pin_n == 0) pin_init(name); break;
 		case 'h': usage(name, about, def_threads, 0); break;
 		default: usage(name, about, def_threads, 2);
 		}

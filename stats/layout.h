@@ -76,9 +76,12 @@ struct ns_stats_header {
 	uint64_t mmap_left[NS_STATS_LEFT_REASONS];
 	uint64_t shm_placed, shm_placed_bytes;
 	uint64_t program_mbind, program_set_mempolicy;
-	/* Attaches of a shm segment already attached (by its creator, most
-	 * often in another process): its placement was made then and stands.
-	 * Was reserved (zero) in writers before it: the layout is unchanged. */
+	/* Attaches of a shm segment that was attached already (most often
+	 * by its creator, in another process): numashim leaves it as it is,
+	 * whoever placed it. Taken from the reserved words, which writers
+	 * before it left zero: same size and offsets, so no new version (the
+	 * one exception to the rule below); an old writer's 0 means "not
+	 * counted", its attaches are under mmap_left[PROGRAM_POLICY]. */
 	uint64_t shm_attached;
 	uint64_t reserved[15];
 };
@@ -93,6 +96,8 @@ _Static_assert(sizeof(struct ns_stats_node) == 24 * 8, "node entry size");
 _Static_assert(offsetof(struct ns_stats_header, seq) == 24, "seq offset");
 _Static_assert(offsetof(struct ns_stats_header, exe) == 80, "exe offset");
 _Static_assert(sizeof(struct ns_stats_header) == 720, "header size");
+_Static_assert(offsetof(struct ns_stats_header, shm_attached) == 592,
+	       "shm_attached offset (was reserved[0])");
 _Static_assert(sizeof(struct ns_stats_segment) ==
 	       720 + NS_STATS_MAX_NODES * 24 * 8, "segment size");
 

@@ -267,7 +267,7 @@ static const struct family families[] = {
 	{ "numashim_shm_placed_bytes_total", "counter", "Bytes of System V shm "
 	  "segments numashim placed.", PROC, H(shm_placed_bytes) },
 	{ "numashim_shm_attached_total", "counter", "Attaches of System V shm "
-	  "segments already attached before (their first attach placed them).",
+	  "segments that were attached already (left as they are).",
 	  PROC, H(shm_attached) },
 	{ "numashim_program_mbind_total", "counter", "mbind calls of the "
 	  "program itself (its policy wins on those ranges).", PROC,

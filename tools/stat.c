@@ -377,8 +377,9 @@ static void print_table(FILE *f, const struct stats_snapshot *snap)
 	for (int i = 0; i < NS_STATS_LEFT_REASONS; i++)
 		fprintf(f, "%s %s %llu", i ? "," : "", left[i],
 			(unsigned long long)h->mmap_left[i]);
-	fprintf(f, "\nshm: %llu placed (%.2f MiB), %llu attached as already "
-		"placed; program's own calls: mbind %llu, set_mempolicy %llu\n",
+	fprintf(f, "\nshm: %llu placed (%.2f MiB), %llu attached elsewhere "
+		"already (left as they are); program's own calls: mbind %llu, "
+		"set_mempolicy %llu\n",
 		(unsigned long long)h->shm_placed, mib(h->shm_placed_bytes),
 		(unsigned long long)h->shm_attached,
 		(unsigned long long)h->program_mbind,

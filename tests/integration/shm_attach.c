@@ -27,8 +27,7 @@
 
 static int bad;
 
-/* Makes a private segment of len bytes, marked for removal at once: it
- * goes when the last attach does, whatever happens to this program. */
+/* Makes a private segment of len bytes. */
 static int segment(size_t len)
 {
 	int id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
@@ -40,10 +39,14 @@ static int segment(size_t len)
 	return id;
 }
 
+/* Attaches segment id; the first attach marks it for removal, so it goes
+ * with the last detach whatever happens to this program (Linux still lets
+ * a removed segment be attached by id). */
 static void *attach(int id)
 {
 	void *p = shmat(id, NULL, 0);
 
+	shmctl(id, IPC_RMID, NULL);
 	if (p == (void *)-1) {
 		perror("shmat");
 		exit(2);
@@ -67,13 +70,13 @@ static void expect_policy(const char *what, void *p, int want)
 
 int main(void)
 {
-	int big = segment(80 * MiB), small = segment(1 * MiB);
-	char *a = attach(big), *b = attach(big), *s = attach(small);
+	int big = segment(80 * MiB);
+	char *a = attach(big), *b = attach(big);
+	int small = segment(1 * MiB);
+	char *s = attach(small);
 	struct pollfd in = { .fd = 0, .events = POLLIN };
 	char line[16];
 
-	shmctl(big, IPC_RMID, NULL);
-	shmctl(small, IPC_RMID, NULL);
 	memset(a, 1, 4 * MiB);
 	expect_policy("first attach", a, MPOL_INTERLEAVE);
 	expect_policy("second attach", b, MPOL_INTERLEAVE);
