@@ -21,7 +21,15 @@ run() {
 	printf '%s\n' "$out" | sed "s/^/[$label] /"
 	case $label in
 	numashim*) [ $rc -eq 0 ] || { echo "[$label] FAIL (status $rc)"; bad=1; } ;;
-	*) [ $rc -eq 0 ] || [ $rc -eq 1 ] || { echo "[$label] ERROR (status $rc)"; bad=1; } ;;
+	# A baseline is printed, never asserted. Status 2 is "could not
+	# measure": with NUMA balancing on, the kernel may be migrating
+	# glibc's pages when move_pages asks (4000 of 65537 did not answer
+	# once). Anything else (a crash) is an error of the test itself.
+	*) case $rc in
+	   0|1) ;;
+	   2) echo "[$label] (baseline not measured this time)" ;;
+	   *) echo "[$label] ERROR (status $rc)"; bad=1 ;;
+	   esac ;;
 	esac
 }
 
