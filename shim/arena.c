@@ -20,6 +20,7 @@
 #include "shim/os.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
@@ -333,6 +334,27 @@ void ns_arena_bound(unsigned ind)
 	pthread_mutex_unlock(&A.lock);
 }
 
+/* A new arena takes jemalloc's oversize threshold as the size from which it
+ * purges a freed extent at once instead of letting it decay. Once large
+ * blocks are routed that threshold is NUMASHIM_INTERLEAVE_MIN, and a node
+ * arena would purge every dirty run of coalesced slabs that big: it keeps
+ * decaying them, as before routing. */
+static void keep_decaying(unsigned ind)
+{
+	static size_t mib[3], miblen;
+	size_t off = NS_OVERSIZE_OFF;
+
+	if (miblen == 0) {
+		size_t n = 3;
+
+		if (nsje_mallctlnametomib("arena.0.oversize_threshold", mib, &n))
+			return;
+		miblen = n;
+	}
+	mib[1] = ind;
+	nsje_mallctlbymib(mib, miblen, NULL, NULL, &off, sizeof(off));
+}
+
 /* Creates one more arena for set s; the caller holds A.lock. */
 static int create_arena(int s)
 {
@@ -353,6 +375,7 @@ static int create_arena(int s)
 	    ind >= NS_MAX_ARENAS)
 		return -ENOMEM;
 	A.arena_tag[ind] = (uint8_t)(s + 1);
+	keep_decaying(ind);
 	/* Threads bind to node arenas; the large set's arena is only ever
 	 * named by mallocx, so no thread can leave it. */
 	if (s != ns.plan.large_set)
@@ -360,6 +383,73 @@ static int create_arena(int s)
 	as->arena[as->nr] = ind;
 	as->threads[as->nr] = 0;
 	return as->nr++;
+}
+
+/*
+ * The large set's arena is jemalloc's "huge" arena: jemalloc 5.3 itself
+ * sends every block of at least its oversize threshold there
+ * (arena_choose_maybe_huge), so malloc needs no size check of ours. It
+ * does so only for threads on "automatic" arenas, those below
+ * manual_arena_base. Three private pieces of jemalloc are used, and each is
+ * checked before anything changes:
+ *  - the huge arena's index is opt.narenas (jemalloc reserves it at start
+ *    because our compiled-in threshold is a valid one), and that arena must
+ *    not exist yet: it is made here, bound to and given our hooks before it
+ *    holds a single extent;
+ *  - je_manual_arena_base must be that index + 1. Raised out of reach, the
+ *    node arenas we create count as automatic. What jemalloc does only for
+ *    manual arenas is bookkeeping for arena.reset/destroy (lists of full
+ *    slabs and large extents), which numashim never calls, and it is
+ *    skipped for our arenas from their first block on: the value changes
+ *    before any of them exists;
+ *  - je_oversize_threshold must read our option; the caller lowers it to
+ *    NUMASHIM_INTERLEAVE_MIN once all this is done.
+ */
+extern unsigned je_manual_arena_base;
+extern size_t je_oversize_threshold;
+
+int ns_arena_adopt_huge(int s, unsigned *ind)
+{
+	extent_hooks_t *hp = &A.hooks;
+	unsigned huge, old;
+	size_t sz = sizeof(huge), mib[3], miblen = 3;
+	int rc;
+
+	if (nsje_mallctl("opt.narenas", &huge, &sz, NULL, 0) ||
+	    huge == 0 || huge + 1 >= NS_MAX_ARENAS ||
+	    je_manual_arena_base != huge + 1 ||
+	    je_oversize_threshold != NS_OVERSIZE_OFF || arena_count(huge))
+		return -ENOTSUP;
+	pthread_mutex_lock(&A.lock);
+	A.arena_tag[huge] = (uint8_t)(s + 1);
+	A.arena_next[huge] = 0;
+	sz = sizeof(old);
+	rc = nsje_mallctl("thread.arena", &old, &sz, &huge, sizeof(huge));
+	if (rc == 0) {
+		rc = nsje_mallctlnametomib("arena.0.extent_hooks", mib, &miblen);
+		mib[1] = huge;
+		if (rc == 0)
+			rc = nsje_mallctlbymib(mib, miblen, NULL, NULL, &hp,
+					       sizeof(hp));
+		nsje_mallctl("thread.arena", NULL, NULL, &old, sizeof(old));
+	}
+	if (rc == 0 && arena_count(huge)) {
+		__atomic_store_n(&je_manual_arena_base, UINT_MAX, __ATOMIC_RELEASE);
+		A.set[s].arena[0] = huge;
+		A.set[s].threads[0] = 0;
+		A.set[s].nr = 1;
+		*ind = huge;
+	} else {
+		rc = -ENOTSUP;
+	}
+	pthread_mutex_unlock(&A.lock);
+	return rc ? -ENOTSUP : 0;
+}
+
+/* Large blocks from now on go to the huge arena by jemalloc's own test. */
+void ns_arena_route_large(size_t min)
+{
+	__atomic_store_n(&je_oversize_threshold, min, __ATOMIC_RELEASE);
 }
 
 int ns_arena_pick(int s, bool may_create, int *slot, unsigned *arena)

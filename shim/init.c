@@ -181,10 +181,13 @@ static void setup(void)
 
 /*
  * jemalloc's compiled-in options (jemalloc reads them before /etc/malloc.conf
- * and MALLOC_CONF, which still override them). oversize_threshold:0 keeps
- * big blocks in the thread's own arena instead of jemalloc's "huge" arena,
- * which purges on every free: the malloc-large benchmark went from 5.1x
- * glibc's time (738 k page faults) to 0.4x (30 k) with it (bench/RESULTS.md).
- * Arenas numashim creates never used the huge arena anyway.
+ * and MALLOC_CONF, which still override them). The oversize threshold is
+ * set out of reach (16 TiB): no block goes to jemalloc's "huge" arena, which
+ * purges on every free (the malloc-large benchmark ran at 5.1x glibc's time
+ * with jemalloc's default, 0.4x without), but jemalloc still reserves the
+ * huge arena's index, and with a large set numashim makes that arena the
+ * set's and lowers the threshold to NUMASHIM_INTERLEAVE_MIN (shim/large.c):
+ * jemalloc then routes big blocks there itself, with no check in malloc.
  */
-NS_HIDDEN const char *nsje_malloc_conf = "oversize_threshold:0";
+NS_HIDDEN const char *nsje_malloc_conf = "oversize_threshold:17592186044416";
+_Static_assert(NS_OVERSIZE_OFF == 17592186044416ULL, "the option above");

@@ -4,8 +4,13 @@
  * whose extents are interleaved (equally, or in the weights' proportion)
  * over the interleave nodes, so a big buffer every thread reads is spread
  * rather than piled on the node of the thread that happened to touch it.
- * They bypass the thread cache (jemalloc caches nothing that big anyway)
- * and carry the large set's tag, so free() sends them straight home.
+ * That arena is jemalloc's "huge" arena, so jemalloc's malloc routes them
+ * there itself (shim/arena.c, ns_arena_adopt_huge); calloc, realloc and
+ * the aligned calls name it with MALLOCX_ARENA. If jemalloc's private
+ * state is not as expected, the set gets an arena of its own at its first
+ * large block and only those calls use it. Large blocks bypass the thread
+ * cache (jemalloc caches nothing that big anyway) and carry the large
+ * set's tag, so free() sends them straight home.
  */
 #include "shim/shim.h"
 
@@ -18,20 +23,41 @@ struct ns_large ns_large = { .min = SIZE_MAX };
 struct ns_counters ns_count;
 
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
-static int arena_warned;
+static int arena_warned, huge_warned;
 
 int ns_large_init(void)
 {
+	unsigned huge;
+
 	if (ns.plan.large_set < 0)
 		return 0;
-	/* min stays SIZE_MAX until ns_dispatch_checked: malloc tests it. */
+	/* min stays SIZE_MAX until ns_dispatch_checked: calloc, realloc and
+	 * the aligned calls test it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
+	if (ns_arena_adopt_huge(ns.plan.large_set, &huge) == 0) {
+		ns_large.flags = MALLOCX_ARENA(huge) | MALLOCX_TCACHE_NONE;
+		ns_large.routed = true;
+	} else {
+		ns_log_once(&huge_warned, "jemalloc's huge arena", -ENOTSUP,
+			    "large blocks from malloc stay on the allocating "
+			    "thread's node");
+	}
 	return 0;
 }
 
-/* The set's arena is made at the first large block, not at start: most
- * processes never allocate one, and an arena costs each start a 2 MiB
- * mapping, an mbind and a dozen page faults of metadata. */
+/* malloc's large blocks start going to the set (after the rest is live). */
+void ns_large_route(void)
+{
+	if (ns_large.routed)
+		ns_arena_route_large(ns.plan.large_min);
+}
+
+/* Without the huge arena (see above), the set's arena is made at the first
+ * large block of calloc, realloc or the aligned calls. The huge arena
+ * itself is made at start: jemalloc would make it at the first large
+ * malloc, with its default hooks. That costs a process start about 20 page
+ * faults of arena metadata (startup child under 2 emulated nodes: 278 ->
+ * 299). */
 static void make_arena(void)
 {
 	unsigned arena;
@@ -57,19 +83,9 @@ static int large_flags(void)
 	return flags; /* 0: the thread's own arena and cache */
 }
 
-static void counted(void *p)
-{
-	size_t n = nsje_sallocx(p, 0);
-
-	NS_COUNT(large_allocs, 1);
-	NS_COUNT(large_bytes, n);
-	NS_COUNT(large_live_bytes, n);
-}
-
 void *ns_large_alloc(size_t n, size_t align, bool zero)
 {
 	int flags = large_flags();
-	bool in_set = flags != 0; /* not the thread-arena fallback */
 	void *p;
 
 	if (zero)
@@ -82,28 +98,21 @@ void *ns_large_alloc(size_t n, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (in_set)
-		counted(p);
 	return p;
 }
 
 void *ns_large_realloc(void *p, size_t n)
 {
-	size_t old = nsje_sallocx(p, 0);
 	void *q = nsje_rallocx(p, n, ns_large.flags);
 
 	if (q == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	__atomic_fetch_sub(&ns_count.large_live_bytes, old, __ATOMIC_RELAXED);
-	NS_COUNT(large_live_bytes, nsje_sallocx(q, 0));
 	return q;
 }
 
 void ns_large_free(void *p)
 {
-	__atomic_fetch_sub(&ns_count.large_live_bytes, nsje_sallocx(p, 0),
-			   __ATOMIC_RELAXED);
 	nsje_dallocx(p, MALLOCX_TCACHE_NONE);
 }

@@ -44,6 +44,9 @@ static inline uint8_t ns_tag_of(const void *p)
 	return ns_tags[(uintptr_t)p >> NS_CHUNK_SHIFT];
 }
 
+/* jemalloc's oversize threshold while no large set uses it (shim/init.c). */
+#define NS_OVERSIZE_OFF ((size_t)1 << 44)
+
 /* Sightings on a new node before a scheduler-moved thread is rebound. */
 #ifndef NS_SETTLE_SIGHTINGS
 #define NS_SETTLE_SIGHTINGS 4
@@ -90,10 +93,12 @@ NS_HIDDEN void ns_dispatch_checked(void);
 struct ns_large {
 	size_t min;
 	uint8_t tag;
+	bool routed;          /* jemalloc's huge arena is the set's arena */
 	int flags;            /* MALLOCX_ARENA(its arena) | MALLOCX_TCACHE_NONE */
 };
 extern struct ns_large ns_large NS_HIDDEN;
 NS_HIDDEN int ns_large_init(void);
+NS_HIDDEN void ns_large_route(void);
 NS_HIDDEN void *ns_large_alloc(size_t n, size_t align, bool zero);
 NS_HIDDEN void *ns_large_realloc(void *p, size_t n);
 NS_HIDDEN void ns_large_free(void *p);
@@ -106,7 +111,6 @@ enum ns_left_reason {
 	NS_LEFT_REASONS
 };
 struct ns_counters {
-	uint64_t large_allocs, large_bytes, large_live_bytes;
 	uint64_t mmap_placed, mmap_placed_bytes;
 	uint64_t mmap_left[NS_LEFT_REASONS];
 	uint64_t shm_placed, shm_placed_bytes, shm_attached;
@@ -128,6 +132,10 @@ NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size)
 NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
 NS_HIDDEN int ns_arenas_init(void);
 NS_HIDDEN int ns_arena_pick(int set, bool may_create, int *slot, unsigned *arena);
+/* Makes jemalloc's huge arena set s's, with our hooks; 0 and its index, or
+ * an error when jemalloc's private state is not as expected. */
+NS_HIDDEN int ns_arena_adopt_huge(int s, unsigned *ind);
+NS_HIDDEN void ns_arena_route_large(size_t min);
 NS_HIDDEN void ns_arena_release(int set, int slot);
 /* A thread was just bound to arena ind (proves the phantom-thread layout). */
 NS_HIDDEN void ns_arena_bound(unsigned ind);
