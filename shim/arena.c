@@ -404,6 +404,9 @@ static int create_arena(int s)
  *    before any of them exists;
  *  - je_oversize_threshold must read our option; the caller lowers it to
  *    NUMASHIM_INTERLEAVE_MIN once all this is done.
+ * Returns 0, -EPERM when the user's jemalloc options set
+ * oversize_threshold (then jemalloc routes by that threshold, to a huge
+ * arena of its own, for the threads it places itself), or -ENOTSUP.
  */
 extern unsigned je_manual_arena_base;
 extern size_t je_oversize_threshold;
@@ -415,10 +418,12 @@ int ns_arena_adopt_huge(int s, unsigned *ind)
 	size_t sz = sizeof(huge), mib[3], miblen = 3;
 	int rc;
 
+	/* MALLOC_CONF or /etc/malloc.conf chose a threshold of its own. */
+	if (je_oversize_threshold != NS_OVERSIZE_OFF)
+		return -EPERM;
 	if (nsje_mallctl("opt.narenas", &huge, &sz, NULL, 0) ||
 	    huge == 0 || huge + 1 >= NS_MAX_ARENAS ||
-	    je_manual_arena_base != huge + 1 ||
-	    je_oversize_threshold != NS_OVERSIZE_OFF || arena_count(huge))
+	    je_manual_arena_base != huge + 1 || arena_count(huge))
 		return -ENOTSUP;
 	pthread_mutex_lock(&A.lock);
 	A.arena_tag[huge] = (uint8_t)(s + 1);

@@ -25,20 +25,42 @@ struct ns_counters ns_count;
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_warned, huge_warned;
 
+/* The user's jemalloc options (MALLOC_CONF, /etc/malloc.conf) set
+ * oversize_threshold: theirs is kept, and with it jemalloc's own huge arena
+ * for blocks above it; numashim's large set then gets only calloc, realloc
+ * and the aligned calls. */
+static void say_threshold_taken(void)
+{
+	size_t v = 0, sz = sizeof(v);
+	char num[24];
+
+	nsje_mallctl("opt.oversize_threshold", &v, &sz, NULL, 0);
+	policy_format_u64(v, num);
+	ns_log_bad_input(NULL, "jemalloc option oversize_threshold", num,
+			 "set by MALLOC_CONF or /etc/malloc.conf, it keeps "
+			 "large malloc blocks from the interleaved set",
+			 "local placement for them (calloc, realloc and "
+			 "aligned allocations still interleave)");
+}
+
 int ns_large_init(void)
 {
 	unsigned huge;
+	int rc;
 
 	if (ns.plan.large_set < 0)
 		return 0;
 	/* min stays SIZE_MAX until ns_dispatch_checked: calloc, realloc and
 	 * the aligned calls test it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
-	if (ns_arena_adopt_huge(ns.plan.large_set, &huge) == 0) {
+	rc = ns_arena_adopt_huge(ns.plan.large_set, &huge);
+	if (rc == 0) {
 		ns_large.flags = MALLOCX_ARENA(huge) | MALLOCX_TCACHE_NONE;
 		ns_large.routed = true;
+	} else if (rc == -EPERM) {
+		say_threshold_taken();
 	} else {
-		ns_log_once(&huge_warned, "jemalloc's huge arena", -ENOTSUP,
+		ns_log_once(&huge_warned, "jemalloc's huge arena", rc,
 			    "large blocks from malloc stay on the allocating "
 			    "thread's node");
 	}

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
@@ -96,8 +97,12 @@ static void fill_identity(struct ns_stats_header *h)
 
 	buf[n > 0 ? n : 0] = '\0';
 	copy_str(h->exe, sizeof(h->exe), buf);
-	if (os_read_file("/proc/self/comm", buf, sizeof(buf)) > 0) {
-		buf[strcspn(buf, "\n")] = '\0';
+	/* The calling thread's name: create() runs in the constructor on the
+	 * main thread, or in a forked child's only thread, so it is the
+	 * process's comm. One system call where reading /proc/self/comm takes
+	 * four (about 5 us of each process start here). */
+	if (prctl(PR_GET_NAME, buf, 0, 0, 0) == 0) {
+		buf[16] = '\0';
 		copy_str(h->comm, sizeof(h->comm), buf);
 	}
 	h->active = ns.active;

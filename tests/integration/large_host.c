@@ -5,7 +5,7 @@
  * gave each mapping, which /proc/self/numa_maps shows exactly
  * ("interleave:0", "prefer:0", "bind:0", "default").
  *
- *   usage: large_host malloc|mmap|program|threads
+ *   usage: large_host malloc|threshold|mmap|program|threads
  * Each prints what it found and exits 1 on the first wrong policy.
  */
 #ifndef _GNU_SOURCE
@@ -87,6 +87,28 @@ static void test_malloc(void)
 	free(big);
 	free(small);
 	free(mid);
+	free(grown);
+	free(al);
+}
+
+/* Run with MALLOC_CONF=oversize_threshold:...: the user's jemalloc option
+ * is kept, so malloc's large blocks stay on the thread's node, while the
+ * calls numashim checks itself still interleave. */
+static void test_threshold(void)
+{
+	char *big = malloc(256 * MiB), *zeroed = calloc(1, 96 * MiB);
+	char *grown = malloc(1 * MiB), *al = NULL;
+
+	if (!big || !zeroed || !grown || posix_memalign((void **)&al, 4096, 96 * MiB))
+		exit(2);
+	touch(big, 256 * MiB);
+	expect("malloc(256 MiB), threshold from MALLOC_CONF", big, "prefer:0");
+	expect("calloc(1, 96 MiB)", zeroed, "interleave:0");
+	expect("posix_memalign(4096, 96 MiB)", al, "interleave:0");
+	grown = realloc(grown, 128 * MiB);
+	expect("realloc(1 MiB -> 128 MiB)", grown, "interleave:0");
+	free(big);
+	free(zeroed);
 	free(grown);
 	free(al);
 }
@@ -201,11 +223,13 @@ static void test_threads(void)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s malloc|mmap|program|threads\n", argv[0]);
+		fprintf(stderr, "usage: %s malloc|threshold|mmap|program|threads\n", argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "malloc") == 0)
 		test_malloc();
+	else if (strcmp(argv[1], "threshold") == 0)
+		test_threshold();
 	else if (strcmp(argv[1], "mmap") == 0)
 		test_mmap();
 	else if (strcmp(argv[1], "program") == 0)
