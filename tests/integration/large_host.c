@@ -16,6 +16,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,17 +69,25 @@ static void touch(void *p, size_t len)
 	memset(p, 1, len);
 }
 
-static void test_malloc(void)
+/* user_threshold: run with MALLOC_CONF=oversize_threshold:...; the
+ * user's jemalloc option is kept, so malloc's large blocks stay on the
+ * thread's node, while the calls numashim checks itself still interleave. */
+static void test_malloc(bool user_threshold)
 {
 	char *big = malloc(256 * MiB), *small = malloc(100), *mid = malloc(8 * MiB);
-	char *grown = malloc(1 * MiB), *al = NULL;
+	char *grown = malloc(1 * MiB), *zeroed = calloc(1, 96 * MiB), *al = NULL;
 
-	if (!big || !small || !mid || !grown || posix_memalign((void **)&al, 4096, 96 * MiB))
+	if (!big || !small || !mid || !grown || !zeroed ||
+	    posix_memalign((void **)&al, 4096, 96 * MiB))
 		exit(2);
 	touch(big, 256 * MiB);
-	expect("malloc(256 MiB)", big, "interleave:0");
+	if (user_threshold)
+		expect("malloc(256 MiB), threshold from MALLOC_CONF", big, "prefer:0");
+	else
+		expect("malloc(256 MiB)", big, "interleave:0");
 	expect("malloc(100)", small, "prefer:0");
 	expect("malloc(8 MiB) (below NUMASHIM_INTERLEAVE_MIN)", mid, "prefer:0");
+	expect("calloc(1, 96 MiB)", zeroed, "interleave:0");
 	expect("posix_memalign(4096, 96 MiB)", al, "interleave:0");
 	grown = realloc(grown, 128 * MiB);
 	expect("realloc(1 MiB -> 128 MiB)", grown, "interleave:0");
@@ -88,28 +97,7 @@ static void test_malloc(void)
 	free(small);
 	free(mid);
 	free(grown);
-	free(al);
-}
-
-/* Run with MALLOC_CONF=oversize_threshold:...: the user's jemalloc option
- * is kept, so malloc's large blocks stay on the thread's node, while the
- * calls numashim checks itself still interleave. */
-static void test_threshold(void)
-{
-	char *big = malloc(256 * MiB), *zeroed = calloc(1, 96 * MiB);
-	char *grown = malloc(1 * MiB), *al = NULL;
-
-	if (!big || !zeroed || !grown || posix_memalign((void **)&al, 4096, 96 * MiB))
-		exit(2);
-	touch(big, 256 * MiB);
-	expect("malloc(256 MiB), threshold from MALLOC_CONF", big, "prefer:0");
-	expect("calloc(1, 96 MiB)", zeroed, "interleave:0");
-	expect("posix_memalign(4096, 96 MiB)", al, "interleave:0");
-	grown = realloc(grown, 128 * MiB);
-	expect("realloc(1 MiB -> 128 MiB)", grown, "interleave:0");
-	free(big);
 	free(zeroed);
-	free(grown);
 	free(al);
 }
 
@@ -227,9 +215,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "malloc") == 0)
-		test_malloc();
+		test_malloc(false);
 	else if (strcmp(argv[1], "threshold") == 0)
-		test_threshold();
+		test_malloc(true);
 	else if (strcmp(argv[1], "mmap") == 0)
 		test_mmap();
 	else if (strcmp(argv[1], "program") == 0)
