@@ -246,8 +246,19 @@ static int opt_arenas(const char *v, struct policy_config *cfg, const char **why
 
 static int opt_stats(const char *v, struct policy_config *cfg, const char **why)
 {
-	*why = "not on or off";
-	return parse_bool(v, &cfg->stats);
+	bool on;
+
+	*why = "not on, off or inline";
+	if (strcasecmp(v, "inline") == 0) {
+		cfg->stats = true;
+		cfg->stats_inline = true;
+		return 0;
+	}
+	if (parse_bool(v, &on))
+		return -EINVAL;
+	cfg->stats = on;
+	cfg->stats_inline = false;
+	return 0;
 }
 
 const struct policy_option policy_options[] = {
@@ -293,9 +304,14 @@ const struct policy_option policy_options[] = {
 	  "than plain jemalloc's, whose 4 per CPU would be 4 per CPU per node "
 	  "for threads that move between nodes; more only helps when many "
 	  "more threads than CPUs allocate at once.", opt_arenas },
-	{ "NUMASHIM_STATS", "on", "on|off",
+	{ "NUMASHIM_STATS", "on", "on|off|inline",
 	  "Keep live per-node counters in a shared-memory segment "
-	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`.",
+	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`. "
+	  "Once the program has threads, a helper thread (numashim-stats) "
+	  "refreshes it, at most once a second and only while the program "
+	  "allocates; inline does that in the program's own threads instead "
+	  "(a pause of 0.1-1 ms in one allocation a second), for programs "
+	  "that must stay free of extra threads (unshare(CLONE_NEWUSER)).",
 	  opt_stats },
 	{ "NUMASHIM_FAKE_NODES", "0", "N",
 	  "Testing and benchmarks only: act as if the online CPUs formed N "

@@ -103,6 +103,7 @@ struct policy_config {
 	enum policy_threads threads;
 	int arenas_per_cpu;           /* NUMASHIM_ARENAS_PER_CPU: set size cap */
 	bool stats;                   /* NUMASHIM_STATS: the shared segment */
+	bool stats_inline;            /* NUMASHIM_STATS=inline: no helper thread */
 };
 
 /* The default NUMASHIM_INTERLEAVE_MIN: see its help text for why. */

@@ -8,6 +8,7 @@
 #include "policy/policy.h"
 #include "shim/je.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -150,6 +151,10 @@ NS_HIDDEN void ns_prof_init(void);
 NS_HIDDEN void ns_stats_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
+typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,
+			    void *(*)(void *), void *);
+/* The refresh helper thread, made with glibc's pthread_create (`create`). */
+NS_HIDDEN void ns_stats_thread_start(ns_create_fn create);
 /* mmap.c: live bytes of the mappings placed per set. */
 NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
 			    uint64_t count[POLICY_MAX_SETS]);

@@ -453,11 +453,14 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (T.real_create == NULL && resolve_create())
 		return EAGAIN;
-	if (!ns.active)
-		return T.real_create(th, attr, fn, arg);
-	s = malloc(sizeof(*s));
-	if (s == NULL) /* the thread runs unbound rather than not at all */
-		return T.real_create(th, attr, fn, arg);
+	if (!ns.active || (s = malloc(sizeof(*s))) == NULL) {
+		/* Passing through; or, out of memory, the thread runs unbound
+		 * rather than not at all. */
+		rc = T.real_create(th, attr, fn, arg);
+		if (rc == 0)
+			ns_stats_thread_start(T.real_create);
+		return rc;
+	}
 	s->fn = fn;
 	s->arg = arg;
 	s->node = -1;
@@ -469,6 +472,8 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	rc = T.real_create(th, attr, trampoline, s);
 	if (rc)
 		free(s);
+	else
+		ns_stats_thread_start(T.real_create);
 	return rc;
 }
 

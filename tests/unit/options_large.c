@@ -241,6 +241,18 @@ static void stats_accepts_booleans(void **state)
 	assert_true(cfg.stats);
 	option_good("NUMASHIM_STATS", "yes", &cfg);
 	assert_true(cfg.stats);
+	assert_false(cfg.stats_inline);
+}
+
+static void stats_inline_keeps_the_segment(void **state)
+{
+	struct policy_config cfg;
+
+	option_good("NUMASHIM_STATS", "inline", &cfg);
+	assert_true(cfg.stats);
+	assert_true(cfg.stats_inline);
+	option_good("NUMASHIM_STATS", "INLINE", &cfg);
+	assert_true(cfg.stats_inline);
 }
 
 static void stats_unknown_word_is_reported(void **state)
@@ -313,6 +325,7 @@ int main(void)
 		cmocka_unit_test(arenas_per_cpu_default_is_one),
 		cmocka_unit_test(arenas_per_cpu_out_of_range_is_reported),
 		cmocka_unit_test(stats_accepts_booleans),
+		cmocka_unit_test(stats_inline_keeps_the_segment),
 		cmocka_unit_test(stats_unknown_word_is_reported),
 		cmocka_unit_test(large_block_values_combine),
 		cmocka_unit_test(bad_weights_leave_earlier_weights_alone),
