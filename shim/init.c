@@ -110,6 +110,14 @@ static void warn_fake(int n)
 
 static void setup(void);
 
+/* In the child of a fork: locks other threads of the parent may have held
+ * are free, and the child's stats segment is its own. */
+static void forked_child(void)
+{
+	ns_mmap_forked();
+	ns_stats_forked();
+}
+
 __attribute__((constructor(101))) static void numashim_init(void)
 {
 	ns_prof_init();
@@ -118,7 +126,7 @@ __attribute__((constructor(101))) static void numashim_init(void)
 		ns_thread_init(); /* the callback below needs its mallctl names */
 	ns_stats_init();
 	ns_thread_watch();
-	pthread_atfork(NULL, NULL, ns_stats_forked);
+	pthread_atfork(NULL, NULL, forked_child);
 }
 
 static void setup(void)

@@ -66,6 +66,13 @@ static void live_unlock(void)
 	__atomic_store_n(&L.lock, 0, __ATOMIC_RELEASE);
 }
 
+/* In a fork's child: another thread of the parent may have held the lock
+ * (the stats helper reading the table); no one holds it in the child. */
+void ns_mmap_forked(void)
+{
+	__atomic_store_n(&L.lock, 0, __ATOMIC_RELEASE);
+}
+
 static void live_add(void *p, size_t len, int set)
 {
 	if (!live_lock())

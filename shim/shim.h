@@ -156,6 +156,7 @@ typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,
 /* The refresh helper thread, made with glibc's pthread_create (`create`). */
 NS_HIDDEN void ns_stats_thread_start(ns_create_fn create);
 /* mmap.c: live bytes of the mappings placed per set. */
+NS_HIDDEN void ns_mmap_forked(void);     /* in the child after fork */
 NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
 			    uint64_t count[POLICY_MAX_SETS]);
 

@@ -13,8 +13,9 @@
  * faults the first time, which a process that lives for milliseconds
  * would pay for figures no one can read before it is gone.
  *
- * The refresh itself runs on a helper thread once the program has threads
- * of its own (started at its first pthread_create): the epoch merge took
+ * The refresh itself runs on a helper thread once an active numashim's
+ * program has threads of its own (started at its first pthread_create, it
+ * ends when it is the last thread left): the epoch merge took
  * 0.16-0.46 ms here with 4-32 arenas (perf probe on refresh, bench/service
  * under 2 emulated nodes), a pause that would otherwise land in one of the
  * program's allocations every second. The callback only wakes the helper
@@ -34,6 +35,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stddef.h>
 #include <string.h>
@@ -65,7 +67,19 @@ static struct {
 	int create_warned;
 	int helper;                 /* 0 none yet, 1 running, -1 never */
 	uint32_t wake;              /* futex: 1 = a refresh is due */
+	char comm[17];              /* the process's name, for the header */
 } S;
+
+/* The process's name, read where the calling thread is the process's only
+ * one (the constructor, a fork's child): the segment may be made later, in
+ * another thread, whose name PR_GET_NAME would give. One system call where
+ * reading /proc/self/comm takes four (about 5 us of a process start). */
+static void save_comm(void)
+{
+	if (prctl(PR_GET_NAME, S.comm, 0, 0, 0) != 0)
+		S.comm[0] = '\0';
+	S.comm[16] = '\0';
+}
 
 static uint64_t now_ms(void)
 {
@@ -113,14 +127,7 @@ static void fill_identity(struct ns_stats_header *h)
 
 	buf[n > 0 ? n : 0] = '\0';
 	copy_str(h->exe, sizeof(h->exe), buf);
-	/* The calling thread's name: create() runs in the constructor on the
-	 * main thread, or in a forked child's only thread, so it is the
-	 * process's comm. One system call where reading /proc/self/comm takes
-	 * four (about 5 us of each process start here). */
-	if (prctl(PR_GET_NAME, buf, 0, 0, 0) == 0) {
-		buf[16] = '\0';
-		copy_str(h->comm, sizeof(h->comm), buf);
-	}
+	copy_str(h->comm, sizeof(h->comm), S.comm);
 	h->active = ns.active;
 	h->fake_nodes = (uint32_t)ns.topo.fake;
 	h->node_count = (uint32_t)(ns.topo.nr_nodes > 0 ? ns.topo.nr_nodes : 1);
@@ -312,27 +319,66 @@ static void refresh(void)
 	stats_write_end(S.seg);
 }
 
-/* One refresh (and the segment first, if it is still to be made); false
- * if another thread is at it. */
-static bool refresh_now(void)
+/* One refresh, and the segment first if it is still to be made; the
+ * caller holds S.lock. */
+static void refresh_locked(void)
 {
-	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
-		return false;
 	if (S.pending)
 		create();
 	if (S.seg)
 		refresh();
+}
+
+static void refresh_now(void)
+{
+	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+		return; /* another thread is at it, or the process is ending */
+	refresh_locked();
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
-	return true;
+}
+
+/*
+ * True when the helper is the process's last live thread. glibc ends a
+ * process when its last thread ends (exit(0)), and counts the helper as
+ * one: a program whose main thread calls pthread_exit would otherwise live
+ * on with only the helper. procfs gives a task directory 2 + threads links,
+ * and a main thread that called pthread_exit stays listed, as a zombie,
+ * until the whole process ends.
+ */
+static bool last_live_thread(void)
+{
+	char buf[512], *p;
+	struct stat st;
+
+	if (stat("/proc/self/task", &st) != 0 || st.st_nlink > 4)
+		return false;
+	if (st.st_nlink <= 3)
+		return true;
+	/* The helper and one other: is that other the main thread, gone? */
+	if (os_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
+		return false;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
 static void *helper(void *unused)
 {
+	/* How often an idle helper checks whether it is the last thread: the
+	 * delay a program whose last thread just ended waits for its exit. */
+	const struct timespec check = { 0, 500 * 1000000L };
+
 	(void)unused;
+	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
 	for (;;) {
-		while (__atomic_load_n(&S.wake, __ATOMIC_ACQUIRE) == 0)
-			syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE, 0, NULL,
-				NULL, 0);
+		while (__atomic_load_n(&S.wake, __ATOMIC_ACQUIRE) == 0) {
+			long rc = syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE,
+					  0, &check, NULL, 0);
+
+			if (rc != 0 && errno == ETIMEDOUT && last_live_thread()) {
+				__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
+				return NULL; /* glibc ends the process */
+			}
+		}
 		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
 			refresh_now();
 		__atomic_store_n(&S.wake, 0, __ATOMIC_RELEASE);
@@ -344,38 +390,47 @@ void ns_stats_tick(void)
 {
 	uint64_t now;
 
-	if (!S.enabled)
+	if (!__atomic_load_n(&S.enabled, __ATOMIC_RELAXED))
 		return;
 	now = now_ms();
-	if (now - S.last_ms < NS_STATS_PERIOD_MS)
+	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
 	if (__atomic_load_n(&S.helper, __ATOMIC_ACQUIRE) == 1) {
 		if (__atomic_exchange_n(&S.wake, 1, __ATOMIC_ACQ_REL) == 0) {
-			S.last_ms = now;
+			__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
 			syscall(SYS_futex, &S.wake, FUTEX_WAKE_PRIVATE, 1, NULL,
 				NULL, 0);
 		}
 		return;
 	}
-	if (refresh_now())
-		S.last_ms = now;
+	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+		return; /* another thread is at it */
+	/* Checked again under the lock: another thread may have just done it. */
+	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
+		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
+		refresh_locked();
+	}
+	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
 }
 
 /*
  * From our pthread_create, once the program's new thread runs: the helper
- * that refreshes the segment. It blocks every signal (a signal for the
- * process goes to one of the program's threads), is detached, named
- * numashim-stats for top and ps, and allocates through no node arena. If
- * it cannot be made, the refresh stays inline.
+ * that refreshes the segment, when numashim is active (passing through,
+ * only the main thread has the activity callback, and numashim adds no
+ * thread to a program it leaves alone). It blocks every signal (a signal
+ * for the process goes to one of the program's threads), is detached,
+ * names itself numashim-stats for top and ps, and allocates through no
+ * node arena. If it cannot be made, the refresh stays inline.
  */
 void ns_stats_thread_start(ns_create_fn create)
 {
 	int zero = 0, rc;
-	sigset_t all, old;
+	sigset_t all;
 	pthread_attr_t attr;
 	pthread_t t;
 
-	if (!S.enabled || ns.cfg.stats_inline ||
+	if (!ns.active || !__atomic_load_n(&S.enabled, __ATOMIC_RELAXED) ||
+	    ns.cfg.stats_inline || (S.seg == NULL && !S.pending) ||
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
@@ -384,14 +439,12 @@ void ns_stats_thread_start(ns_create_fn create)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* glibc leaves out the signals it needs itself (setxid, cancel). */
+	pthread_attr_setsigmask_np(&attr, &all);
 	rc = create(&t, &attr, helper, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	if (rc == 0) {
-		pthread_setname_np(t, "numashim-stats");
+	if (rc == 0)
 		__atomic_store_n(&S.helper, 1, __ATOMIC_RELEASE);
-	}
 }
 
 void ns_stats_init(void)
@@ -404,6 +457,7 @@ void ns_stats_init(void)
 			return; /* a jemalloc without stats: no segment */
 	}
 	S.rng = (uint64_t)getpid();
+	save_comm();
 	S.enabled = true;
 	S.last_ms = now_ms();
 	/* The segment now ("not updated yet" to the tool), its figures at the
@@ -421,6 +475,10 @@ void ns_stats_forked(void)
 	if (S.seg)
 		stats_destroy(S.seg, S.name, 0);
 	S.seg = NULL;
+	/* The name is the parent's segment's: a child that exits before it
+	 * has one of its own must not remove the parent's. */
+	S.name[0] = '\0';
+	save_comm();
 	S.lock = 0;
 	/* The helper did not come along: inline until the child's first
 	 * thread starts one of its own. */
@@ -439,7 +497,7 @@ __attribute__((destructor)) static void stats_exit(void)
 
 	if (!S.enabled)
 		return;
-	S.enabled = false; /* no new refresh starts */
+	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
 	for (int i = 0; i < 1000 && !locked; i++) {
 		locked = !__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE);

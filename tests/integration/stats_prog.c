@@ -1,7 +1,8 @@
 /*
  * A program with known allocations, for the stats-segment tests.
  *
- *   stats_prog BLOCKS SIZE [fork | remote R]
+ *   stats_prog BLOCKS SIZE [fork | fork-threads | fork-exit | pthread_exit
+ *                           | remote R]
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
@@ -11,11 +12,17 @@
  * "child PID", and both wait. With "remote R", a thread on CPU 1 frees R
  * of the blocks CPU 0's thread allocated (remote frees of node 0's blocks)
  * and ends before the main thread churns and prints "ready PID".
+ * "fork-threads" is "fork" with the child's work done by a thread it
+ * starts; with "fork-exit" the child calls exit(0) at once and the parent
+ * waits for it before it churns. With "pthread_exit" the main thread ends
+ * by pthread_exit once the threads are started: the process must end with
+ * its last thread (status 0), printing nothing.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +72,22 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static const char *mode_arg;
+
+static bool mode(const char *m)
+{
+	return mode_arg && strcmp(mode_arg, m) == 0;
+}
+
+/* A forked child's allocations and churn. */
+static void *child_work(void *unused)
+{
+	for (size_t i = 0; i < blocks; i++)
+		memset(malloc(size), 2, size);
+	churn(2200);
+	return unused;
+}
+
 static void *remote_freer(void *unused)
 {
 	cpu_set_t s;
@@ -85,6 +108,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return 2;
+	mode_arg = argc > 3 ? argv[3] : NULL;
 	blocks = strtoul(argv[1], NULL, 0);
 	size = strtoul(argv[2], NULL, 0);
 	if (argc > 4 && strcmp(argv[3], "remote") == 0) {
@@ -96,6 +120,8 @@ int main(int argc, char **argv)
 		cpus = 64;
 	for (int i = 0; i < cpus; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
+	if (mode("pthread_exit"))
+		pthread_exit(NULL);
 	for (int i = 0; i < cpus; i++)
 		pthread_join(t[i], NULL);
 	if (remote) {
@@ -105,13 +131,27 @@ int main(int argc, char **argv)
 		    pthread_join(r, NULL))
 			return 2;
 	}
-	if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+	if (mode("fork-exit")) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			exit(0);
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			return 2;
+	}
+	if (mode("fork") || mode("fork-threads")) {
 		pid_t pid = fork();
 
 		if (pid == 0) {
-			for (size_t i = 0; i < blocks; i++)
-				memset(malloc(size), 2, size);
-			churn(2200);
+			pthread_t w;
+
+			if (mode("fork-threads")) {
+				if (pthread_create(&w, NULL, child_work, NULL) ||
+				    pthread_join(w, NULL))
+					return 2;
+			} else {
+				child_work(NULL);
+			}
 			printf("child %d\n", (int)getpid());
 			fflush(stdout);
 			while (read(0, &c, 1) > 0)
