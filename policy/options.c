@@ -307,11 +307,12 @@ const struct policy_option policy_options[] = {
 	{ "NUMASHIM_STATS", "on", "on|off|inline",
 	  "Keep live per-node counters in a shared-memory segment "
 	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`. "
-	  "Once the program has threads, a helper thread (numashim-stats) "
-	  "refreshes it, at most once a second and only while the program "
-	  "allocates; inline does that in the program's own threads instead "
-	  "(a pause of 0.1-1 ms in one allocation a second), for programs "
-	  "that must stay free of extra threads (unshare(CLONE_NEWUSER)).",
+	  "Once the program has threads and numashim places memory, a "
+	  "helper thread (numashim-stats) refreshes it, at most once a second "
+	  "and only while the program allocates; inline does that in the "
+	  "program's own threads instead (a pause of 0.1-1 ms in one "
+	  "allocation a second), for programs that must stay free of extra "
+	  "threads (unshare(CLONE_NEWUSER)).",
 	  opt_stats },
 	{ "NUMASHIM_FAKE_NODES", "0", "N",
 	  "Testing and benchmarks only: act as if the online CPUs formed N "
