@@ -27,6 +27,7 @@
 #include "shim/shim.h"
 #include "shim/log.h"
 #include "shim/os.h"
+#include "stats/stale.h"
 #include "stats/writer.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@
 #include <unistd.h>
 
 #define NS_STATS_PERIOD_MS 1000
+#define NS_STALE_PERIOD_MS 60000
 #define SAMPLE_PAGES 16            /* per node set and refresh */
 #define MAX_ARENAS_PER_SET 64
 
@@ -89,24 +91,13 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Field 22 of /proc/self/stat: start time in clock ticks since boot. */
+/* Start time in clock ticks since boot (/proc/self/stat field 22): with
+ * the pid, it names the segment and tells the tool it is still ours. */
 static uint64_t start_time(void)
 {
-	char buf[1024], *p;
 	uint64_t v = 0;
-	int field = 2;
 
-	if (os_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
-		return 0;
-	p = strrchr(buf, ')'); /* the command may hold spaces and ')' */
-	if (p == NULL)
-		return 0;
-	for (p++; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	while (*p >= '0' && *p <= '9')
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	return v;
+	return stats_proc_start((int)getpid(), &v) == 0 ? v : 0;
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -154,6 +145,7 @@ static void create(void)
 		return;
 	}
 	fill_identity(&S.seg->h);
+	S.seg->h.pid_ns = stats_pid_ns();
 }
 
 static uint64_t arena_stat(int which, unsigned arena)
@@ -361,6 +353,24 @@ static bool last_live_thread(void)
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/*
+ * At the first refresh and then every NS_STALE_PERIOD_MS: the segments of
+ * this user's processes that ended without removing theirs. Killed ones,
+ * and those that leave by _exit: dash does, so every shell a service runs
+ * left a file in /dev/shm. Only here, on the helper thread, where opendir
+ * may allocate.
+ */
+static void remove_stale(void)
+{
+	static uint64_t last;
+	uint64_t now = now_ms();
+
+	if (last != 0 && now - last < NS_STALE_PERIOD_MS)
+		return;
+	last = now;
+	stats_remove_stale("/dev/shm", getpid());
+}
+
 static void *helper(void *unused)
 {
 	/* How often an idle helper checks whether it is the last thread: the
@@ -379,8 +389,10 @@ static void *helper(void *unused)
 				return NULL; /* glibc ends the process */
 			}
 		}
-		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE)) {
 			refresh_now();
+			remove_stale();
+		}
 		__atomic_store_n(&S.wake, 0, __ATOMIC_RELEASE);
 	}
 	return NULL;

@@ -79,11 +79,16 @@ struct ns_stats_header {
 	/* Attaches of a shm segment that was attached already (most often
 	 * by its creator, in another process): numashim leaves it as it is,
 	 * whoever placed it. Taken from the reserved words, which writers
-	 * before it left zero: same size and offsets, so no new version (the
-	 * one exception to the rule below); an old writer's 0 means "not
+	 * before it left zero: same size and offsets, so no new version (one
+	 * of two exceptions to the rule below); an old writer's 0 means "not
 	 * counted", its attaches are under mmap_left[PROGRAM_POLICY]. */
 	uint64_t shm_attached;
-	uint64_t reserved[15];
+	/* The writer's pid namespace (inode of /proc/self/ns/pid), taken
+	 * from the reserved words in the same way; 0 = not recorded. A
+	 * process removes a stale segment of another only when this matches
+	 * its own namespace, where the other's pid means the same process. */
+	uint64_t pid_ns;
+	uint64_t reserved[14];
 };
 
 struct ns_stats_segment {
@@ -98,6 +103,8 @@ _Static_assert(offsetof(struct ns_stats_header, exe) == 80, "exe offset");
 _Static_assert(sizeof(struct ns_stats_header) == 720, "header size");
 _Static_assert(offsetof(struct ns_stats_header, shm_attached) == 592,
 	       "shm_attached offset (was reserved[0])");
+_Static_assert(offsetof(struct ns_stats_header, pid_ns) == 600,
+	       "pid_ns offset (was reserved[1])");
 _Static_assert(sizeof(struct ns_stats_segment) ==
 	       720 + NS_STATS_MAX_NODES * 24 * 8, "segment size");
 

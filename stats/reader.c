@@ -47,95 +47,6 @@ const char *stats_state_name(enum stats_state s)
 	return "?";
 }
 
-/* A decimal number without sign, leading junk or overflow. */
-static int parse_u64(const char *s, const char *end, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (s == end)
-		return -EINVAL;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-int stats_parse_name(const char *name, int *pid, uint64_t *start)
-{
-	size_t plen = strlen(NS_STATS_PREFIX);
-	const char *p, *dot;
-	uint64_t v;
-
-	if (strncmp(name, NS_STATS_PREFIX, plen) != 0)
-		return -EINVAL;
-	p = name + plen;
-	dot = strchr(p, '.');
-	if (dot == NULL || parse_u64(p, dot, &v) || v == 0 || v > INT_MAX)
-		return -EINVAL;
-	*pid = (int)v;
-	return parse_u64(dot + 1, dot + strlen(dot), start);
-}
-
-/* Read a small /proc file into buf (NUL-terminated); -errno on failure. */
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Field 22 (start time) and field 3 (state) of /proc/PID/stat. */
-static int proc_stat(int pid, uint64_t *start, char *state)
-{
-	char path[64], buf[2048], *p, *tok, *save = NULL;
-	int field = 2;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_small(path, buf, sizeof(buf)))
-		return -ESRCH;
-	/* comm may hold spaces and ')': the fields start after the last ')'. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return -EIO;
-	for (tok = strtok_r(p + 1, " \n", &save); tok;
-	     tok = strtok_r(NULL, " \n", &save)) {
-		if (++field == 3)
-			*state = tok[0];
-		if (field == 22)
-			return parse_u64(tok, tok + strlen(tok), start) ? -EIO : 0;
-	}
-	return -EIO;
-}
-
-int stats_proc_start(int pid, uint64_t *start)
-{
-	char state;
-
-	return proc_stat(pid, start, &state);
-}
-
-enum stats_state stats_state_of(int pid, uint64_t start)
-{
-	uint64_t now;
-	char state = '?';
-
-	/* A zombie has exited: its segment will never change again. */
-	if (proc_stat(pid, &now, &state) || state == 'Z' || state == 'X')
-		return STATS_DEAD;
-	return now == start ? STATS_LIVE : STATS_REUSED;
-}
-
 /* Does uid appear among the real/effective/saved/fs uids of pid?
  * 1 yes, 0 no, -1 cannot tell (process gone). */
 static int proc_has_uid(int pid, uid_t uid, long *proc_uid)
@@ -144,7 +55,7 @@ static int proc_has_uid(int pid, uid_t uid, long *proc_uid)
 	long u[4];
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (read_small(path, buf, sizeof(buf)))
+	if (stats_read_small(path, buf, sizeof(buf)))
 		return -1;
 	p = strstr(buf, "\nUid:");
 	if (p == NULL || sscanf(p + 5, "%ld %ld %ld %ld", &u[0], &u[1], &u[2],

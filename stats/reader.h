@@ -22,17 +22,11 @@
 #include <stdint.h>
 
 #include "stats/layout.h"
+#include "stats/stale.h"
 
 #define STATS_DIR "/dev/shm"
 #define STATS_ERR_LEN 512
 #define STATS_READ_TRIES 100   /* seqlock attempts before "busy/torn" */
-
-/* What became of the process a segment was written by. */
-enum stats_state {
-	STATS_LIVE = 0,   /* pid alive with the start time in the name */
-	STATS_DEAD,       /* no such pid */
-	STATS_REUSED,     /* pid alive, but another process (start differs) */
-};
 
 /* One entry of the stats directory whose name starts with NS_STATS_PREFIX. */
 struct stats_entry {
@@ -64,16 +58,6 @@ struct stats_snapshot {
 int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES]);
 
 const char *stats_state_name(enum stats_state s);
-
-/* Parse "numashim.<pid>.<start>"; 0 or -EINVAL. */
-int stats_parse_name(const char *name, int *pid, uint64_t *start);
-
-/* The start time of a live process (/proc/PID/stat field 22, clock ticks
- * since boot); -ESRCH when there is no such process. */
-int stats_proc_start(int pid, uint64_t *start);
-
-/* LIVE, DEAD or REUSED for the process a segment names. */
-enum stats_state stats_state_of(int pid, uint64_t start);
 
 /*
  * All entries of `dir` (STATS_DIR when NULL) whose name starts with

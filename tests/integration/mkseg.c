@@ -12,6 +12,7 @@
  *                 them in every output format)
  *   truncated     half a segment          oversized   a segment + 4 KiB
  *   magic         wrong magic             version     version 2
+ *   otherns       valid, written in another pid namespace
  *   header-size   header_size 700         size-field  size field wrong
  *   garbage       a segment's worth of pseudo-random bytes
  *   nodes1000     node_count 1000         nodemask    mask beyond node_count
@@ -70,6 +71,14 @@ static int free_pid(void)
 	return 4194301;
 }
 
+/* Our pid namespace, as the shim records it (0 if unknown). */
+static unsigned long long pid_ns(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
 /* Known numbers: node 0 at 7 % remote pages (monitor), node 1 at 25 %
  * (critical), 10 % in total (investigate). */
 static void fill_valid(struct ns_stats_segment *s, int pid)
@@ -100,6 +109,7 @@ static void fill_valid(struct ns_stats_segment *s, int pid)
 	s->h.shm_placed = 1;
 	s->h.shm_placed_bytes = 8ULL << 20;
 	s->h.shm_attached = 4;
+	s->h.pid_ns = pid_ns();
 	s->h.program_mbind = 3;
 	s->h.program_set_mempolicy = 1;
 
@@ -211,6 +221,8 @@ int main(int argc, char **argv)
 		return 0;
 	} else if (strcmp(kind, "magic") == 0) {
 		s.h.magic ^= 0xff;
+	} else if (strcmp(kind, "otherns") == 0) {
+		s.h.pid_ns = 1; /* valid, from another pid namespace */
 	} else if (strcmp(kind, "version") == 0) {
 		s.h.version = 2;
 	} else if (strcmp(kind, "header-size") == 0) {

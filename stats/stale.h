@@ -1,0 +1,42 @@
+/*
+ * Segment names (numashim.<pid>.<start>) and whether the process that
+ * wrote a segment is still there; removing the segments of those gone.
+ */
+#ifndef NUMASHIM_STATS_STALE_H
+#define NUMASHIM_STATS_STALE_H
+
+#include "stats/layout.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What became of the process a segment was written by. */
+enum stats_state {
+	STATS_LIVE = 0,   /* pid alive with the start time in the name */
+	STATS_DEAD,       /* no such pid */
+	STATS_REUSED,     /* pid alive, but another process (start differs) */
+};
+
+/* Parse "numashim.<pid>.<start>"; 0 or -EINVAL. */
+int stats_parse_name(const char *name, int *pid, uint64_t *start);
+
+/* Read a small /proc file into buf (NUL-terminated); 0 or -errno. */
+int stats_read_small(const char *path, char *buf, size_t len);
+
+/* The start time of a live process (/proc/PID/stat field 22, clock ticks
+ * since boot); -ESRCH when there is no such process. */
+int stats_proc_start(int pid, uint64_t *start);
+
+/* LIVE, DEAD or REUSED for the process a segment names. */
+enum stats_state stats_state_of(int pid, uint64_t start);
+
+/* The calling process's pid namespace (inode of /proc/self/ns/pid), or 0. */
+uint64_t stats_pid_ns(void);
+
+/* Removes our own segments in `dir` whose process is gone (or whose pid
+ * was reused) and that were written in our pid namespace, never `self`'s;
+ * the number removed, or -errno. */
+int stats_remove_stale(const char *dir, pid_t self);
+
+#endif
