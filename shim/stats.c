@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #define NS_STATS_PERIOD_MS 1000
-#define NS_STALE_PERIOD_MS 60000
+#define NS_STALE_PERIOD_MS 600000 /* 10 min: every process scans */
 #define SAMPLE_PAGES 16            /* per node set and refresh */
 #define MAX_ARENAS_PER_SET 64
 
@@ -70,6 +70,7 @@ static struct {
 	int helper;                 /* 0 none yet, 1 running, -1 never */
 	uint32_t wake;              /* futex: 1 = a refresh is due */
 	char comm[17];              /* the process's name, for the header */
+	uint64_t last_stale_ms;     /* the helper's last remove_stale */
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -95,9 +96,13 @@ static uint64_t now_ms(void)
  * the pid, it names the segment and tells the tool it is still ours. */
 static uint64_t start_time(void)
 {
+	int saved = errno; /* this may run inside malloc */
 	uint64_t v = 0;
 
-	return stats_proc_start((int)getpid(), &v) == 0 ? v : 0;
+	if (stats_proc_start(0, &v))
+		v = 0;
+	errno = saved;
+	return v;
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -145,7 +150,12 @@ static void create(void)
 		return;
 	}
 	fill_identity(&S.seg->h);
-	S.seg->h.pid_ns = stats_pid_ns();
+	{
+		int saved = errno;
+
+		S.seg->h.pid_ns = stats_pid_ns();
+		errno = saved;
+	}
 }
 
 static uint64_t arena_stat(int which, unsigned arena)
@@ -355,19 +365,19 @@ static bool last_live_thread(void)
 
 /*
  * At the first refresh and then every NS_STALE_PERIOD_MS: the segments of
- * this user's processes that ended without removing theirs. Killed ones,
+ * this user's processes that ended without removing theirs (see
+ * stats_remove_stale for what counts as ended). Killed ones,
  * and those that leave by _exit: dash does, so every shell a service runs
  * left a file in /dev/shm. Only here, on the helper thread, where opendir
  * may allocate.
  */
 static void remove_stale(void)
 {
-	static uint64_t last;
 	uint64_t now = now_ms();
 
-	if (last != 0 && now - last < NS_STALE_PERIOD_MS)
+	if (S.last_stale_ms != 0 && now - S.last_stale_ms < NS_STALE_PERIOD_MS)
 		return;
-	last = now;
+	S.last_stale_ms = now;
 	stats_remove_stale("/dev/shm", getpid());
 }
 
@@ -389,11 +399,11 @@ static void *helper(void *unused)
 				return NULL; /* glibc ends the process */
 			}
 		}
-		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
 			refresh_now();
-			remove_stale();
-		}
 		__atomic_store_n(&S.wake, 0, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
+			remove_stale();
 	}
 	return NULL;
 }
@@ -496,6 +506,7 @@ void ns_stats_forked(void)
 	 * thread starts one of its own. */
 	S.helper = 0;
 	S.wake = 0;
+	S.last_stale_ms = 0;
 	S.last_ms = now_ms();
 	S.pending = true;
 	memset(S.sampled, 0, sizeof(S.sampled));

@@ -1,7 +1,8 @@
 /*
  * Segment names and the processes behind them (see stale.h), shared by the
- * numashim tool and the shim's stats helper thread. Not for the allocation
- * path: this uses stdio's snprintf and, for the directory, malloc.
+ * numashim tool and the shim. The shim calls stats_proc_start for itself
+ * (no allocation: snprintf of a number, strtok_r) and stats_remove_stale
+ * only on its stats helper thread (opendir allocates).
  */
 #include "stats/stale.h"
 
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,7 +71,10 @@ static int proc_stat(int pid, uint64_t *start, char *state)
 	char path[64], buf[2048], *p, *tok, *save = NULL;
 	int field = 2;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (pid == 0) /* ourselves, even where /proc is another namespace's */
+		snprintf(path, sizeof(path), "/proc/self/stat");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (stats_read_small(path, buf, sizeof(buf)))
 		return -ESRCH;
 	/* comm may hold spaces and ')': the fields start after the last ')'. */
@@ -111,29 +116,48 @@ uint64_t stats_pid_ns(void)
 	return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* A segment of our uid, written in our pid namespace? */
-static bool removable(int fd, uid_t me, uint64_t ns)
+/* Does this pid name no process at all, in our pid namespace? Only ESRCH
+ * says so: a process of another user (EPERM), hidden from /proc or not,
+ * is there, and so is one whose main thread has ended (a zombie leader). */
+static bool no_such_pid(int pid)
+{
+	return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* A plain file of ours holding a segment header written in our pid
+ * namespace, whose pid is `pid`? */
+static bool removable(int dfd, const char *name, int pid, uid_t me,
+		      uint64_t ns, struct stat *st)
 {
 	struct ns_stats_header h;
-	struct stat st;
+	ssize_t n;
+	int fd;
 
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == me &&
-	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-	       h.magic == NS_STATS_MAGIC && h.version == NS_STATS_VERSION &&
-	       h.pid_ns == ns;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+			       O_NOCTTY);
+	if (fd < 0)
+		return false;
+	n = fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_uid == me &&
+		    st->st_nlink == 1 ? pread(fd, &h, sizeof(h), 0) : -1;
+	close(fd);
+	return n == (ssize_t)sizeof(h) && h.magic == NS_STATS_MAGIC &&
+	       h.version == NS_STATS_VERSION && h.pid_ns == ns && h.pid == pid;
 }
 
 /*
- * Our own stale segments in `dir`: the process is gone or its pid reused,
- * the file is ours (same uid, a plain file) and holds a segment header
- * written in our pid namespace (elsewhere a pid we cannot see may be
- * alive). Anything else, and `self`'s own, is left alone.
+ * Our own segments in `dir` whose process is gone: no process has the pid
+ * (kill(pid, 0) fails with ESRCH) in our pid namespace, which is where the
+ * segment says it was written, and the file is ours (our euid, a plain
+ * file, one link) with a segment header naming that pid. Start times are
+ * not compared: /proc may belong to another pid namespace, or show them
+ * shifted by a time namespace; a pid that is in use again keeps its old
+ * segment until `numashim stat --gc`. Cheap checks first (the owner, then
+ * the pid), so others' files cost one fstatat. `self`'s own is skipped.
  */
 int stats_remove_stale(const char *dir, pid_t self)
 {
-	char path[PATH_MAX];
 	struct dirent *de;
-	int removed = 0;
+	int removed = 0, dfd;
 	uid_t me = geteuid();
 	uint64_t ns = stats_pid_ns();
 	DIR *d;
@@ -143,20 +167,24 @@ int stats_remove_stale(const char *dir, pid_t self)
 	d = opendir(dir);
 	if (d == NULL)
 		return -errno;
+	dfd = dirfd(d);
 	while ((de = readdir(d)) != NULL) {
+		struct stat st, again;
 		uint64_t start;
-		int pid, fd;
+		int pid;
 
 		if (stats_parse_name(de->d_name, &pid, &start) || pid == self ||
-		    stats_state_of(pid, start) == STATS_LIVE)
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_uid != me ||
+		    !no_such_pid(pid) ||
+		    !removable(dfd, de->d_name, pid, me, ns, &st))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0)
-			continue;
-		if (removable(fd, me, ns) && unlink(path) == 0)
+		/* Still the file we read (it cannot be replaced by another
+		 * user in a sticky directory; this guards against the rest). */
+		if (fstatat(dfd, de->d_name, &again, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    again.st_ino == st.st_ino && again.st_dev == st.st_dev &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
 			removed++;
-		close(fd);
 	}
 	closedir(d);
 	return removed;

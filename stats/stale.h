@@ -25,7 +25,8 @@ int stats_parse_name(const char *name, int *pid, uint64_t *start);
 int stats_read_small(const char *path, char *buf, size_t len);
 
 /* The start time of a live process (/proc/PID/stat field 22, clock ticks
- * since boot); -ESRCH when there is no such process. */
+ * since boot; pid 0: the caller, from /proc/self); -ESRCH when there is no
+ * such process. */
 int stats_proc_start(int pid, uint64_t *start);
 
 /* LIVE, DEAD or REUSED for the process a segment names. */
@@ -34,9 +35,9 @@ enum stats_state stats_state_of(int pid, uint64_t start);
 /* The calling process's pid namespace (inode of /proc/self/ns/pid), or 0. */
 uint64_t stats_pid_ns(void);
 
-/* Removes our own segments in `dir` whose process is gone (or whose pid
- * was reused) and that were written in our pid namespace, never `self`'s;
- * the number removed, or -errno. */
+/* Removes our own segments in `dir` written in our pid namespace whose
+ * pid no process has (see stale.c), never `self`'s; the number removed,
+ * or -errno. */
 int stats_remove_stale(const char *dir, pid_t self);
 
 #endif
