@@ -70,7 +70,7 @@ static void live_unlock(void)
  * (the stats helper reading the table); no one holds it in the child. */
 void ns_mmap_forked(void)
 {
-	__atomic_store_n(&L.lock, 0, __ATOMIC_RELEASE);
+	live_unlock();
 }
 
 static void live_add(void *p, size_t len, int set)

@@ -96,13 +96,9 @@ static uint64_t now_ms(void)
  * the pid, it names the segment and tells the tool it is still ours. */
 static uint64_t start_time(void)
 {
-	int saved = errno; /* this may run inside malloc */
 	uint64_t v = 0;
 
-	if (stats_proc_start(0, &v))
-		v = 0;
-	errno = saved;
-	return v;
+	return stats_proc_start(0, &v) == 0 ? v : 0;
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -138,24 +134,22 @@ static void fill_identity(struct ns_stats_header *h)
 	copy_str(h->policy, sizeof(h->policy), buf);
 }
 
+/* May run inside malloc (a forked child's first refresh, inline): the
+ * program's errno is left as it was. */
 static void create(void)
 {
-	int err = 0;
+	int err = 0, saved = errno;
 
 	S.pending = false;
 	S.seg = stats_create(getpid(), start_time(), S.name, &err);
 	if (S.seg == NULL) {
 		ns_log_once(&S.create_warned, "creating the stats segment", err,
 			    "numashim stat cannot see this process");
-		return;
-	}
-	fill_identity(&S.seg->h);
-	{
-		int saved = errno;
-
+	} else {
+		fill_identity(&S.seg->h);
 		S.seg->h.pid_ns = stats_pid_ns();
-		errno = saved;
 	}
+	errno = saved;
 }
 
 static uint64_t arena_stat(int which, unsigned arena)
@@ -349,18 +343,17 @@ static void refresh_now(void)
  */
 static bool last_live_thread(void)
 {
-	char buf[512], *p;
 	struct stat st;
+	uint64_t start;
+	char state;
 
 	if (stat("/proc/self/task", &st) != 0 || st.st_nlink > 4)
 		return false;
 	if (st.st_nlink <= 3)
 		return true;
 	/* The helper and one other: is that other the main thread, gone? */
-	if (os_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
-		return false;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	return stats_proc_stat(0, &start, &state) == 0 &&
+	       (state == 'Z' || state == 'X');
 }
 
 /*

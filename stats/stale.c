@@ -65,8 +65,7 @@ int stats_read_small(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* Field 22 (start time) and field 3 (state) of /proc/PID/stat. */
-static int proc_stat(int pid, uint64_t *start, char *state)
+int stats_proc_stat(int pid, uint64_t *start, char *state)
 {
 	char path[64], buf[2048], *p, *tok, *save = NULL;
 	int field = 2;
@@ -95,7 +94,7 @@ int stats_proc_start(int pid, uint64_t *start)
 {
 	char state;
 
-	return proc_stat(pid, start, &state);
+	return stats_proc_stat(pid, start, &state);
 }
 
 enum stats_state stats_state_of(int pid, uint64_t start)
@@ -104,7 +103,7 @@ enum stats_state stats_state_of(int pid, uint64_t start)
 	char state = '?';
 
 	/* A zombie has exited: its segment will never change again. */
-	if (proc_stat(pid, &now, &state) || state == 'Z' || state == 'X')
+	if (stats_proc_stat(pid, &now, &state) || state == 'Z' || state == 'X')
 		return STATS_DEAD;
 	return now == start ? STATS_LIVE : STATS_REUSED;
 }

@@ -24,6 +24,11 @@ int stats_parse_name(const char *name, int *pid, uint64_t *start);
 /* Read a small /proc file into buf (NUL-terminated); 0 or -errno. */
 int stats_read_small(const char *path, char *buf, size_t len);
 
+/* Field 22 (start time, clock ticks since boot) and field 3 (state: 'Z'
+ * for a zombie) of /proc/PID/stat, pid 0 meaning the caller (/proc/self);
+ * -ESRCH when it cannot be read, -EIO when it does not parse. */
+int stats_proc_stat(int pid, uint64_t *start, char *state);
+
 /* The start time of a live process (/proc/PID/stat field 22, clock ticks
  * since boot; pid 0: the caller, from /proc/self); -ESRCH when there is no
  * such process. */
