@@ -151,6 +151,7 @@ NS_HIDDEN void ns_prof_init(void);
 NS_HIDDEN void ns_stats_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
+NS_HIDDEN void ns_stats_exit_now(void);  /* _exit: async-signal-safe */
 typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,
 			    void *(*)(void *), void *);
 /* The refresh helper thread, made with glibc's pthread_create (`create`). */

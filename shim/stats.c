@@ -71,6 +71,7 @@ static struct {
 	uint32_t wake;              /* futex: 1 = a refresh is due */
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
+	pid_t owner;                /* the process that made the segment */
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -148,6 +149,8 @@ static void create(void)
 	} else {
 		fill_identity(&S.seg->h);
 		S.seg->h.pid_ns = stats_pid_ns();
+		/* Published after the name is complete: see ns_stats_exit_now. */
+		__atomic_store_n(&S.owner, S.seg->h.pid, __ATOMIC_RELEASE);
 	}
 	errno = saved;
 }
@@ -359,10 +362,10 @@ static bool last_live_thread(void)
 /*
  * At the first refresh and then every NS_STALE_PERIOD_MS: the segments of
  * this user's processes that ended without removing theirs (see
- * stats_remove_stale for what counts as ended). Killed ones,
- * and those that leave by _exit: dash does, so every shell a service runs
- * left a file in /dev/shm. Only here, on the helper thread, where opendir
- * may allocate.
+ * stats_remove_stale for what counts as ended): killed ones, and those
+ * that made the exit_group system call themselves (_exit and _Exit remove
+ * theirs, shim/exit.c). Only here, on the helper thread, where opendir may
+ * allocate.
  */
 static void remove_stale(void)
 {
@@ -490,6 +493,7 @@ void ns_stats_forked(void)
 	if (S.seg)
 		stats_destroy(S.seg, S.name, 0);
 	S.seg = NULL;
+	S.owner = 0;
 	/* The name is the parent's segment's: a child that exits before it
 	 * has one of its own must not remove the parent's. */
 	S.name[0] = '\0';
@@ -522,6 +526,23 @@ __attribute__((destructor)) static void stats_exit(void)
 	}
 	/* Unlinking is safe while mapped; unmapping only if no one writes. */
 	stats_destroy(locked ? S.seg : NULL, S.name, 1);
+	__atomic_store_n(&S.owner, 0, __ATOMIC_RELEASE);
 	if (locked)
 		S.seg = NULL;
+}
+
+/*
+ * From _exit and _Exit (shim/exit.c), perhaps in a signal handler or a
+ * vfork child: async-signal-safe calls only (getpid, strcpy, unlink), no
+ * lock, no unmapping (a refresh may be writing; the process ends anyway).
+ * Only the process that made the segment removes its file: a vfork child
+ * runs in its parent's memory, segment name included, under a pid of its
+ * own, and a child of a raw clone() has the name without our fork handler.
+ */
+void ns_stats_exit_now(void)
+{
+	pid_t owner = __atomic_load_n(&S.owner, __ATOMIC_ACQUIRE);
+
+	if (owner > 0 && owner == getpid())
+		stats_destroy(NULL, S.name, 1);
 }

@@ -1,0 +1,94 @@
+/*
+ * Leaves by _exit or _Exit, the exits that run no destructors, for
+ * exit-paths.test:
+ *
+ *   exit_prog _exit|_Exit|signal|thread STATUS
+ *   exit_prog vfork
+ *
+ * First it prints "segment NAME" for its stats segment in /dev/shm (or
+ * "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
+ * _exit(STATUS) in a SIGUSR1 handler; "thread" calls it from a second
+ * thread while the main thread allocates. "vfork": a vfork child calls
+ * _exit(0) in the parent's memory; the parent then prints "after NAME"
+ * (its segment must still be there) and returns 0.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int status;
+
+static void say_segment(const char *what)
+{
+	char prefix[64];
+	const char *found = "none";
+	struct dirent *e;
+	DIR *d = opendir("/dev/shm");
+
+	snprintf(prefix, sizeof(prefix), "numashim.%d.", (int)getpid());
+	while (d && (e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			found = e->d_name;
+			break;
+		}
+	printf("%s %s\n", what, found);
+	fflush(stdout);
+	if (d)
+		closedir(d);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	_exit(status);
+}
+
+static void *exiter(void *unused)
+{
+	(void)unused;
+	_exit(status);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	pthread_t t;
+
+	status = argc > 2 ? atoi(argv[2]) : 0;
+	say_segment("segment");
+	if (strcmp(mode, "_exit") == 0)
+		_exit(status);
+	if (strcmp(mode, "_Exit") == 0)
+		_Exit(status);
+	if (strcmp(mode, "signal") == 0) {
+		signal(SIGUSR1, on_usr1);
+		raise(SIGUSR1);
+		return 2;
+	}
+	if (strcmp(mode, "thread") == 0) {
+		if (pthread_create(&t, NULL, exiter, NULL))
+			return 2;
+		for (;;)
+			free(malloc(64));
+	}
+	if (strcmp(mode, "vfork") == 0) {
+		int st;
+		pid_t pid = vfork();
+
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+			return 2;
+		say_segment("after");
+		return 0;
+	}
+	return 2;
+}
