@@ -72,6 +72,9 @@ static struct {
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
 	pid_t owner;                /* the process that made the segment */
+	cpu_set_t start_cpus;       /* the process's affinity at start */
+	bool start_cpus_ok;
+	int start_policy;           /* and its scheduling policy */
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -432,18 +435,54 @@ void ns_stats_tick(void)
 }
 
 /*
+ * The helper's attributes: detached, every signal blocked, and placed as
+ * the process was at its start, not as the thread that happens to create
+ * it is: that thread may have pinned itself to a CPU it keeps for itself,
+ * or run at a real-time priority. The helper gets the start's CPU mask and
+ * SCHED_OTHER (SCHED_BATCH or SCHED_IDLE if the process started so): a
+ * refresh must never preempt the program's own threads. `placed` false:
+ * everything inherited, the fallback when the start's mask or policy is
+ * not allowed any more (a cpuset that shrank, a thread that may not leave
+ * SCHED_IDLE).
+ */
+static int helper_attr(pthread_attr_t *attr, bool placed)
+{
+	struct sched_param prio = { 0 };
+	int policy = S.start_policy;
+	sigset_t all;
+
+	if (pthread_attr_init(attr))
+		return -1;
+	pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(attr, 1 << 20); /* it touches some 20 KiB */
+	sigfillset(&all);
+	/* glibc leaves out the signals it needs itself (setxid, cancel). */
+	pthread_attr_setsigmask_np(attr, &all);
+	if (!placed)
+		return 0;
+	if (S.start_cpus_ok)
+		pthread_attr_setaffinity_np(attr, sizeof(S.start_cpus),
+					    &S.start_cpus);
+	if (policy != SCHED_BATCH && policy != SCHED_IDLE)
+		policy = SCHED_OTHER;
+	if (pthread_attr_setinheritsched(attr, PTHREAD_EXPLICIT_SCHED) == 0) {
+		pthread_attr_setschedpolicy(attr, policy);
+		pthread_attr_setschedparam(attr, &prio);
+	}
+	return 0;
+}
+
+/*
  * From our pthread_create, once the program's new thread runs: the helper
  * that refreshes the segment, when numashim is active (passing through,
  * only the main thread has the activity callback, and numashim adds no
- * thread to a program it leaves alone). It blocks every signal (a signal
- * for the process goes to one of the program's threads), is detached,
- * names itself numashim-stats for top and ps, and allocates through no
- * node arena. If it cannot be made, the refresh stays inline.
+ * thread to a program it leaves alone). It names itself numashim-stats for
+ * top and ps and allocates through no node arena. If it cannot be made,
+ * the refresh stays inline.
  */
 void ns_stats_thread_start(ns_create_fn create)
 {
-	int zero = 0, rc;
-	sigset_t all;
+	int zero = 0, rc = -1;
 	pthread_attr_t attr;
 	pthread_t t;
 
@@ -452,15 +491,14 @@ void ns_stats_thread_start(ns_create_fn create)
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
-	if (pthread_attr_init(&attr))
-		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
-	sigfillset(&all);
-	/* glibc leaves out the signals it needs itself (setxid, cancel). */
-	pthread_attr_setsigmask_np(&attr, &all);
-	rc = create(&t, &attr, helper, NULL);
-	pthread_attr_destroy(&attr);
+	for (int placed = 1; placed >= 0 && rc != 0; placed--) {
+		if (helper_attr(&attr, placed))
+			return;
+		rc = create(&t, &attr, helper, NULL);
+		pthread_attr_destroy(&attr);
+		if (rc != EPERM && rc != EINVAL)
+			break;
+	}
 	if (rc == 0)
 		__atomic_store_n(&S.helper, 1, __ATOMIC_RELEASE);
 }
@@ -476,6 +514,11 @@ void ns_stats_init(void)
 	}
 	S.rng = (uint64_t)getpid();
 	save_comm();
+	if (ns.active) { /* for the helper; a fork's child keeps these */
+		S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
+						    &S.start_cpus) == 0;
+		S.start_policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+	}
 	S.enabled = true;
 	S.last_ms = now_ms();
 	/* The segment now ("not updated yet" to the tool), its figures at the

@@ -2,7 +2,7 @@
  * A program with known allocations, for the stats-segment tests.
  *
  *   stats_prog BLOCKS SIZE [fork | fork-threads | fork-exit | pthread_exit
- *                           | remote R]
+ *                           | remote R | pinned-main]
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
@@ -16,7 +16,9 @@
  * starts; with "fork-exit" the child calls exit(0) at once and the parent
  * waits for it before it churns. With "pthread_exit" the main thread ends
  * by pthread_exit once the threads are started: the process must end with
- * its last thread (status 0), printing nothing.
+ * its last thread (status 0), printing nothing. With "pinned-main" the
+ * main thread first pins itself to the last CPU and switches to
+ * SCHED_BATCH, as a program that keeps a CPU for its main loop does.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -118,6 +120,16 @@ int main(int argc, char **argv)
 	}
 	if (cpus > 64)
 		cpus = 64;
+	if (mode("pinned-main")) {
+		struct sched_param prio = { 0 };
+		cpu_set_t last;
+
+		CPU_ZERO(&last);
+		CPU_SET(cpus - 1, &last);
+		if (sched_setaffinity(0, sizeof(last), &last) ||
+		    sched_setscheduler(0, SCHED_BATCH, &prio))
+			return 2;
+	}
 	for (int i = 0; i < cpus; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
 	if (mode("pthread_exit"))
