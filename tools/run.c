@@ -187,6 +187,26 @@ static void env_line(FILE *f, const char *name, const char *value)
 	fputs("\"\n", f);
 }
 
+/* The ExecStopPost= line: the installed tool removes the stats segments
+ * the service's processes left in /dev/shm. A process that exits removes
+ * its own (also by _exit); one that is killed or crashes cannot, and a
+ * single-threaded service has no stats helper to sweep them. systemd runs
+ * ExecStopPost= however the service ended; "-" keeps a failure of the
+ * sweep from failing the unit. The path is quoted, with % doubled
+ * (specifiers are expanded in Exec lines too). */
+static void gc_line(FILE *f, const char *tool)
+{
+	fputs("ExecStopPost=-\"", f);
+	for (const char *p = tool; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f);
+		else if (*p == '%')
+			fputc('%', f);
+		fputc(*p, f);
+	}
+	fputs("\" stat --gc\n", f);
+}
+
 static void write_dropin(FILE *f, const char *unit, const char *lib,
 			 const struct tool_settings *s)
 {
@@ -194,13 +214,15 @@ static void write_dropin(FILE *f, const char *unit, const char *lib,
 		"# File: /etc/systemd/system/%s.d/numashim.conf, then\n"
 		"#   systemctl daemon-reload && systemctl restart %s\n"
 		"# Variables: `numashim help env`; live stats: `numashim stat "
-		"PID`.\n[Service]\n", unit, unit, unit);
+		"PID`.\n# ExecStopPost: the stats segments of its processes that "
+		"were killed go\n# when it stops.\n[Service]\n", unit, unit, unit);
 	env_line(f, "LD_PRELOAD", lib);
 	/* In table order, whatever the order on the command line. */
 	for (size_t i = 0; i < policy_option_count; i++)
 		for (size_t j = 0; j < s->n; j++)
 			if (s->name[j] == policy_options[i].name)
 				env_line(f, s->name[j], s->value[j]);
+	gc_line(f, NUMASHIM_INSTALLED_TOOL);
 }
 
 /* mkdir -p for the directories of `path`. */
