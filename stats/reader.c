@@ -435,13 +435,13 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 
 /* ------------------------------------------------------------ resident */
 
-int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])
+int stats_numa_maps(const char *path, bool placed_only,
+		    uint64_t bytes[NS_STATS_MAX_NODES])
 {
-	char path[64], line[4096];
+	char line[4096];
 	FILE *f;
 
 	memset(bytes, 0, NS_STATS_MAX_NODES * sizeof(bytes[0]));
-	snprintf(path, sizeof(path), "/proc/%d/numa_maps", pid);
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -errno;
@@ -457,7 +457,7 @@ int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])
 		placed = strncmp(tok, "prefer:", 7) == 0 ||
 			 strncmp(tok, "bind:", 5) == 0 ||
 			 strncmp(tok, "interleave", 10) == 0;
-		if (!placed)
+		if (placed_only && !placed)
 			continue;
 		while ((tok = strtok_r(NULL, " \n", &save)) != NULL) {
 			unsigned node;
@@ -474,4 +474,12 @@ int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])
 	}
 	fclose(f);
 	return 0;
+}
+
+int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/numa_maps", pid);
+	return stats_numa_maps(path, true, bytes);
 }

@@ -57,6 +57,11 @@ struct stats_snapshot {
  */
 int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES]);
 
+/* The same from a numa_maps file at `path`, of every mapping when
+ * `placed_only` is false (doctor's whole-process view). 0 or -errno. */
+int stats_numa_maps(const char *path, bool placed_only,
+		    uint64_t bytes[NS_STATS_MAX_NODES]);
+
 const char *stats_state_name(enum stats_state s);
 
 /*

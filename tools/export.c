@@ -64,8 +64,7 @@ void tool_clean(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* A string field of the segment, cleaned and escaped (\ and "). */
-static void put_str(FILE *f, const char *raw)
+void tool_json_str(FILE *f, const char *raw)
 {
 	char clean[1024];
 
@@ -143,15 +142,15 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 	fprintf(f, "  {\"pid\": %d, ", h->pid);
 	json_u(f, "start_time", h->start_time, true);
 	fputs("\"comm\": ", f);
-	put_str(f, h->comm);
+	tool_json_str(f, h->comm);
 	fputs(", \"exe\": ", f);
-	put_str(f, h->exe);
+	tool_json_str(f, h->exe);
 	fputs(", \"policy\": ", f);
-	put_str(f, h->policy);
+	tool_json_str(f, h->policy);
 	fprintf(f, ", \"state\": \"%s\", \"stale\": %s, \"segment\": ",
 		snap->state == STATS_LIVE ? "live" : snap->state == STATS_DEAD ?
 		"dead" : "reused", snap->state == STATS_LIVE ? "false" : "true");
-	put_str(f, snap->path);
+	tool_json_str(f, snap->path);
 	fprintf(f, ", \"active\": %s, ", h->active ? "true" : "false");
 	json_u(f, "fake_nodes", h->fake_nodes, true);
 	json_u(f, "node_count", h->node_count, true);
@@ -280,7 +279,7 @@ static const struct family families[] = {
 static void put_label(FILE *f, const char *name, const char *raw, bool comma)
 {
 	fprintf(f, "%s%s=", comma ? "," : "", name);
-	put_str(f, raw);
+	tool_json_str(f, raw);
 }
 
 static uint64_t header_value(const struct ns_stats_header *h, const struct family *fam)

@@ -41,6 +41,9 @@ static void usage(FILE *f)
 		"[--gc] [--dir DIR]\n"
 		"  dropin SERVICE [--write]    a systemd drop-in running SERVICE "
 		"under the shim\n"
+		"  doctor [PID...]             the host's NUMA health and where "
+		"PIDs' memory is,\n"
+		"       [--interval SECS] [--json]  each finding rated, with a fix\n"
 		"  help env                    every NUMASHIM_* variable, its "
 		"default and meaning\n"
 		"  help COMMAND                the options of COMMAND\n\n"
@@ -153,7 +156,9 @@ static int help(int argc, char **argv)
 		return cmd_stat(2, sub);
 	if (strcmp(argv[1], "dropin") == 0)
 		return cmd_dropin(2, sub);
-	tool_err("help: no help on \"%s\" (try: env, run, stat, dropin)",
+	if (strcmp(argv[1], "doctor") == 0)
+		return cmd_doctor(2, sub);
+	tool_err("help: no help on \"%s\" (try: env, run, stat, dropin, doctor)",
 		 argv[1]);
 	return TOOL_USAGE;
 }
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 
 	if (argc < 2) {
-		tool_err("no command given (run, stat, dropin or help; see "
+		tool_err("no command given (run, stat, dropin, doctor or help; see "
 			 "numashim --help)");
 		return TOOL_USAGE;
 	}
@@ -182,6 +187,8 @@ int main(int argc, char **argv)
 		return cmd_stat(argc - 1, argv + 1);
 	if (strcmp(cmd, "dropin") == 0)
 		return cmd_dropin(argc - 1, argv + 1);
+	if (strcmp(cmd, "doctor") == 0)
+		return cmd_doctor(argc - 1, argv + 1);
 	if (strcmp(cmd, "help") == 0)
 		return help(argc - 1, argv + 1);
 	if (cmd[0] == '-')

@@ -172,18 +172,24 @@ static const char *unit_name(const char *svc, char *buf, size_t len)
 	return buf;
 }
 
-/* One Environment= line, quoted for systemd: \ and " escaped, % doubled
- * (specifiers are expanded in Environment=). */
-static void env_line(FILE *f, const char *name, const char *value)
+/* Text inside a double-quoted systemd value: \ and " escaped, % doubled
+ * (specifiers are expanded in Environment= and Exec lines). */
+static void put_quoted(FILE *f, const char *s)
 {
-	fprintf(f, "Environment=\"%s=", name);
-	for (const char *p = value; *p; p++) {
+	for (const char *p = s; *p; p++) {
 		if (*p == '\\' || *p == '"')
 			fputc('\\', f);
 		else if (*p == '%')
 			fputc('%', f);
 		fputc(*p, f);
 	}
+}
+
+/* One Environment= line. */
+static void env_line(FILE *f, const char *name, const char *value)
+{
+	fprintf(f, "Environment=\"%s=", name);
+	put_quoted(f, value);
 	fputs("\"\n", f);
 }
 
@@ -192,18 +198,11 @@ static void env_line(FILE *f, const char *name, const char *value)
  * its own (also by _exit); one that is killed or crashes cannot, and a
  * single-threaded service has no stats helper to sweep them. systemd runs
  * ExecStopPost= however the service ended; "-" keeps a failure of the
- * sweep from failing the unit. The path is quoted, with % doubled
- * (specifiers are expanded in Exec lines too). */
+ * sweep from failing the unit. */
 static void gc_line(FILE *f, const char *tool)
 {
 	fputs("ExecStopPost=-\"", f);
-	for (const char *p = tool; *p; p++) {
-		if (*p == '\\' || *p == '"')
-			fputc('\\', f);
-		else if (*p == '%')
-			fputc('%', f);
-		fputc(*p, f);
-	}
+	put_quoted(f, tool);
 	fputs("\" stat --gc\n", f);
 }
 

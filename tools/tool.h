@@ -8,6 +8,7 @@
  *   stat.c      `stat`: choosing segments, the table, --watch
  *   gc.c        `stat --gc`: removing stale segments
  *   export.c    `stat --json` and `stat --prometheus`
+ *   doctor.c    `doctor`: the host's and processes' NUMA health
  *
  * Errors for people: one line on stderr, "numashim: what: why".
  */
@@ -31,6 +32,7 @@ void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cmd_run(int argc, char **argv);
 int cmd_dropin(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_help_env(int argc, char **argv);
 
 /* Remove the stale segments in dir (STATS_DIR when NULL); TOOL_FAIL when
@@ -89,6 +91,9 @@ void tool_print_policy_usage(FILE *f);
 /* Strings from a segment made printable UTF-8: control bytes and invalid
  * UTF-8 become '?'. */
 void tool_clean(const char *in, char *out, size_t len);
+
+/* A JSON string: `raw` cleaned as above, \ and " escaped, quoted. */
+void tool_json_str(FILE *f, const char *raw);
 
 void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
 void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n);
