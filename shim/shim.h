@@ -152,6 +152,11 @@ NS_HIDDEN void ns_stats_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
 NS_HIDDEN void ns_stats_exit_now(void);  /* _exit: async-signal-safe */
+/* shim/stats_collect.c: the segment's figures. */
+struct ns_stats_node;
+NS_HIDDEN bool ns_stats_collect_init(void);
+NS_HIDDEN void ns_stats_collect_forked(void);
+NS_HIDDEN void ns_stats_collect(struct ns_stats_node *nodes);
 typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,
 			    void *(*)(void *), void *);
 /* The refresh helper thread, made with glibc's pthread_create (`create`). */

@@ -1,10 +1,12 @@
 /*
- * Filling the stats segment (stats/layout.h, stats/writer.c).
+ * Filling the stats segment (stats/layout.h, stats/writer.c): when, by
+ * whom, and its life from creation to removal at exit.
  *
  * Counting costs the allocation path nothing: the per-node figures come
  * from jemalloc's own per-arena statistics (kept anyway; folded from the
  * thread caches by the "epoch" refresh), from our slow paths (remote frees,
- * placed mappings) and from a page sampler. The segment is refreshed at
+ * placed mappings) and from a page sampler (shim/stats_collect.c). The
+ * segment is refreshed at
  * most NS_STATS_PERIOD_MS apart, from jemalloc's per-thread activity
  * callback (about every 64 KiB a thread allocates or frees), so an idle
  * process shows its last figures with their time. The first refresh comes
@@ -45,33 +47,21 @@
 
 #define NS_STATS_PERIOD_MS 1000
 #define NS_STALE_PERIOD_MS 600000 /* 10 min: every process scans */
-#define SAMPLE_PAGES 16            /* per node set and refresh */
-#define MAX_ARENAS_PER_SET 64
-
-enum { ST_SMALL_ALLOC, ST_SMALL_NMALLOC, ST_SMALL_NDALLOC,
-       ST_LARGE_ALLOC, ST_LARGE_NMALLOC, ST_LARGE_NDALLOC, ST_NR };
-
-static const char *const st_names[ST_NR] = {
-	"stats.arenas.0.small.allocated", "stats.arenas.0.small.nmalloc",
-	"stats.arenas.0.small.ndalloc", "stats.arenas.0.large.allocated",
-	"stats.arenas.0.large.nmalloc", "stats.arenas.0.large.ndalloc",
-};
 
 static struct {
 	struct ns_stats_segment *seg;
 	char name[STATS_NAME_MAX];
 	int lock;                   /* try-lock: one refresher at a time */
 	bool enabled, pending;      /* pending: create on the next tick */
-	uint64_t last_ms, rng;
-	size_t mib[ST_NR][5], miblen[ST_NR], epoch_mib[1], epoch_miblen;
-	uint64_t sampled[POLICY_MAX_NODES], found[POLICY_MAX_NODES],
-		 fallback[POLICY_MAX_NODES];
+	uint64_t last_ms;
 	int create_warned;
 	int helper;                 /* 0 none yet, 1 running, -1 never */
 	uint32_t wake;              /* futex: 1 = a refresh is due */
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
 	pid_t owner;                /* the process that made the segment */
+	uint64_t owner_ns;          /* and its pid namespace (0: unknown) */
+	pid_t self;                 /* the process this state is for */
 	cpu_set_t start_cpus;       /* the process's affinity at start */
 	bool start_cpus_ok;
 	int start_policy;           /* and its scheduling policy */
@@ -153,146 +143,10 @@ static void create(void)
 		fill_identity(&S.seg->h);
 		S.seg->h.pid_ns = stats_pid_ns();
 		/* Published after the name is complete: see ns_stats_exit_now. */
+		S.owner_ns = S.seg->h.pid_ns;
 		__atomic_store_n(&S.owner, S.seg->h.pid, __ATOMIC_RELEASE);
 	}
 	errno = saved;
-}
-
-static uint64_t arena_stat(int which, unsigned arena)
-{
-	uint64_t v = 0;
-	size_t mib[5], len = sizeof(v);
-
-	memcpy(mib, S.mib[which], sizeof(mib));
-	mib[2] = arena;
-	/* allocated is a size_t, the counters uint64_t: both 8 bytes here. */
-	if (nsje_mallctlbymib(mib, S.miblen[which], &v, &len, NULL, 0))
-		return 0;
-	return v;
-}
-
-/* Adds `v` to field `off` of the nodes a set places on, split by weight
- * (an interleaved set's bytes are spread over its nodes). */
-static void spread(struct ns_stats_node *nodes, int set, size_t off, uint64_t v)
-{
-	const struct policy_set *s = &ns.plan.set[set];
-	uint64_t total = 0;
-	int last = -1;
-	uint64_t given = 0;
-
-	for (int n = 0; n < POLICY_MAX_NODES; n++)
-		if (s->vmask & policy_node_bit(n))
-			total += ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
-	if (total == 0)
-		return;
-	for (int n = 0; n < POLICY_MAX_NODES; n++) {
-		uint64_t w, part;
-
-		if (!(s->vmask & policy_node_bit(n)))
-			continue;
-		w = ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
-		part = v / total * w + v % total * w / total;
-		*(uint64_t *)((char *)&nodes[n] + off) += part;
-		given += part;
-		last = n;
-	}
-	if (last >= 0) /* rounding leftovers go to the last node */
-		*(uint64_t *)((char *)&nodes[last] + off) += v - given;
-}
-
-#define SPREAD(nodes, set, field, v) \
-	spread(nodes, set, offsetof(struct ns_stats_node, field), v)
-
-/* Where do pages meant for a node set's node really sit? */
-static void sample(int set)
-{
-	const struct policy_set *s = &ns.plan.set[set];
-	void *pages[SAMPLE_PAGES];
-	int status[SAMPLE_PAGES], n = 0;
-
-	if (s->node < 0)
-		return;
-	for (unsigned k = 0; k < NS_RECENT && n < SAMPLE_PAGES; k++) {
-		uintptr_t addr;
-		size_t size;
-
-		if (!ns_arena_recent(set, k, &addr, &size))
-			continue;
-		S.rng = S.rng * 6364136223846793005ULL + 1442695040888963407ULL;
-		pages[n++] = (void *)((addr + (S.rng >> 17) % size) & ~(uintptr_t)4095);
-	}
-	if (n == 0 || os_move_pages_query((unsigned long)n, pages, status))
-		return;
-	for (int i = 0; i < n; i++) {
-		if (status[i] < 0)
-			continue; /* not touched yet: nothing to say */
-		S.sampled[s->node]++;
-		if (s->mask & policy_node_bit(status[i]))
-			S.found[s->node]++;
-		else
-			S.fallback[s->node]++;
-	}
-}
-
-static void collect(struct ns_stats_node *nodes)
-{
-	uint64_t one = 1, mbytes[POLICY_MAX_SETS] = { 0 },
-		 mcount[POLICY_MAX_SETS] = { 0 };
-	size_t len = sizeof(one);
-
-	/* Fold the thread caches' counts into the arenas' statistics. */
-	nsje_mallctl("epoch", NULL, NULL, &one, len);
-	if (!ns.active) {
-		unsigned all = MALLCTL_ARENAS_ALL;
-		struct ns_stats_node *n0 = &nodes[0];
-
-		n0->live_bytes[NS_BAND_SMALL] = arena_stat(ST_SMALL_ALLOC, all);
-		n0->live_bytes[NS_BAND_LARGE] = arena_stat(ST_LARGE_ALLOC, all);
-		n0->allocs = arena_stat(ST_SMALL_NMALLOC, all) +
-			     arena_stat(ST_LARGE_NMALLOC, all);
-		n0->frees = arena_stat(ST_SMALL_NDALLOC, all) +
-			    arena_stat(ST_LARGE_NDALLOC, all);
-		n0->live_count[NS_BAND_SMALL] = arena_stat(ST_SMALL_NMALLOC, all) -
-						arena_stat(ST_SMALL_NDALLOC, all);
-		n0->live_count[NS_BAND_LARGE] = arena_stat(ST_LARGE_NMALLOC, all) -
-						arena_stat(ST_LARGE_NDALLOC, all);
-		return;
-	}
-	ns_mmap_live(mbytes, mcount);
-	for (int s = 0; s < ns.plan.nr_sets; s++) {
-		unsigned arenas[MAX_ARENAS_PER_SET];
-		int threads, na = ns_arena_list(s, arenas, MAX_ARENAS_PER_SET,
-						&threads);
-		uint64_t v[ST_NR] = { 0 };
-		bool large = s == ns.plan.large_set;
-
-		for (int a = 0; a < na; a++)
-			for (int k = 0; k < ST_NR; k++)
-				v[k] += arena_stat(k, arenas[a]);
-		SPREAD(nodes, s, live_bytes[NS_BAND_SMALL], v[ST_SMALL_ALLOC]);
-		SPREAD(nodes, s, live_bytes[NS_BAND_LARGE], v[ST_LARGE_ALLOC]);
-		SPREAD(nodes, s, live_count[NS_BAND_SMALL],
-		       v[ST_SMALL_NMALLOC] - v[ST_SMALL_NDALLOC]);
-		SPREAD(nodes, s, live_count[NS_BAND_LARGE],
-		       v[ST_LARGE_NMALLOC] - v[ST_LARGE_NDALLOC]);
-		SPREAD(nodes, s, allocs, v[ST_SMALL_NMALLOC] + v[ST_LARGE_NMALLOC]);
-		SPREAD(nodes, s, frees, v[ST_SMALL_NDALLOC] + v[ST_LARGE_NDALLOC]);
-		SPREAD(nodes, s, live_bytes[NS_BAND_MMAP], mbytes[s]);
-		SPREAD(nodes, s, live_count[NS_BAND_MMAP], mcount[s]);
-		if (large || ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
-			SPREAD(nodes, s, interleaved_bytes,
-			       v[ST_LARGE_ALLOC] + v[ST_SMALL_ALLOC] + mbytes[s]);
-		SPREAD(nodes, s, remote_frees,
-		       __atomic_load_n(&ns_count.remote_frees_set[s],
-				       __ATOMIC_RELAXED));
-		SPREAD(nodes, s, threads, (uint64_t)threads);
-		sample(s);
-	}
-	for (int n = 0; n < POLICY_MAX_NODES; n++) {
-		nodes[n].sampled_pages = S.sampled[n];
-		nodes[n].found_pages = S.found[n];
-		nodes[n].fallbacks = S.fallback[n];
-	}
 }
 
 static void refresh(void)
@@ -302,7 +156,7 @@ static void refresh(void)
 	struct timespec ts;
 
 	memset(nodes, 0, sizeof(nodes));
-	collect(nodes);
+	ns_stats_collect(nodes);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	stats_write_begin(S.seg);
 	memcpy(S.seg->node, nodes, sizeof(nodes));
@@ -380,6 +234,41 @@ static void remove_stale(void)
 	stats_remove_stale("/dev/shm", getpid());
 }
 
+/*
+ * The helper runs where the process started, not where the thread that
+ * happens to create it is: that thread may have pinned itself to a CPU it
+ * keeps for its own loop, or run at a real-time priority. So the helper
+ * moves itself, first thing, to the CPUs the process had at its start (or
+ * at its fork) and to SCHED_OTHER (SCHED_BATCH or SCHED_IDLE if the
+ * process started so): a refresh must never preempt the program's own
+ * threads. Done by the helper itself, each on its own: glibc's thread
+ * attributes take no SCHED_BATCH or SCHED_IDLE, and a start mask a cpuset
+ * no longer allows must not cost the policy. A refused call leaves what
+ * was inherited. The raw system call: our sched_setaffinity would bind
+ * the helper to a node's arenas.
+ */
+static void place_helper(void)
+{
+	struct sched_param prio = { 0 };
+	int policy = S.start_policy;
+
+	if (S.start_cpus_ok)
+		syscall(SYS_sched_setaffinity, 0, sizeof(S.start_cpus),
+			&S.start_cpus);
+	if (policy != SCHED_BATCH && policy != SCHED_IDLE)
+		policy = SCHED_OTHER;
+	sched_setscheduler(0, policy, &prio);
+}
+
+/* The CPUs and scheduling policy the helper will take (place_helper):
+ * the process's now, at its start or its fork. */
+static void save_placement(void)
+{
+	S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
+					    &S.start_cpus) == 0;
+	S.start_policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+}
+
 static void *helper(void *unused)
 {
 	/* How often an idle helper checks whether it is the last thread: the
@@ -388,6 +277,7 @@ static void *helper(void *unused)
 
 	(void)unused;
 	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
+	place_helper();
 	for (;;) {
 		while (__atomic_load_n(&S.wake, __ATOMIC_ACQUIRE) == 0) {
 			long rc = syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE,
@@ -435,54 +325,18 @@ void ns_stats_tick(void)
 }
 
 /*
- * The helper's attributes: detached, every signal blocked, and placed as
- * the process was at its start, not as the thread that happens to create
- * it is: that thread may have pinned itself to a CPU it keeps for itself,
- * or run at a real-time priority. The helper gets the start's CPU mask and
- * SCHED_OTHER (SCHED_BATCH or SCHED_IDLE if the process started so): a
- * refresh must never preempt the program's own threads. `placed` false:
- * everything inherited, the fallback when the start's mask or policy is
- * not allowed any more (a cpuset that shrank, a thread that may not leave
- * SCHED_IDLE).
- */
-static int helper_attr(pthread_attr_t *attr, bool placed)
-{
-	struct sched_param prio = { 0 };
-	int policy = S.start_policy;
-	sigset_t all;
-
-	if (pthread_attr_init(attr))
-		return -1;
-	pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(attr, 1 << 20); /* it touches some 20 KiB */
-	sigfillset(&all);
-	/* glibc leaves out the signals it needs itself (setxid, cancel). */
-	pthread_attr_setsigmask_np(attr, &all);
-	if (!placed)
-		return 0;
-	if (S.start_cpus_ok)
-		pthread_attr_setaffinity_np(attr, sizeof(S.start_cpus),
-					    &S.start_cpus);
-	if (policy != SCHED_BATCH && policy != SCHED_IDLE)
-		policy = SCHED_OTHER;
-	if (pthread_attr_setinheritsched(attr, PTHREAD_EXPLICIT_SCHED) == 0) {
-		pthread_attr_setschedpolicy(attr, policy);
-		pthread_attr_setschedparam(attr, &prio);
-	}
-	return 0;
-}
-
-/*
  * From our pthread_create, once the program's new thread runs: the helper
  * that refreshes the segment, when numashim is active (passing through,
  * only the main thread has the activity callback, and numashim adds no
- * thread to a program it leaves alone). It names itself numashim-stats for
- * top and ps and allocates through no node arena. If it cannot be made,
- * the refresh stays inline.
+ * thread to a program it leaves alone). It blocks every signal (a signal
+ * for the process goes to one of the program's threads), is detached,
+ * names itself numashim-stats for top and ps, and allocates through no
+ * node arena. If it cannot be made, the refresh stays inline.
  */
 void ns_stats_thread_start(ns_create_fn create)
 {
-	int zero = 0, rc = -1;
+	int zero = 0, rc;
+	sigset_t all;
 	pthread_attr_t attr;
 	pthread_t t;
 
@@ -491,14 +345,15 @@ void ns_stats_thread_start(ns_create_fn create)
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
-	for (int placed = 1; placed >= 0 && rc != 0; placed--) {
-		if (helper_attr(&attr, placed))
-			return;
-		rc = create(&t, &attr, helper, NULL);
-		pthread_attr_destroy(&attr);
-		if (rc != EPERM && rc != EINVAL)
-			break;
-	}
+	if (pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
+	sigfillset(&all);
+	/* glibc leaves out the signals it needs itself (setxid, cancel). */
+	pthread_attr_setsigmask_np(&attr, &all);
+	rc = create(&t, &attr, helper, NULL);
+	pthread_attr_destroy(&attr);
 	if (rc == 0)
 		__atomic_store_n(&S.helper, 1, __ATOMIC_RELEASE);
 }
@@ -507,18 +362,12 @@ void ns_stats_init(void)
 {
 	if (!ns.cfg.stats)
 		return;
-	for (int k = 0; k < ST_NR; k++) {
-		S.miblen[k] = 5;
-		if (nsje_mallctlnametomib(st_names[k], S.mib[k], &S.miblen[k]))
-			return; /* a jemalloc without stats: no segment */
-	}
-	S.rng = (uint64_t)getpid();
+	if (!ns_stats_collect_init())
+		return; /* a jemalloc without stats: no segment */
 	save_comm();
-	if (ns.active) { /* for the helper; a fork's child keeps these */
-		S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
-						    &S.start_cpus) == 0;
-		S.start_policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
-	}
+	S.self = getpid();
+	if (ns.active)
+		save_placement();
 	S.enabled = true;
 	S.last_ms = now_ms();
 	/* The segment now ("not updated yet" to the tool), its figures at the
@@ -537,6 +386,9 @@ void ns_stats_forked(void)
 		stats_destroy(S.seg, S.name, 0);
 	S.seg = NULL;
 	S.owner = 0;
+	S.self = getpid();
+	if (ns.active)
+		save_placement();
 	/* The name is the parent's segment's: a child that exits before it
 	 * has one of its own must not remove the parent's. */
 	S.name[0] = '\0';
@@ -549,16 +401,17 @@ void ns_stats_forked(void)
 	S.last_stale_ms = 0;
 	S.last_ms = now_ms();
 	S.pending = true;
-	memset(S.sampled, 0, sizeof(S.sampled));
-	memset(S.found, 0, sizeof(S.found));
-	memset(S.fallback, 0, sizeof(S.fallback));
+	ns_stats_collect_forked();
 }
 
 __attribute__((destructor)) static void stats_exit(void)
 {
 	bool locked = false;
 
-	if (!S.enabled)
+	/* A vfork child that calls exit(), or the child of a raw clone(),
+	 * runs this with its parent's state (a vfork child in its very
+	 * memory): the parent's segment and refreshes are not its own. */
+	if (!S.enabled || S.self != getpid())
 		return;
 	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
@@ -575,17 +428,27 @@ __attribute__((destructor)) static void stats_exit(void)
 }
 
 /*
- * From _exit and _Exit (shim/exit.c), perhaps in a signal handler or a
- * vfork child: async-signal-safe calls only (getpid, strcpy, unlink), no
- * lock, no unmapping (a refresh may be writing; the process ends anyway).
- * Only the process that made the segment removes its file: a vfork child
- * runs in its parent's memory, segment name included, under a pid of its
- * own, and a child of a raw clone() has the name without our fork handler.
+ * From _exit, _Exit and quick_exit (shim/exit.c), perhaps in a signal
+ * handler or a vfork child: async-signal-safe calls only (getpid, stat,
+ * strcpy, unlink), no lock, no unmapping (a refresh may be writing; the
+ * process ends anyway). Only the process that made the segment removes
+ * its file: a vfork child runs in its parent's memory, segment name
+ * included, under a pid of its own, and a child of a raw clone() has the
+ * name without our fork handler. A forked child that ends in the few
+ * microseconds between opening its segment and publishing it here leaves
+ * the file to the stale-segment sweep.
  */
 void ns_stats_exit_now(void)
 {
 	pid_t owner = __atomic_load_n(&S.owner, __ATOMIC_ACQUIRE);
+	uint64_t ns;
 
-	if (owner > 0 && owner == getpid())
-		stats_destroy(NULL, S.name, 1);
+	if (owner <= 0 || owner != getpid())
+		return;
+	/* The same pid in another pid namespace: the child of a raw
+	 * clone(CLONE_NEWPID) of a container's init (both are pid 1). */
+	ns = stats_pid_ns();
+	if (S.owner_ns && ns && ns != S.owner_ns)
+		return;
+	stats_destroy(NULL, S.name, 1);
 }

@@ -2,15 +2,18 @@
  * Leaves by _exit or _Exit, the exits that run no destructors, for
  * exit-paths.test:
  *
- *   exit_prog _exit|_Exit|signal|thread STATUS
- *   exit_prog vfork
+ *   exit_prog _exit|_Exit|quick_exit|signal|thread STATUS
+ *   exit_prog vfork|clone-exit
  *
  * First it prints "segment NAME" for its stats segment in /dev/shm (or
  * "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
  * _exit(STATUS) in a SIGUSR1 handler; "thread" calls it from a second
  * thread while the main thread allocates. "vfork": a vfork child calls
  * _exit(0) in the parent's memory; the parent then prints "after NAME"
- * (its segment must still be there) and returns 0.
+ * (its segment must still be there) and returns 0. "clone-exit": the same
+ * with a child of a raw clone() (a fork that runs no fork handlers) that
+ * calls exit(0), destructors and all. quick_exit(STATUS) runs the
+ * handlers registered with at_quick_exit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,6 +72,8 @@ int main(int argc, char **argv)
 		_exit(status);
 	if (strcmp(mode, "_Exit") == 0)
 		_Exit(status);
+	if (strcmp(mode, "quick_exit") == 0)
+		quick_exit(status);
 	if (strcmp(mode, "signal") == 0) {
 		signal(SIGUSR1, on_usr1);
 		raise(SIGUSR1);
@@ -79,10 +85,13 @@ int main(int argc, char **argv)
 		for (;;)
 			free(malloc(64));
 	}
-	if (strcmp(mode, "vfork") == 0) {
+	if (strcmp(mode, "vfork") == 0 || strcmp(mode, "clone-exit") == 0) {
 		int st;
-		pid_t pid = vfork();
+		pid_t pid = strcmp(mode, "vfork") == 0 ? vfork() :
+			    (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
 
+		if (pid == 0 && strcmp(mode, "clone-exit") == 0)
+			exit(0);
 		if (pid == 0)
 			_exit(0);
 		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)

@@ -17,8 +17,10 @@
  * waits for it before it churns. With "pthread_exit" the main thread ends
  * by pthread_exit once the threads are started: the process must end with
  * its last thread (status 0), printing nothing. With "pinned-main" the
- * main thread first pins itself to the last CPU and switches to
- * SCHED_BATCH, as a program that keeps a CPU for its main loop does.
+ * main thread first pins itself to the last CPU it may run on and
+ * switches to SCHED_BATCH (from SCHED_OTHER; to SCHED_OTHER if it started
+ * under SCHED_BATCH), as a program that keeps a CPU for its main loop
+ * does, and prints "start-policy N" (the policy it started with).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -122,13 +124,27 @@ int main(int argc, char **argv)
 		cpus = 64;
 	if (mode("pinned-main")) {
 		struct sched_param prio = { 0 };
-		cpu_set_t last;
+		int start = sched_getscheduler(0), to = -1, last = -1;
+		cpu_set_t allowed, one;
 
-		CPU_ZERO(&last);
-		CPU_SET(cpus - 1, &last);
-		if (sched_setaffinity(0, sizeof(last), &last) ||
-		    sched_setscheduler(0, SCHED_BATCH, &prio))
+		/* The last CPU it may run on; the other normal policy. */
+		if (sched_getaffinity(0, sizeof(allowed), &allowed))
 			return 2;
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &allowed))
+				last = c;
+		CPU_ZERO(&one);
+		CPU_SET(last, &one);
+		if (start == SCHED_OTHER)
+			to = SCHED_BATCH;
+		else if (start == SCHED_BATCH)
+			to = SCHED_OTHER;
+		if (CPU_COUNT(&allowed) < 2 ||
+		    sched_setaffinity(0, sizeof(one), &one) ||
+		    (to >= 0 && sched_setscheduler(0, to, &prio)))
+			return 2;
+		printf("start-policy %d\n", start);
+		fflush(stdout);
 	}
 	for (int i = 0; i < cpus; i++)
 		pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
