@@ -2,7 +2,8 @@
 # guest-stats.sh: inside a 2-node vmrun guest, a program with known
 # allocations runs under the shim (one pinned thread per CPU = per node);
 # `numashim stat --json` must match what it allocated, and agree with
-# `numastat -p` on each node's private (heap) memory within 5 %.
+# `numastat -p` on each node's private (heap) memory within 5 %. Then
+# `numashim doctor` on this real 2-node kernel.
 set -eu
 b=${NUMASHIM_BUILDDIR:-.}
 lib=${NUMASHIM_LIB:?NUMASHIM_LIB is not set}
@@ -55,9 +56,58 @@ for n in seg["nodes"][:2]:
     bad += (not ok) + (not ok2)
 sys.exit(1 if bad else 0)
 PY
+# numashim doctor on a real 2-node kernel: the topology, the program seen
+# under numashim; and a process without the shim whose 256 MiB one thread
+# touched on node 0 while it may run on both nodes: the first-touch case.
+"$b/tools/numashim" doctor "$pid" || true
+"$b/tools/numashim" doctor --json "$pid" >/tmp/doctor.json || true
+python3 - <<'PY' >/tmp/first-touch.out &
+import mmap, os, sys, time
+cpus = os.sched_getaffinity(0)
+os.sched_setaffinity(0, {min(cpus)})   # node 0's first CPU
+m = mmap.mmap(-1, 256 << 20)
+for off in range(0, len(m), 4096):
+    m[off] = 1
+os.sched_setaffinity(0, cpus)          # then free to run anywhere
+print("ready", os.getpid(), flush=True)
+time.sleep(60)
+PY
+toucher=$!
+i=0
+until grep -q ready /tmp/first-touch.out 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "guest-stats: the toucher never got ready"; rc=1; break; }
+	sleep 0.1
+done
+"$b/tools/numashim" doctor "$toucher" || true
+"$b/tools/numashim" doctor --json "$toucher" >/tmp/doctor-ft.json || true
+kill "$toucher" 2>/dev/null || true
+python3 - "$pid" "$toucher" <<'PY' || rc=1
+import json, re, sys
+pid, toucher = sys.argv[1], sys.argv[2]
+bad = 0
+def find(doc, check, level, rx):
+    return any(f["check"] == check and f["level"] == level and
+               re.search(rx, f["text"]) for f in doc["findings"])
+d = json.load(open("/tmp/doctor.json"))
+for what, ok in [
+        ("doctor: 2 nodes", d["nodes"] == 2),
+        ("doctor: topology ok, 2 nodes with memory",
+         find(d, "topology", "ok", r"^2 nodes, 2 with memory")),
+        ("doctor: the program runs under numashim",
+         any(f["check"] == "pid " + pid and "runs under numashim (local" in f["text"]
+             for f in d["findings"]))]:
+    print("%s: %s" % (what, "ok" if ok else "WRONG"))
+    bad += not ok
+d = json.load(open("/tmp/doctor-ft.json"))
+ok = find(d, "pid " + toucher, "warn",
+          r"of its .* MiB is on node 0 while its threads may run on nodes 0,1")
+print("doctor: first touch on node 0 flagged: %s" % ("ok" if ok else "WRONG"))
+bad += not ok
+sys.exit(1 if bad else 0)
+PY
 exec 3>&-
 wait
 rm -f "$fifo"
-[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program" ||
+[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program; doctor sees the topology, the program and the first-touch case" ||
 	echo "guest-stats: FAILED"
 exit $rc
