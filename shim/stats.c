@@ -60,11 +60,12 @@ static struct {
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
 	pid_t owner;                /* the process that made the segment */
-	uint64_t owner_ns;          /* and its pid namespace (0: unknown) */
 	pid_t self;                 /* the process this state is for */
+	uint64_t self_ns;           /* and its pid namespace (0: unknown) */
 	cpu_set_t start_cpus;       /* the process's affinity at start */
 	bool start_cpus_ok;
 	int start_policy;           /* and its scheduling policy */
+	struct sched_param start_prio;
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -141,9 +142,8 @@ static void create(void)
 			    "numashim stat cannot see this process");
 	} else {
 		fill_identity(&S.seg->h);
-		S.seg->h.pid_ns = stats_pid_ns();
+		S.seg->h.pid_ns = S.self_ns;
 		/* Published after the name is complete: see ns_stats_exit_now. */
-		S.owner_ns = S.seg->h.pid_ns;
 		__atomic_store_n(&S.owner, S.seg->h.pid, __ATOMIC_RELEASE);
 	}
 	errno = saved;
@@ -235,38 +235,54 @@ static void remove_stale(void)
 }
 
 /*
- * The helper runs where the process started, not where the thread that
- * happens to create it is: that thread may have pinned itself to a CPU it
- * keeps for its own loop, or run at a real-time priority. So the helper
- * moves itself, first thing, to the CPUs the process had at its start (or
- * at its fork) and to SCHED_OTHER (SCHED_BATCH or SCHED_IDLE if the
- * process started so): a refresh must never preempt the program's own
- * threads. Done by the helper itself, each on its own: glibc's thread
- * attributes take no SCHED_BATCH or SCHED_IDLE, and a start mask a cpuset
- * no longer allows must not cost the policy. A refused call leaves what
- * was inherited. The raw system call: our sched_setaffinity would bind
- * the helper to a node's arenas.
+ * The helper runs where and as the process started, not as the thread
+ * that happens to create it: that thread may have pinned itself to a CPU
+ * it keeps for its own loop, or raised itself to a real-time priority. So
+ * the helper moves itself, first thing, to the CPUs the process had at its
+ * start (or its fork) and to the scheduling policy and priority it had
+ * then: SCHED_OTHER for most, and a process started real-time keeps its
+ * helper real-time too, since the refresh takes jemalloc's arena locks
+ * that its real-time threads wait for (a helper below them could be
+ * starved while holding one). Done by the helper itself, each on its own
+ * (glibc's thread attributes take no SCHED_BATCH or SCHED_IDLE, and a
+ * start mask a cpuset no longer allows must not cost the policy); a
+ * refused call leaves what was inherited. The raw system call: our
+ * sched_setaffinity would bind the helper to a node's arenas.
  */
 static void place_helper(void)
 {
-	struct sched_param prio = { 0 };
-	int policy = S.start_policy;
-
 	if (S.start_cpus_ok)
 		syscall(SYS_sched_setaffinity, 0, sizeof(S.start_cpus),
 			&S.start_cpus);
-	if (policy != SCHED_BATCH && policy != SCHED_IDLE)
-		policy = SCHED_OTHER;
-	sched_setscheduler(0, policy, &prio);
+	if (S.start_policy >= 0)
+		sched_setscheduler(0, S.start_policy, &S.start_prio);
 }
 
-/* The CPUs and scheduling policy the helper will take (place_helper):
- * the process's now, at its start or its fork. */
+/* The CPUs and scheduling the helper will take (place_helper): the
+ * process's now, at its start or its fork. */
 static void save_placement(void)
 {
 	S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
 					    &S.start_cpus) == 0;
-	S.start_policy = sched_getscheduler(0) & ~SCHED_RESET_ON_FORK;
+	S.start_policy = sched_getscheduler(0);
+	if (S.start_policy >= 0)
+		S.start_policy &= ~SCHED_RESET_ON_FORK;
+	if (S.start_policy < 0 || sched_getparam(0, &S.start_prio) != 0)
+		S.start_policy = -1;
+}
+
+/* True in the process this state is for; false in a vfork child (in its
+ * parent's memory) or the child of a raw clone() or _Fork() (no fork
+ * handler ran), including one in a new pid namespace whose pid equals its
+ * parent's (a container init's child is pid 1 too). */
+static bool our_process(void)
+{
+	uint64_t ns;
+
+	if (S.self != getpid())
+		return false;
+	ns = stats_pid_ns();
+	return !(S.self_ns && ns && ns != S.self_ns);
 }
 
 static void *helper(void *unused)
@@ -306,6 +322,12 @@ void ns_stats_tick(void)
 	now = now_ms();
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
+	/* Once a period: a child of a raw clone() or _Fork() (no fork handler
+	 * ran) shares its parent's segment mapping. It gets its own. */
+	if (NS_UNLIKELY(S.self != getpid())) {
+		ns_stats_forked();
+		return;
+	}
 	if (__atomic_load_n(&S.helper, __ATOMIC_ACQUIRE) == 1) {
 		if (__atomic_exchange_n(&S.wake, 1, __ATOMIC_ACQ_REL) == 0) {
 			__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
@@ -366,6 +388,7 @@ void ns_stats_init(void)
 		return; /* a jemalloc without stats: no segment */
 	save_comm();
 	S.self = getpid();
+	S.self_ns = stats_pid_ns();
 	if (ns.active)
 		save_placement();
 	S.enabled = true;
@@ -375,8 +398,9 @@ void ns_stats_init(void)
 	create();
 }
 
-/* The child has its parent's mapping, not a segment of its own: drop the
- * mapping (the parent still uses the file) and make its own lazily, on the
+/* The child has its parent's mapping, not a segment of its own (from our
+ * fork handler; or from ns_stats_tick, in a child no handler ran in): drop
+ * the mapping (the parent still uses the file) and make its own lazily, on the
  * first refresh, so a fork that execs at once leaves nothing behind. */
 void ns_stats_forked(void)
 {
@@ -387,6 +411,7 @@ void ns_stats_forked(void)
 	S.seg = NULL;
 	S.owner = 0;
 	S.self = getpid();
+	S.self_ns = stats_pid_ns(); /* a raw clone(CLONE_NEWPID) child's own */
 	if (ns.active)
 		save_placement();
 	/* The name is the parent's segment's: a child that exits before it
@@ -411,7 +436,7 @@ __attribute__((destructor)) static void stats_exit(void)
 	/* A vfork child that calls exit(), or the child of a raw clone(),
 	 * runs this with its parent's state (a vfork child in its very
 	 * memory): the parent's segment and refreshes are not its own. */
-	if (!S.enabled || S.self != getpid())
+	if (!S.enabled || !our_process())
 		return;
 	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
@@ -441,14 +466,8 @@ __attribute__((destructor)) static void stats_exit(void)
 void ns_stats_exit_now(void)
 {
 	pid_t owner = __atomic_load_n(&S.owner, __ATOMIC_ACQUIRE);
-	uint64_t ns;
 
-	if (owner <= 0 || owner != getpid())
-		return;
-	/* The same pid in another pid namespace: the child of a raw
-	 * clone(CLONE_NEWPID) of a container's init (both are pid 1). */
-	ns = stats_pid_ns();
-	if (S.owner_ns && ns && ns != S.owner_ns)
-		return;
-	stats_destroy(NULL, S.name, 1);
+	/* owner: the name is complete; our_process: see there. */
+	if (owner > 0 && owner == S.self && our_process())
+		stats_destroy(NULL, S.name, 1);
 }

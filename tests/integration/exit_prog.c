@@ -3,7 +3,7 @@
  * exit-paths.test:
  *
  *   exit_prog _exit|_Exit|quick_exit|signal|thread STATUS
- *   exit_prog vfork|clone-exit
+ *   exit_prog vfork|clone-exit|newpid-exit|clone-churn
  *
  * First it prints "segment NAME" for its stats segment in /dev/shm (or
  * "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
@@ -12,7 +12,13 @@
  * _exit(0) in the parent's memory; the parent then prints "after NAME"
  * (its segment must still be there) and returns 0. "clone-exit": the same
  * with a child of a raw clone() (a fork that runs no fork handlers) that
- * calls exit(0), destructors and all. quick_exit(STATUS) runs the
+ * calls exit(0), destructors and all; "newpid-exit" the same with the
+ * child in a new pid namespace (run it as pid 1 of its own namespace:
+ * parent and child then have the same pid). "clone-churn": the raw clone()
+ * child allocates and frees for 1.5 s, long enough for the shim's
+ * once-a-second refresh, and exits; the parent, allocating nothing more,
+ * prints "done" and waits for its stdin to close (its segment, never
+ * refreshed by itself, must not have been refreshed by the child). quick_exit(STATUS) runs the
  * handlers registered with at_quick_exit.
  */
 #ifndef _GNU_SOURCE
@@ -24,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +55,20 @@ static void say_segment(const char *what)
 	fflush(stdout);
 	if (d)
 		closedir(d);
+}
+
+/* malloc and free for `ms` milliseconds: the shim's activity callback
+ * runs about every 64 KiB of it. */
+static void churn(int ms)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (int i = 0; i < 1000; i++)
+			free(malloc(256));
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
 
 static void on_usr1(int sig)
@@ -85,17 +107,35 @@ int main(int argc, char **argv)
 		for (;;)
 			free(malloc(64));
 	}
-	if (strcmp(mode, "vfork") == 0 || strcmp(mode, "clone-exit") == 0) {
+	if (strcmp(mode, "vfork") == 0 || strcmp(mode, "clone-exit") == 0 ||
+	    strcmp(mode, "newpid-exit") == 0 || strcmp(mode, "clone-churn") == 0) {
+		unsigned long flags = SIGCHLD;
 		int st;
-		pid_t pid = strcmp(mode, "vfork") == 0 ? vfork() :
-			    (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
+		pid_t pid;
 
-		if (pid == 0 && strcmp(mode, "clone-exit") == 0)
+		if (strcmp(mode, "newpid-exit") == 0)
+			flags |= CLONE_NEWPID;
+		pid = strcmp(mode, "vfork") == 0 ? vfork() :
+		      (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+		if (pid == 0 && strcmp(mode, "clone-churn") == 0)
+			churn(1500);
+		if (pid == 0 && strcmp(mode, "vfork") != 0)
 			exit(0);
 		if (pid == 0)
 			_exit(0);
 		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
 			return 2;
+		if (strcmp(mode, "clone-churn") == 0) {
+			char c;
+
+			/* No allocation from here on: nothing of the parent's
+			 * own may refresh its segment. */
+			if (write(1, "done\n", 5) != 5)
+				return 2;
+			while (read(0, &c, 1) > 0)
+				;
+			return 0;
+		}
 		say_segment("after");
 		return 0;
 	}

@@ -19,8 +19,9 @@
  * its last thread (status 0), printing nothing. With "pinned-main" the
  * main thread first pins itself to the last CPU it may run on and
  * switches to SCHED_BATCH (from SCHED_OTHER; to SCHED_OTHER if it started
- * under SCHED_BATCH), as a program that keeps a CPU for its main loop
- * does, and prints "start-policy N" (the policy it started with).
+ * under SCHED_BATCH or a real-time policy), as a program that keeps a CPU
+ * for its main loop does, and prints "start-policy N" (the policy it
+ * started with).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -137,7 +138,8 @@ int main(int argc, char **argv)
 		CPU_SET(last, &one);
 		if (start == SCHED_OTHER)
 			to = SCHED_BATCH;
-		else if (start == SCHED_BATCH)
+		else if (start == SCHED_BATCH || start == SCHED_FIFO ||
+			 start == SCHED_RR)
 			to = SCHED_OTHER;
 		if (CPU_COUNT(&allowed) < 2 ||
 		    sched_setaffinity(0, sizeof(one), &one) ||
