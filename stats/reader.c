@@ -435,17 +435,30 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 
 /* ------------------------------------------------------------ resident */
 
+#define NUMA_MAPS_MAX_LINES (1L << 20) /* mappings: the kernel allows 65530 by default */
+
 int stats_numa_maps(const char *path, bool placed_only,
 		    uint64_t bytes[NS_STATS_MAX_NODES])
 {
 	char line[4096];
 	FILE *f;
 
+	struct stat st;
+	long lines = 0;
+	int fd, e = 0;
+
 	memset(bytes, 0, NS_STATS_MAX_NODES * sizeof(bytes[0]));
-	f = fopen(path, "re");
-	if (f == NULL)
+	/* A FIFO or a device where numa_maps should be (doctor --root reads
+	 * made-up trees) must not hang or feed us for ever. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -EINVAL;
+	}
+	while (fgets(line, sizeof(line), f) && ++lines <= NUMA_MAPS_MAX_LINES) {
 		uint64_t pages[NS_STATS_MAX_NODES] = { 0 }, kb = 4;
 		char *save = NULL, *tok = strtok_r(line, " \n", &save);
 		bool placed;
@@ -472,8 +485,12 @@ int stats_numa_maps(const char *path, bool placed_only,
 		for (int n = 0; n < NS_STATS_MAX_NODES; n++)
 			bytes[n] += pages[n] * kb * 1024;
 	}
+	if (ferror(f))
+		e = -EIO; /* a read that failed part way: no figures */
+	else if (lines > NUMA_MAPS_MAX_LINES)
+		e = -EFBIG;
 	fclose(f);
-	return 0;
+	return e;
 }
 
 int stats_resident(int pid, uint64_t bytes[NS_STATS_MAX_NODES])

@@ -23,8 +23,8 @@
  *                   numashim is in it, its remote pages if so
  *
  * Levels: ok, info, warn, critical. Exit status 0 when nothing is at warn
- * or above, 1 otherwise (or when something could not be read at all), 2
- * on bad usage: a health check for scripts and monitoring.
+ * or above, 1 otherwise or when a PID given cannot be examined, 2 on bad
+ * usage: a health check for scripts and monitoring.
  *
  * --root DIR reads DIR/sys and DIR/proc instead of /sys and /proc (tests
  * build such trees); every file is untrusted text: unreadable or garbled
@@ -45,7 +45,7 @@ static const char *const level_name[] = { "ok", "info", "warn", "critical" };
 
 /* The numastat counters read, in enum st order. */
 static const char *const st_key[ST_NR] = {
-	"local_node", "other_node", "numa_foreign", "numa_hit",
+	"local_node", "other_node", "numa_foreign", "numa_hit", "interleave_hit",
 };
 
 void doctor_add(struct doctor *d, enum level l, const char *check,
@@ -54,8 +54,12 @@ void doctor_add(struct doctor *d, enum level l, const char *check,
 	struct finding *f;
 	va_list ap;
 
-	if (d->n == MAX_FINDINGS)
+	if (l > d->worst)
+		d->worst = l;
+	if (d->n == MAX_FINDINGS) {
+		d->dropped++;
 		return;
+	}
 	f = &d->f[d->n++];
 	f->level = l;
 	snprintf(f->check, sizeof(f->check), "%s", check);
@@ -131,20 +135,34 @@ enum level doctor_level(double pct)
 
 /* ------------------------------------------------------------ the host */
 
+/* Lists are parsed with a limit far above our tables; ids beyond them are
+ * skipped and counted (a node 252 on POWER, CPU 1500 on a big box) rather
+ * than failing the whole list. */
+#define LIST_LIMIT (1L << 20)
+#define CPULIST_MAX 16384         /* "0,2,4,...": 5 bytes a CPU */
+#define SHOWN_NODES 8             /* nodes listed on the topology line */
+
 static void add_node(void *ctx, long id)
 {
 	struct doctor *d = ctx;
 
-	if (d->nodes < POLICY_MAX_NODES)
+	if (id < POLICY_MAX_NODES && d->nodes < POLICY_MAX_NODES)
 		d->node[d->nodes++].id = (int)id;
+	else
+		d->skipped_nodes++;
 }
 
+/* ctx: the node's index in d->node; cpu_node[] gets its id. */
 static void add_cpu(void *ctx, long cpu)
 {
 	struct list_ctx *c = ctx;
+	struct node *nd = &c->d->node[c->node];
 
-	c->d->cpu_node[cpu] = (int8_t)c->node;
-	c->d->node[c->node].has_cpus = true;
+	nd->has_cpus = true;
+	if (cpu < POLICY_MAX_CPUS)
+		c->d->cpu_node[cpu] = (int8_t)nd->id;
+	else
+		c->d->skipped_cpus++;
 }
 
 static void read_numastat(struct doctor *d, struct node *nd)
@@ -162,15 +180,20 @@ static void read_node(struct doctor *d, int i)
 	struct node *nd = &d->node[i];
 	struct list_ctx c = { d, i };
 	char rel[96], text[4096], key[48];
+	char *cpus = malloc(CPULIST_MAX);
 
+	snprintf(nd->cpus, sizeof(nd->cpus), "?");
 	snprintf(rel, sizeof(rel), "/sys/devices/system/node/node%d/cpulist", nd->id);
-	if (doctor_read(d, rel, nd->cpus, sizeof(nd->cpus)) == 0) {
-		nd->cpus[strcspn(nd->cpus, "\n")] = '\0';
-		if (policy_list_foreach(nd->cpus, POLICY_MAX_CPUS, add_cpu, &c))
-			snprintf(nd->cpus, sizeof(nd->cpus), "?");
-	} else {
-		snprintf(nd->cpus, sizeof(nd->cpus), "?");
+	if (cpus && doctor_read(d, rel, cpus, CPULIST_MAX) == 0) {
+		cpus[strcspn(cpus, "\n")] = '\0';
+		if (policy_list_foreach(cpus, LIST_LIMIT, add_cpu, &c) == 0) {
+			/* shown cut, with "..." */
+			if (strlen(cpus) >= sizeof(nd->cpus))
+				strcpy(cpus + sizeof(nd->cpus) - 4, "...");
+			snprintf(nd->cpus, sizeof(nd->cpus), "%s", cpus);
+		}
 	}
+	free(cpus);
 	snprintf(rel, sizeof(rel), "/sys/devices/system/node/node%d/meminfo", nd->id);
 	if (doctor_read(d, rel, text, sizeof(text)) == 0) {
 		/* "Node 0 MemTotal:       16337548 kB" */
@@ -187,16 +210,22 @@ static void read_node(struct doctor *d, int i)
 	read_numastat(d, nd);
 }
 
+/* free / total in %, 0 when unknown */
+static double free_pct(const struct node *nd)
+{
+	return nd->mem_ok && nd->total_kb ?
+	       100.0 * (double)nd->free_kb / (double)nd->total_kb : 0.0;
+}
+
 static void check_topology(struct doctor *d)
 {
-	char text[512], line[sizeof(d->f[0].text)];
+	char text[4096], line[sizeof(d->f[0].text)];
 	size_t at = 0;
 	int with_mem = 0, cpuless = 0;
 
 	memset(d->cpu_node, -1, sizeof(d->cpu_node));
 	if (doctor_read(d, "/sys/devices/system/node/online", text, sizeof(text)) ||
-	    policy_list_foreach(text, POLICY_MAX_NODES, add_node, d) ||
-	    d->nodes == 0) {
+	    policy_list_foreach(text, LIST_LIMIT, add_node, d) || d->nodes == 0) {
 		d->nodes = 0;
 		doctor_add(d, L_INFO, "topology", NULL, "no NUMA nodes in %s/sys/devices/"
 		    "system/node (a kernel without NUMA): one node, numashim "
@@ -211,16 +240,19 @@ static void check_topology(struct doctor *d)
 			with_mem++;
 		if (!nd->has_cpus)
 			cpuless++;
-		if (at < sizeof(line))
+		if (i == SHOWN_NODES && at < sizeof(line))
 			at += (size_t)snprintf(line + at, sizeof(line) - at,
-				"%snode %d cpus %s", i ? "; " : "", nd->id,
-				nd->has_cpus ? nd->cpus : "none");
+					       "; and %d more", d->nodes - i);
+		if (i >= SHOWN_NODES || at >= sizeof(line))
+			continue;
+		at += (size_t)snprintf(line + at, sizeof(line) - at,
+				       "%snode %d cpus %s", i ? "; " : "", nd->id,
+				       nd->has_cpus ? nd->cpus : "none");
 		if (at < sizeof(line))
 			at += (size_t)(nd->mem_ok ?
 				snprintf(line + at, sizeof(line) - at,
 					 " %.1f GiB (%.0f %% free)", gib(nd->total_kb),
-					 nd->total_kb ? 100.0 * (double)nd->free_kb /
-					 (double)nd->total_kb : 0.0) :
+					 free_pct(nd)) :
 				snprintf(line + at, sizeof(line) - at, " memory ?"));
 	}
 	if (d->nodes == 1 || with_mem <= 1)
@@ -231,6 +263,12 @@ static void check_topology(struct doctor *d)
 		doctor_add(d, L_OK, "topology", NULL, "%d nodes, %d with memory%s: %s",
 		    d->nodes, with_mem, cpuless ? " (some without CPUs: their "
 		    "memory serves the nearest CPUs' threads)" : "", line);
+	if (d->skipped_nodes || d->skipped_cpus)
+		doctor_add(d, L_INFO, "topology", NULL, "not examined: %d node%s with "
+		    "an id above %d, %d CPU%s with an id above %d",
+		    d->skipped_nodes, d->skipped_nodes == 1 ? "" : "s",
+		    POLICY_MAX_NODES - 1, d->skipped_cpus,
+		    d->skipped_cpus == 1 ? "" : "s", POLICY_MAX_CPUS - 1);
 }
 
 /* A second reading of every node's numastat after d->interval seconds:
@@ -260,78 +298,96 @@ static void take_interval(struct doctor *d)
 	}
 }
 
+/*
+ * The kernel counts a page in other_node when the task it was allocated
+ * for ran on another node, whatever the reason: pages interleaved on
+ * purpose (numactl --interleave, numashim's large blocks) count there too,
+ * so interleave_hit is taken off (an estimate: it also counts the
+ * interleaved pages that landed locally). A node without CPUs serves only
+ * other nodes' tasks: its other_node is everything, by the machine's
+ * design, and it is not rated.
+ */
 static void check_remote(struct doctor *d)
 {
 	const char *span = d->interval > 0 ? "in the interval" : "since boot";
-	uint64_t tl = 0, to = 0;
-	int bad = 0, unread = 0;
+	double tl = 0, to = 0;
+	int bad = 0, unread = 0, cpuless = 0;
 
 	for (int i = 0; i < d->nodes; i++) {
 		struct node *nd = &d->node[i];
-		uint64_t l = nd->stat[ST_LOCAL], o = nd->stat[ST_OTHER];
-		double pct;
+		uint64_t il = nd->stat[ST_INTERLEAVE];
+		double l = (double)nd->stat[ST_LOCAL], o, pct;
 		enum level lv;
 
 		if (!nd->stat_ok) {
 			unread++;
 			continue;
 		}
-		tl += l, to += o;
-		if (l + o == 0)
+		if (!nd->has_cpus) {
+			cpuless++;
 			continue;
-		pct = 100.0 * (double)o / (double)(l + o);
+		}
+		o = (double)(nd->stat[ST_OTHER] > il ? nd->stat[ST_OTHER] - il : 0);
+		tl += l, to += o;
+		if (l + o <= 0)
+			continue;
+		pct = 100.0 * o / (l + o);
 		lv = doctor_level(pct);
 		if (lv == L_OK)
 			continue;
 		bad++;
-		doctor_add(d, lv, "remote-access", "numashim stat shows which processes "
-		    "under numashim get remote pages; run the service under "
-		    "numashim (numashim dropin SERVICE --write), or bind it to a "
-		    "node (numactl --cpunodebind=N --membind=N)",
+		doctor_add(d, lv, "remote-access", "numashim stat shows which "
+		    "processes under numashim get remote pages; run the service "
+		    "under numashim (numashim dropin SERVICE --write), or bind it "
+		    "to a node (numactl --cpunodebind=N --membind=N)",
 		    "node %d: %.1f %% of the pages allocated on it %s went to tasks "
-		    "running on another node (other_node %llu, local_node %llu): "
-		    "%s", nd->id, pct, span, (unsigned long long)o,
-		    (unsigned long long)l, tool_level(pct));
+		    "running on another node (other_node %llu less interleave_hit "
+		    "%llu, local_node %llu): %s", nd->id, pct, span,
+		    (unsigned long long)nd->stat[ST_OTHER], (unsigned long long)il,
+		    (unsigned long long)nd->stat[ST_LOCAL], tool_level(pct));
 	}
 	if (unread)
-		doctor_add(d, L_INFO, "remote-access", NULL, "%d node%s without readable "
-		    "numastat counters", unread, unread == 1 ? "" : "s");
+		doctor_add(d, L_INFO, "remote-access", NULL, "%d node%s without "
+		    "readable numastat counters", unread, unread == 1 ? "" : "s");
+	if (cpuless)
+		doctor_add(d, L_INFO, "remote-access", NULL, "%d node%s without "
+		    "CPUs not rated: every page there is for a task on another "
+		    "node", cpuless, cpuless == 1 ? "" : "s");
 	if (!bad && tl + to > 0)
 		doctor_add(d, L_OK, "remote-access", NULL, "%.2f %% of the pages "
-		    "allocated %s went to a task on another node: normal (< 5 %%)",
-		    100.0 * (double)to / (double)(tl + to), span);
+		    "allocated %s went to a task on another node (interleaved "
+		    "pages aside): normal (< 5 %%)", 100.0 * to / (tl + to), span);
 	else if (!bad && !unread)
 		doctor_add(d, L_OK, "remote-access", NULL, "no allocations %s", span);
 }
 
 static void check_full(struct doctor *d)
 {
-	uint64_t most_free = 0;
+	double most_free = 0;
 
 	for (int i = 0; i < d->nodes; i++)
-		if (d->node[i].mem_ok && d->node[i].total_kb &&
-		    100 * d->node[i].free_kb / d->node[i].total_kb > most_free)
-			most_free = 100 * d->node[i].free_kb / d->node[i].total_kb;
+		if (free_pct(&d->node[i]) > most_free)
+			most_free = free_pct(&d->node[i]);
 	for (int i = 0; i < d->nodes; i++) {
 		struct node *nd = &d->node[i];
-		uint64_t meant = nd->stat[ST_HIT] + nd->stat[ST_FOREIGN];
+		double meant = (double)nd->stat[ST_HIT] + (double)nd->stat[ST_FOREIGN];
+		double foreign = (double)nd->stat[ST_FOREIGN];
 
-		if (nd->stat_ok && meant && nd->stat[ST_FOREIGN] * 100 >= meant)
-			doctor_add(d, L_WARN, "node-full", "see what fills it (numastat -m, "
-			    "numastat -p PROCESS); spread big memory over the nodes "
-			    "(NUMASHIM_INTERLEAVE_MIN, numactl --interleave)",
-			    "node %d: %.1f %% of the pages meant for it were placed "
-			    "on another node because it had none free (numa_foreign "
-			    "%llu)", nd->id, 100.0 * (double)nd->stat[ST_FOREIGN] /
-			    (double)meant, (unsigned long long)nd->stat[ST_FOREIGN]);
-		if (nd->mem_ok && nd->total_kb && nd->free_kb * 20 < nd->total_kb &&
-		    most_free >= 25)
-			doctor_add(d, L_WARN, "node-full", "see what fills it (numastat -m, "
-			    "numastat -p PROCESS)", "node %d has %.1f %% of its "
-			    "memory free while another node has %llu %%: new "
-			    "allocations meant for it go remote", nd->id,
-			    100.0 * (double)nd->free_kb / (double)nd->total_kb,
-			    (unsigned long long)most_free);
+		if (nd->stat_ok && meant > 0 && foreign * 100.0 >= meant)
+			doctor_add(d, L_WARN, "node-full", "see what fills it "
+			    "(numastat -m, numastat -p PROCESS); spread big memory "
+			    "over the nodes (NUMASHIM_INTERLEAVE_MIN, numactl "
+			    "--interleave)", "node %d: %.1f %% of the pages meant for "
+			    "it were placed on another node because it had none free "
+			    "(numa_foreign %llu)", nd->id, 100.0 * foreign / meant,
+			    (unsigned long long)nd->stat[ST_FOREIGN]);
+		if (nd->mem_ok && nd->total_kb && free_pct(nd) < 5.0 &&
+		    most_free >= 25.0)
+			doctor_add(d, L_WARN, "node-full", "see what fills it "
+			    "(numastat -m, numastat -p PROCESS)", "node %d has %.1f "
+			    "%% of its memory free while another node has %.0f %%: "
+			    "new allocations meant for it go remote", nd->id,
+			    free_pct(nd), most_free);
 	}
 }
 
@@ -353,16 +409,24 @@ static void check_sysctls(struct doctor *d)
 			doctor_add(d, L_OK, "zone-reclaim", NULL, "vm.zone_reclaim_mode = %llu",
 			    (unsigned long long)v);
 	}
-	if (doctor_read(d, "/proc/sys/kernel/numa_balancing", text, sizeof(text)) == 0 &&
-	    doctor_number(text, &v) && d->nodes > 1)
-		doctor_add(d, L_INFO, "numa-balancing", NULL, v ? "kernel.numa_balancing = "
-		    "%llu: the kernel samples page accesses and moves pages "
-		    "toward the threads that use them; with numashim placing "
-		    "memory at first touch it finds less to move (set 0 if its "
-		    "scans show as latency spikes)" : "kernel.numa_balancing = "
-		    "%llu: pages stay where they were first touched, so where "
-		    "that is matters (numashim places them there)",
-		    (unsigned long long)v);
+	if (doctor_read(d, "/proc/sys/kernel/numa_balancing", text, sizeof(text)) ||
+	    !doctor_number(text, &v) || d->nodes < 2)
+		return;
+	if (v == 0)
+		doctor_add(d, L_INFO, "numa-balancing", NULL, "kernel.numa_balancing "
+		    "= 0: pages stay where they were first touched, so where that "
+		    "is matters (numashim places them there)");
+	else if (v == 1)
+		doctor_add(d, L_INFO, "numa-balancing", NULL, "kernel.numa_balancing "
+		    "= 1: the kernel samples page accesses and moves pages toward "
+		    "the threads that use them; with numashim placing memory at "
+		    "first touch it finds less to move (set 0 if its scans show "
+		    "as latency spikes)");
+	else
+		doctor_add(d, L_INFO, "numa-balancing", NULL, "kernel.numa_balancing "
+		    "= %llu: memory tiering (hot pages promoted from slower "
+		    "memory-only nodes)%s", (unsigned long long)v,
+		    v & 1 ? " and balancing between nodes" : "");
 }
 
 /* ------------------------------------------------------------ output */
@@ -382,12 +446,17 @@ static void print_text(const struct doctor *d)
 		if (f->fix[0])
 			printf("%-9s %-15s fix: %s\n", "", "", f->fix);
 	}
+	if (d->dropped)
+		printf("%-9s %-15s %d more findings not shown (the worst of all: "
+		       "%s)\n", shown[d->worst], "doctor", d->dropped,
+		       level_name[d->worst]);
 }
 
 static void print_json(const struct doctor *d)
 {
-	printf("{\"nodes\": %d, \"interval\": %g, \"findings\": [",
-	       d->nodes ? d->nodes : 1, d->interval);
+	printf("{\"nodes\": %d, \"interval\": %g, \"worst\": \"%s\", "
+	       "\"not_shown\": %d, \"findings\": [", d->nodes ? d->nodes : 1,
+	       d->interval, level_name[d->worst], d->dropped);
 	for (int i = 0; i < d->n; i++) {
 		const struct finding *f = &d->f[i];
 
@@ -436,7 +505,7 @@ int cmd_doctor(int argc, char **argv)
 		{ 0, 0, 0, 0 },
 	};
 	struct doctor *d = calloc(1, sizeof(*d));
-	int c, worst = L_OK;
+	int c;
 	char *end;
 
 	if (d == NULL) {
@@ -496,14 +565,11 @@ int cmd_doctor(int argc, char **argv)
 	doctor_processes(d);
 	for (int i = optind; i < argc; i++)
 		doctor_pid(d, (int)strtol(argv[i], NULL, 10));
-	for (int i = 0; i < d->n; i++)
-		if ((int)d->f[i].level > worst)
-			worst = d->f[i].level;
 	if (d->json)
 		print_json(d);
 	else
 		print_text(d);
-	c = worst >= L_WARN || d->unreadable ? TOOL_FAIL : TOOL_OK;
+	c = d->worst >= L_WARN || d->unreadable ? TOOL_FAIL : TOOL_OK;
 	free(d);
 	return c;
 }

@@ -14,18 +14,19 @@
 
 enum level { L_OK, L_INFO, L_WARN, L_CRIT };
 
-#define MAX_FINDINGS 160
+#define MAX_FINDINGS 512
+#define SHOWN_PROCESSES 8   /* processes named one by one */
 #define FIRST_TOUCH_MIN (64ULL << 20) /* smaller processes are not judged */
 
 struct finding {
 	enum level level;
 	char check[24];
-	char text[400];
+	char text[640];
 	char fix[240];
 };
 
 /* The numastat counters doctor reads (doctor.c has their names). */
-enum st { ST_LOCAL, ST_OTHER, ST_FOREIGN, ST_HIT, ST_NR };
+enum st { ST_LOCAL, ST_OTHER, ST_FOREIGN, ST_HIT, ST_INTERLEAVE, ST_NR };
 
 struct node {
 	int id;
@@ -44,7 +45,10 @@ struct doctor {
 	int8_t cpu_node[POLICY_MAX_CPUS];
 	struct finding f[MAX_FINDINGS];
 	int n;
-	bool unreadable;
+	int dropped;                /* findings beyond MAX_FINDINGS */
+	enum level worst;           /* over all of them, dropped included */
+	int skipped_nodes, skipped_cpus; /* ids beyond our tables */
+	bool unreadable;            /* a PID given could not be examined */
 };
 
 struct list_ctx {

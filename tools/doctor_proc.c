@@ -5,6 +5,7 @@
  */
 #include "tools/doctor.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ void doctor_processes(struct doctor *d)
 {
 	char err[STATS_ERR_LEN], path[PATH_MAX], comm[64];
 	struct stats_snapshot *snap = malloc(sizeof(*snap));
-	int live = 0, active = 0, stale = 0, unread = 0;
+	int live = 0, active = 0, stale = 0, unread = 0, named = 0, more = 0;
+	enum level more_level = L_OK;
 	struct stats_entry *e = NULL;
 	size_t n = 0;
 
@@ -55,7 +57,12 @@ void doctor_processes(struct doctor *d)
 			continue;
 		active++;
 		r = seg_remote(&snap->seg);
-		if (r >= 5.0) {
+		if (r >= 5.0 && named == SHOWN_PROCESSES) {
+			more++; /* one line for the rest, at their worst level */
+			if (doctor_level(r) > more_level)
+				more_level = doctor_level(r);
+		} else if (r >= 5.0) {
+			named++;
 			tool_clean(snap->seg.h.comm, comm, sizeof(comm));
 			doctor_add(d, doctor_level(r), "processes", "numashim stat PID shows "
 			    "the nodes; a thread pinned away from its memory, or a "
@@ -65,6 +72,10 @@ void doctor_processes(struct doctor *d)
 			    e[i].pid, comm, r, tool_level(r));
 		}
 	}
+	if (more)
+		doctor_add(d, more_level, "processes", "numashim stat lists them all",
+		    "%d more process%s under numashim with 5 %% or more of their "
+		    "sampled pages on another node", more, more == 1 ? "" : "es");
 	doctor_add(d, live ? L_OK : L_INFO, "processes", NULL, "%d process%s under "
 	    "numashim in %s (%d placing memory, %d passing through)%s", live,
 	    live == 1 ? "" : "es", d->dir, active, live - active,
@@ -80,39 +91,148 @@ void doctor_processes(struct doctor *d)
 
 /* ------------------------------------------------------------ one PID */
 
+struct run_ctx {
+	const struct doctor *d;
+	uint64_t nodes;
+};
+
 static void mark_node(void *ctx, long cpu)
 {
-	struct list_ctx *c = ctx;
+	struct run_ctx *c = ctx;
 
-	if (c->d->cpu_node[cpu] >= 0)
-		c->node |= 1 << (c->d->cpu_node[cpu] & 31);
+	if (cpu < POLICY_MAX_CPUS && c->d->cpu_node[cpu] >= 0)
+		c->nodes |= 1ULL << c->d->cpu_node[cpu];
 }
 
-/* The nodes whose CPUs the process may run on (its main thread's
- * Cpus_allowed_list), as a mask of node ids below 32; 0 if unknown. */
-static int run_nodes(struct doctor *d, int pid)
+/* Adds the nodes of one task's Cpus_allowed_list; false if unreadable. */
+static bool task_nodes(const struct doctor *d, const char *rel,
+		       struct run_ctx *c)
 {
-	char rel[64], text[8192], *p;
-	struct list_ctx c = { d, 0 };
+	char text[8192], *p;
 
-	snprintf(rel, sizeof(rel), "/proc/%d/status", pid);
 	if (doctor_read(d, rel, text, sizeof(text)) ||
 	    (p = strstr(text, "Cpus_allowed_list:")) == NULL)
-		return 0;
+		return false;
 	p += strlen("Cpus_allowed_list:");
 	p += strspn(p, " \t");
 	p[strcspn(p, "\n")] = '\0';
-	if (policy_list_foreach(p, POLICY_MAX_CPUS, mark_node, &c))
-		return 0;
-	return c.node;
+	return policy_list_foreach(p, 1L << 20, mark_node, c) == 0;
+}
+
+#define MAX_TASKS 4096
+
+/* The nodes whose CPUs the process's threads may run on (the union of
+ * their Cpus_allowed_list: a main thread pinned to one CPU speaks for
+ * itself only), as a mask of node ids; 0 if unknown. */
+static uint64_t run_nodes(const struct doctor *d, int pid)
+{
+	struct run_ctx c = { d, 0 };
+	char rel[96], path[PATH_MAX];
+	struct dirent *e;
+	int tasks = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/proc/%d/task", d->root, pid);
+	dir = opendir(path);
+	while (dir && tasks < MAX_TASKS && (e = readdir(dir)) != NULL) {
+		char *end;
+		long tid = strtol(e->d_name, &end, 10);
+
+		if (*end || tid <= 0)
+			continue;
+		snprintf(rel, sizeof(rel), "/proc/%d/task/%ld/status", pid, tid);
+		tasks += task_nodes(d, rel, &c);
+	}
+	if (dir)
+		closedir(dir);
+	if (tasks == 0) { /* no task directory: the process's own status */
+		snprintf(rel, sizeof(rel), "/proc/%d/status", pid);
+		task_nodes(d, rel, &c);
+	}
+	return c.nodes;
+}
+
+static const struct node *node_by_id(const struct doctor *d, int id)
+{
+	for (int i = 0; i < d->nodes; i++)
+		if (d->node[i].id == id)
+			return &d->node[i];
+	return NULL;
+}
+
+/* Where the process's memory is against where it may run. */
+static void placement(struct doctor *d, int pid, const char *what,
+		      const char *comm, bool under)
+{
+	char path[PATH_MAX], runs[256];
+	uint64_t bytes[NS_STATS_MAX_NODES], nodes;
+	double total = 0, top = 0, share;
+	const struct node *tn;
+	int top_node = -1;
+	size_t at = 0;
+
+	snprintf(path, sizeof(path), "%s/proc/%d/numa_maps", d->root, pid);
+	if (stats_numa_maps(path, false, bytes)) {
+		doctor_add(d, L_WARN, what, NULL, "%s: cannot read its numa_maps "
+		    "(another user's process: run as root)", comm);
+		d->unreadable = true;
+		return;
+	}
+	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
+		total += (double)bytes[k];
+		if ((double)bytes[k] > top) {
+			top = (double)bytes[k];
+			top_node = k;
+		}
+	}
+	nodes = run_nodes(d, pid);
+	snprintf(runs, sizeof(runs), "?");
+	for (int k = 0; k < 64 && at < sizeof(runs); k++)
+		if (nodes >> k & 1)
+			at += (size_t)snprintf(runs + at, sizeof(runs) - at,
+					       "%s%d", at ? "," : "", k);
+	share = total > 0 ? 100.0 * top / total : 0;
+	tn = top_node >= 0 ? node_by_id(d, top_node) : NULL;
+	if (top_node < 0) {
+		doctor_add(d, L_OK, what, NULL, "%s: nothing resident; may run on "
+		    "node(s) %s", comm, runs);
+	} else if (total < (double)FIRST_TOUCH_MIN || nodes == 0 ||
+		   d->nodes < 2 || share < 90.0) {
+		doctor_add(d, L_OK, what, NULL, "%s: %.1f MiB resident, the most, "
+		    "%.0f %% on node %d; may run on node(s) %s", comm,
+		    total / 1048576.0, share, top_node, runs);
+	} else if (tn && !tn->has_cpus) {
+		doctor_add(d, L_INFO, what, NULL, "%s: %.0f %% of its %.1f MiB is "
+		    "on node %d, which has no CPUs (memory-only): every access is "
+		    "remote by the machine's design; fine for cold data",
+		    comm, share, total / 1048576.0, top_node);
+	} else if (!(nodes >> top_node & 1)) {
+		doctor_add(d, L_CRIT, what, under ? "numashim stat PID; a pinning "
+		    "that came after its memory did (taskset, cgroup cpuset) leaves "
+		    "it behind: numactl --migrate, or restart it" : "bind it where "
+		    "its memory is (numactl --cpunodebind=N --membind=N), or run it "
+		    "under numashim", "%s: %.0f %% of its %.1f MiB is on node %d, "
+		    "but it may only run on node(s) %s: every access is remote",
+		    comm, share, total / 1048576.0, top_node, runs);
+	} else if (__builtin_popcountll(nodes) > 1 && !under) {
+		doctor_add(d, L_WARN, what, "run it under numashim (numashim run -- "
+		    "CMD, or numashim dropin SERVICE --write), or interleave it "
+		    "(numactl --interleave=all)", "%s: %.0f %% of its %.1f MiB is "
+		    "on node %d while its threads may run on nodes %s: one thread "
+		    "probably touched it all first (first-touch placement), and "
+		    "the others reach it remotely", comm, share,
+		    total / 1048576.0, top_node, runs);
+	} else {
+		doctor_add(d, L_OK, what, NULL, "%s: %.1f MiB resident, the most, "
+		    "%.0f %% on node %d; may run on node(s) %s", comm,
+		    total / 1048576.0, share, top_node, runs);
+	}
 }
 
 void doctor_pid(struct doctor *d, int pid)
 {
-	char rel[64], comm[64], raw[64], what[48], runs[96], err[STATS_ERR_LEN];
-	uint64_t bytes[NS_STATS_MAX_NODES], total = 0, top = 0;
+	char rel[64], comm[64], raw[64], what[48], policy[160], err[STATS_ERR_LEN];
 	struct stats_snapshot *snap = malloc(sizeof(*snap));
-	int top_node = -1, mask;
 	bool under = false;
 
 	snprintf(what, sizeof(what), "pid %d", pid);
@@ -131,73 +251,19 @@ void doctor_pid(struct doctor *d, int pid)
 		double r = seg_remote(&snap->seg);
 
 		under = true;
+		tool_clean(snap->seg.h.policy, policy, sizeof(policy));
 		if (!snap->seg.h.active)
 			doctor_add(d, L_INFO, what, NULL, "%s runs under numashim, which "
-			    "passes through (%s)", comm, snap->seg.h.policy);
+			    "passes through (%s)", comm, policy);
 		else if (r < 0)
 			doctor_add(d, L_OK, what, NULL, "%s runs under numashim (%s); no "
-			    "pages sampled yet", comm, snap->seg.h.policy);
+			    "pages sampled yet", comm, policy);
 		else
 			doctor_add(d, doctor_level(r), what, r >= 5.0 ? "numashim stat "
 			    "PID shows the nodes" : NULL, "%s runs under numashim "
 			    "(%s): %.1f %% of its sampled pages on another node "
-			    "than meant: %s", comm, snap->seg.h.policy, r,
-			    tool_level(r));
+			    "than meant: %s", comm, policy, r, tool_level(r));
 	}
 	free(snap);
-	snprintf(rel, sizeof(rel), "/proc/%d/numa_maps", pid);
-	{
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "%s%s", d->root, rel);
-		if (stats_numa_maps(path, false, bytes)) {
-			doctor_add(d, L_INFO, what, NULL, "%s: cannot read its numa_maps "
-			    "(another user's process: run as root)", comm);
-			return;
-		}
-	}
-	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
-		total += bytes[k];
-		if (bytes[k] > top) {
-			top = bytes[k];
-			top_node = k;
-		}
-	}
-	mask = run_nodes(d, pid);
-	snprintf(runs, sizeof(runs), "?");
-	if (mask) {
-		size_t at = 0;
-
-		for (int k = 0; k < 32 && at < sizeof(runs); k++)
-			if (mask >> k & 1)
-				at += (size_t)snprintf(runs + at, sizeof(runs) - at,
-						       "%s%d", at ? "," : "", k);
-	}
-	if (total < FIRST_TOUCH_MIN || top_node < 0 || mask == 0 || d->nodes < 2) {
-		doctor_add(d, L_OK, what, NULL, "%s: %.1f MiB resident, may run on "
-		    "node(s) %s", comm, (double)total / 1048576.0, runs);
-		return;
-	}
-	if (!(mask >> top_node & 1) && top * 10 >= total * 9)
-		doctor_add(d, L_CRIT, what, "bind it where its memory is (numactl "
-		    "--cpunodebind=N --membind=N), or run it under numashim",
-		    "%s: %.0f %% of its %.1f MiB is on node %d, but it may only "
-		    "run on node(s) %s: every access is remote", comm,
-		    100.0 * (double)top / (double)total,
-		    (double)total / 1048576.0, top_node, runs);
-	else if (__builtin_popcount((unsigned)mask) > 1 && top * 10 >= total * 9 &&
-		 !under)
-		doctor_add(d, L_WARN, what, "run it under numashim (numashim run -- CMD, "
-		    "or numashim dropin SERVICE --write), or interleave it "
-		    "(numactl --interleave=all)", "%s: %.0f %% of its %.1f MiB is "
-		    "on node %d while its threads may run on nodes %s: one "
-		    "thread probably touched it all first (first-touch "
-		    "placement), and the others reach it remotely", comm,
-		    100.0 * (double)top / (double)total,
-		    (double)total / 1048576.0, top_node, runs);
-	else
-		doctor_add(d, L_OK, what, NULL, "%s: %.1f MiB resident, the most (%.0f "
-		    "%%) on node %d; may run on node(s) %s", comm,
-		    (double)total / 1048576.0, 100.0 * (double)top / (double)total,
-		    top_node, runs);
+	placement(d, pid, what, comm, under);
 }
