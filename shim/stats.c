@@ -66,6 +66,8 @@ static struct {
 	bool start_cpus_ok;
 	int start_policy;           /* and its scheduling policy */
 	struct sched_param start_prio;
+	int helper_policy;          /* what the helper takes (-1: inherit) */
+	struct sched_param helper_prio;
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -235,27 +237,58 @@ static void remove_stale(void)
 }
 
 /*
- * The helper runs where and as the process started, not as the thread
- * that happens to create it: that thread may have pinned itself to a CPU
- * it keeps for its own loop, or raised itself to a real-time priority. So
- * the helper moves itself, first thing, to the CPUs the process had at its
- * start (or its fork) and to the scheduling policy and priority it had
- * then: SCHED_OTHER for most, and a process started real-time keeps its
- * helper real-time too, since the refresh takes jemalloc's arena locks
- * that its real-time threads wait for (a helper below them could be
- * starved while holding one). Done by the helper itself, each on its own
- * (glibc's thread attributes take no SCHED_BATCH or SCHED_IDLE, and a
- * start mask a cpuset no longer allows must not cost the policy); a
- * refused call leaves what was inherited. The raw system call: our
- * sched_setaffinity would bind the helper to a node's arenas.
+ * The helper runs where the process started, not where the thread that
+ * happens to create it is: that thread may have pinned itself to a CPU it
+ * keeps for its own loop. So the helper moves itself, first thing, to the
+ * CPUs the process had at its start (or its fork). Its scheduling is the
+ * less urgent of the process's at its start and its creator's now
+ * (choose_sched): a creator that raised itself to real time hands that
+ * on no more than a process started real-time lifts the helper above the
+ * threads it runs at lower priorities; and a process that runs real-time
+ * keeps a real-time helper (the refresh takes jemalloc's arena locks its
+ * real-time threads wait for: a helper below them could be starved
+ * holding one). Done by the helper itself, each on its own (glibc's
+ * thread attributes take no SCHED_BATCH or SCHED_IDLE, and a start mask a
+ * cpuset no longer allows must not cost the policy); a refused call
+ * leaves what was inherited. The raw system call: our sched_setaffinity
+ * would bind the helper to a node's arenas.
  */
 static void place_helper(void)
 {
 	if (S.start_cpus_ok)
 		syscall(SYS_sched_setaffinity, 0, sizeof(S.start_cpus),
 			&S.start_cpus);
-	if (S.start_policy >= 0)
-		sched_setscheduler(0, S.start_policy, &S.start_prio);
+	if (S.helper_policy >= 0)
+		sched_setscheduler(0, S.helper_policy, &S.helper_prio);
+}
+
+/* How urgent a policy is: SCHED_IDLE 0, SCHED_OTHER and SCHED_BATCH 1, the
+ * real-time ones 2 + their priority. */
+static int urgency(int policy, const struct sched_param *p)
+{
+	if (policy == SCHED_IDLE)
+		return 0;
+	if (policy == SCHED_FIFO || policy == SCHED_RR)
+		return 2 + p->sched_priority;
+	return 1;
+}
+
+/* In the creating thread: the helper's scheduling (see above); the start's
+ * when both are as urgent (SCHED_BATCH at start stays SCHED_BATCH). */
+static void choose_sched(void)
+{
+	struct sched_param now;
+	int policy = sched_getscheduler(0);
+
+	S.helper_policy = S.start_policy;
+	S.helper_prio = S.start_prio;
+	if (S.start_policy < 0 || policy < 0 || sched_getparam(0, &now))
+		return;
+	policy &= ~SCHED_RESET_ON_FORK;
+	if (urgency(policy, &now) < urgency(S.start_policy, &S.start_prio)) {
+		S.helper_policy = policy;
+		S.helper_prio = now;
+	}
 }
 
 /* The CPUs and scheduling the helper will take (place_helper): the
@@ -283,6 +316,16 @@ static bool our_process(void)
 		return false;
 	ns = stats_pid_ns();
 	return !(S.self_ns && ns && ns != S.self_ns);
+}
+
+/* The same from inside malloc (the activity callback): errno stays. */
+static bool our_process_keep_errno(void)
+{
+	int saved = errno;
+	bool ours = our_process();
+
+	errno = saved;
+	return ours;
 }
 
 static void *helper(void *unused)
@@ -322,12 +365,13 @@ void ns_stats_tick(void)
 	now = now_ms();
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
-	/* Once a period: a child of a raw clone() or _Fork() (no fork handler
-	 * ran) shares its parent's segment mapping. It gets its own. */
-	if (NS_UNLIKELY(S.self != getpid())) {
-		ns_stats_forked();
+	/* Once a period: not the process this state is for (see
+	 * our_process). A vfork or CLONE_VM child runs in its parent's very
+	 * memory, and a raw clone() or _Fork() child (no fork handler ran)
+	 * shares its parent's segment mapping: either must leave both alone,
+	 * so such a child keeps no stats of its own. */
+	if (NS_UNLIKELY(!our_process_keep_errno()))
 		return;
-	}
 	if (__atomic_load_n(&S.helper, __ATOMIC_ACQUIRE) == 1) {
 		if (__atomic_exchange_n(&S.wake, 1, __ATOMIC_ACQ_REL) == 0) {
 			__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
@@ -367,6 +411,7 @@ void ns_stats_thread_start(ns_create_fn create)
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
+	choose_sched();
 	if (pthread_attr_init(&attr))
 		return;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -398,9 +443,8 @@ void ns_stats_init(void)
 	create();
 }
 
-/* The child has its parent's mapping, not a segment of its own (from our
- * fork handler; or from ns_stats_tick, in a child no handler ran in): drop
- * the mapping (the parent still uses the file) and make its own lazily, on the
+/* The child has its parent's mapping, not a segment of its own: drop the
+ * mapping (the parent still uses the file) and make its own lazily, on the
  * first refresh, so a fork that execs at once leaves nothing behind. */
 void ns_stats_forked(void)
 {

@@ -3,7 +3,8 @@
  * exit-paths.test:
  *
  *   exit_prog _exit|_Exit|quick_exit|signal|thread STATUS
- *   exit_prog vfork|clone-exit|newpid-exit|clone-churn
+ *   exit_prog vfork|clone-exit|newpid-exit|clone-churn|newpid-churn|
+ *             vfork-churn
  *
  * First it prints "segment NAME" for its stats segment in /dev/shm (or
  * "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
@@ -18,7 +19,11 @@
  * child allocates and frees for 1.5 s, long enough for the shim's
  * once-a-second refresh, and exits; the parent, allocating nothing more,
  * prints "done" and waits for its stdin to close (its segment, never
- * refreshed by itself, must not have been refreshed by the child). quick_exit(STATUS) runs the
+ * refreshed by itself, must not have been refreshed by the child);
+ * "newpid-churn" the same with the child in a new pid namespace.
+ * "vfork-churn": after 1.2 s (a refresh is due), a vfork child allocates
+ * 256 KiB in its parent's memory and calls _exit; the parent prints
+ * "after NAME" and returns (its exit must still remove its segment). quick_exit(STATUS) runs the
  * handlers registered with at_quick_exit.
  */
 #ifndef _GNU_SOURCE
@@ -27,6 +32,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,17 +113,36 @@ int main(int argc, char **argv)
 		for (;;)
 			free(malloc(64));
 	}
+	if (strcmp(mode, "vfork-churn") == 0) {
+		struct timespec wait = { 1, 200000000L };
+		int st;
+		pid_t pid;
+
+		nanosleep(&wait, NULL);
+		pid = vfork();
+		if (pid == 0) {
+			for (int i = 0; i < 1000; i++)
+				free(malloc(256));
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+			return 2;
+		say_segment("after");
+		return 0;
+	}
 	if (strcmp(mode, "vfork") == 0 || strcmp(mode, "clone-exit") == 0 ||
-	    strcmp(mode, "newpid-exit") == 0 || strcmp(mode, "clone-churn") == 0) {
+	    strcmp(mode, "newpid-exit") == 0 || strcmp(mode, "clone-churn") == 0 ||
+	    strcmp(mode, "newpid-churn") == 0) {
+		bool churns = strstr(mode, "churn") != NULL;
 		unsigned long flags = SIGCHLD;
 		int st;
 		pid_t pid;
 
-		if (strcmp(mode, "newpid-exit") == 0)
+		if (strncmp(mode, "newpid", 6) == 0)
 			flags |= CLONE_NEWPID;
 		pid = strcmp(mode, "vfork") == 0 ? vfork() :
 		      (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
-		if (pid == 0 && strcmp(mode, "clone-churn") == 0)
+		if (pid == 0 && churns)
 			churn(1500);
 		if (pid == 0 && strcmp(mode, "vfork") != 0)
 			exit(0);
@@ -125,7 +150,7 @@ int main(int argc, char **argv)
 			_exit(0);
 		if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
 			return 2;
-		if (strcmp(mode, "clone-churn") == 0) {
+		if (churns) {
 			char c;
 
 			/* No allocation from here on: nothing of the parent's

@@ -19,9 +19,10 @@
  * its last thread (status 0), printing nothing. With "pinned-main" the
  * main thread first pins itself to the last CPU it may run on and
  * switches to SCHED_BATCH (from SCHED_OTHER; to SCHED_OTHER if it started
- * under SCHED_BATCH or a real-time policy), as a program that keeps a CPU
- * for its main loop does, and prints "start-policy N" (the policy it
- * started with).
+ * under SCHED_BATCH; to 5 below its real-time priority if it started
+ * real-time), as a program that keeps a CPU for its main loop does, and
+ * prints "start-policy N" (the policy it started with). Nothing churns
+ * then: its threads may be real-time.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -55,6 +56,13 @@ static void churn(int ms)
 	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
 
+static const char *mode_arg;
+
+static bool mode(const char *m)
+{
+	return mode_arg && strcmp(mode_arg, m) == 0;
+}
+
 static void *worker(void *arg)
 {
 	int cpu = (int)(intptr_t)arg;
@@ -72,16 +80,9 @@ static void *worker(void *arg)
 		if (cpu == 0 && i < remote)
 			kept[i] = p;
 	}
-	if (remote == 0)
+	if (remote == 0 && !mode("pinned-main"))
 		churn(2200);
 	return NULL;
-}
-
-static const char *mode_arg;
-
-static bool mode(const char *m)
-{
-	return mode_arg && strcmp(mode_arg, m) == 0;
 }
 
 /* A forked child's allocations and churn. */
@@ -138,9 +139,13 @@ int main(int argc, char **argv)
 		CPU_SET(last, &one);
 		if (start == SCHED_OTHER)
 			to = SCHED_BATCH;
-		else if (start == SCHED_BATCH || start == SCHED_FIFO ||
-			 start == SCHED_RR)
+		else if (start == SCHED_BATCH)
 			to = SCHED_OTHER;
+		else if ((start == SCHED_FIFO || start == SCHED_RR) &&
+			 sched_getparam(0, &prio) == 0 && prio.sched_priority > 5) {
+			to = start; /* lower real time: a ceiling for the helper */
+			prio.sched_priority -= 5;
+		}
 		if (CPU_COUNT(&allowed) < 2 ||
 		    sched_setaffinity(0, sizeof(one), &one) ||
 		    (to >= 0 && sched_setscheduler(0, to, &prio)))
@@ -196,7 +201,8 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 0;
 	}
-	churn(2200);
+	if (!mode("pinned-main"))
+		churn(2200);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
