@@ -435,17 +435,17 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 
 /* ------------------------------------------------------------ resident */
 
-#define NUMA_MAPS_MAX_LINES (1L << 20) /* mappings: the kernel allows 65530 by default */
+#define NUMA_MAPS_MAX_LINES (64L << 20) /* mappings (vm.max_map_count: 65530 by default) */
 
 int stats_numa_maps(const char *path, bool placed_only,
 		    uint64_t bytes[NS_STATS_MAX_NODES])
 {
-	char line[4096];
-	FILE *f;
-
+	char *line = NULL;
+	size_t cap = 0;
 	struct stat st;
 	long lines = 0;
 	int fd, e = 0;
+	FILE *f;
 
 	memset(bytes, 0, NS_STATS_MAX_NODES * sizeof(bytes[0]));
 	/* A FIFO or a device where numa_maps should be (doctor --root reads
@@ -458,7 +458,9 @@ int stats_numa_maps(const char *path, bool placed_only,
 		close(fd);
 		return -EINVAL;
 	}
-	while (fgets(line, sizeof(line), f) && ++lines <= NUMA_MAPS_MAX_LINES) {
+	/* getline: a line as long as a file mapping's path takes is read
+	 * whole, its counts after the path included. */
+	while (getline(&line, &cap, f) > 0 && ++lines <= NUMA_MAPS_MAX_LINES) {
 		uint64_t pages[NS_STATS_MAX_NODES] = { 0 }, kb = 4;
 		char *save = NULL, *tok = strtok_r(line, " \n", &save);
 		bool placed;
@@ -489,6 +491,7 @@ int stats_numa_maps(const char *path, bool placed_only,
 		e = -EIO; /* a read that failed part way: no figures */
 	else if (lines > NUMA_MAPS_MAX_LINES)
 		e = -EFBIG;
+	free(line);
 	fclose(f);
 	return e;
 }

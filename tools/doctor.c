@@ -186,7 +186,8 @@ static void read_node(struct doctor *d, int i)
 	snprintf(rel, sizeof(rel), "/sys/devices/system/node/node%d/cpulist", nd->id);
 	if (cpus && doctor_read(d, rel, cpus, CPULIST_MAX) == 0) {
 		cpus[strcspn(cpus, "\n")] = '\0';
-		if (policy_list_foreach(cpus, LIST_LIMIT, add_cpu, &c) == 0) {
+		nd->cpus_known = policy_list_foreach(cpus, LIST_LIMIT, add_cpu, &c) == 0;
+		if (nd->cpus_known) {
 			/* shown cut, with "..." */
 			if (strlen(cpus) >= sizeof(nd->cpus))
 				strcpy(cpus + sizeof(nd->cpus) - 4, "...");
@@ -238,7 +239,7 @@ static void check_topology(struct doctor *d)
 		read_node(d, i);
 		if (nd->mem_ok && nd->total_kb > 0)
 			with_mem++;
-		if (!nd->has_cpus)
+		if (nd->cpus_known && !nd->has_cpus)
 			cpuless++;
 		if (i == SHOWN_NODES && at < sizeof(line))
 			at += (size_t)snprintf(line + at, sizeof(line) - at,
@@ -247,7 +248,7 @@ static void check_topology(struct doctor *d)
 			continue;
 		at += (size_t)snprintf(line + at, sizeof(line) - at,
 				       "%snode %d cpus %s", i ? "; " : "", nd->id,
-				       nd->has_cpus ? nd->cpus : "none");
+				       nd->has_cpus || !nd->cpus_known ? nd->cpus : "none");
 		if (at < sizeof(line))
 			at += (size_t)(nd->mem_ok ?
 				snprintf(line + at, sizeof(line) - at,
@@ -301,33 +302,40 @@ static void take_interval(struct doctor *d)
 /*
  * The kernel counts a page in other_node when the task it was allocated
  * for ran on another node, whatever the reason: pages interleaved on
- * purpose (numactl --interleave, numashim's large blocks) count there too,
- * so interleave_hit is taken off (an estimate: it also counts the
- * interleaved pages that landed locally). A node without CPUs serves only
- * other nodes' tasks: its other_node is everything, by the machine's
- * design, and it is not rated.
+ * purpose (numactl --interleave, numashim's large blocks) count there too.
+ * interleave_hit counts the interleaved pages placed on the node, local
+ * or not; spread over M nodes with memory, about (M - 1) / M of them went
+ * to tasks elsewhere, and that much is taken off (an estimate, said so).
+ * A node known to have no CPUs serves only other nodes' tasks: its
+ * other_node is everything, by the machine's design, and it is not rated.
  */
 static void check_remote(struct doctor *d)
 {
 	const char *span = d->interval > 0 ? "in the interval" : "since boot";
 	double tl = 0, to = 0;
-	int bad = 0, unread = 0, cpuless = 0;
+	int bad = 0, unread = 0, cpuless = 0, with_mem = 0;
 
+	for (int i = 0; i < d->nodes; i++)
+		with_mem += d->node[i].mem_ok && d->node[i].total_kb > 0;
+	if (with_mem < 1)
+		with_mem = 1;
 	for (int i = 0; i < d->nodes; i++) {
 		struct node *nd = &d->node[i];
 		uint64_t il = nd->stat[ST_INTERLEAVE];
-		double l = (double)nd->stat[ST_LOCAL], o, pct;
+		double l = (double)nd->stat[ST_LOCAL], o, pct, spread;
 		enum level lv;
 
 		if (!nd->stat_ok) {
 			unread++;
 			continue;
 		}
-		if (!nd->has_cpus) {
+		if (nd->cpus_known && !nd->has_cpus) {
 			cpuless++;
 			continue;
 		}
-		o = (double)(nd->stat[ST_OTHER] > il ? nd->stat[ST_OTHER] - il : 0);
+		spread = (double)il * (with_mem - 1) / with_mem;
+		o = (double)nd->stat[ST_OTHER] > spread ?
+		    (double)nd->stat[ST_OTHER] - spread : 0;
 		tl += l, to += o;
 		if (l + o <= 0)
 			continue;
@@ -341,9 +349,9 @@ static void check_remote(struct doctor *d)
 		    "under numashim (numashim dropin SERVICE --write), or bind it "
 		    "to a node (numactl --cpunodebind=N --membind=N)",
 		    "node %d: %.1f %% of the pages allocated on it %s went to tasks "
-		    "running on another node (other_node %llu less interleave_hit "
-		    "%llu, local_node %llu): %s", nd->id, pct, span,
-		    (unsigned long long)nd->stat[ST_OTHER], (unsigned long long)il,
+		    "running on another node (other_node %llu, less an estimated "
+		    "%.0f interleaved on purpose; local_node %llu): %s", nd->id,
+		    pct, span, (unsigned long long)nd->stat[ST_OTHER], spread,
 		    (unsigned long long)nd->stat[ST_LOCAL], tool_level(pct));
 	}
 	if (unread)

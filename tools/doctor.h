@@ -31,7 +31,7 @@ enum st { ST_LOCAL, ST_OTHER, ST_FOREIGN, ST_HIT, ST_INTERLEAVE, ST_NR };
 struct node {
 	int id;
 	char cpus[128];
-	bool has_cpus, mem_ok, stat_ok;
+	bool has_cpus, cpus_known, mem_ok, stat_ok;
 	uint64_t total_kb, free_kb;
 	uint64_t stat[ST_NR];
 };

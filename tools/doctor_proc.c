@@ -6,6 +6,7 @@
 #include "tools/doctor.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,13 +169,15 @@ static void placement(struct doctor *d, int pid, const char *what,
 	uint64_t bytes[NS_STATS_MAX_NODES], nodes;
 	double total = 0, top = 0, share;
 	const struct node *tn;
-	int top_node = -1;
+	int top_node = -1, rc;
 	size_t at = 0;
 
 	snprintf(path, sizeof(path), "%s/proc/%d/numa_maps", d->root, pid);
-	if (stats_numa_maps(path, false, bytes)) {
-		doctor_add(d, L_WARN, what, NULL, "%s: cannot read its numa_maps "
-		    "(another user's process: run as root)", comm);
+	rc = stats_numa_maps(path, false, bytes);
+	if (rc) {
+		doctor_add(d, L_WARN, what, NULL, "%s: cannot read its numa_maps: "
+		    "%s", comm, rc == -EACCES || rc == -EPERM ? "another user's "
+		    "process (run as root)" : strerror(-rc));
 		d->unreadable = true;
 		return;
 	}
@@ -201,7 +204,7 @@ static void placement(struct doctor *d, int pid, const char *what,
 		doctor_add(d, L_OK, what, NULL, "%s: %.1f MiB resident, the most, "
 		    "%.0f %% on node %d; may run on node(s) %s", comm,
 		    total / 1048576.0, share, top_node, runs);
-	} else if (tn && !tn->has_cpus) {
+	} else if (tn && tn->cpus_known && !tn->has_cpus) {
 		doctor_add(d, L_INFO, what, NULL, "%s: %.0f %% of its %.1f MiB is "
 		    "on node %d, which has no CPUs (memory-only): every access is "
 		    "remote by the machine's design; fine for cold data",
