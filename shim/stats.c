@@ -365,13 +365,10 @@ void ns_stats_tick(void)
 	now = now_ms();
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
-	/* Once a period: not the process this state is for (see
-	 * our_process). A vfork or CLONE_VM child runs in its parent's very
-	 * memory, and a raw clone() or _Fork() child (no fork handler ran)
-	 * shares its parent's segment mapping: either must leave both alone,
-	 * so such a child keeps no stats of its own. */
-	if (NS_UNLIKELY(!our_process_keep_errno()))
-		return;
+	/* Waking the helper is safe from any process: a vfork or CLONE_VM
+	 * child wakes its parent's (the same futex in the same memory), and
+	 * a raw clone() child has no helper, so its wake flag stays set and
+	 * its later ticks stop here. */
 	if (__atomic_load_n(&S.helper, __ATOMIC_ACQUIRE) == 1) {
 		if (__atomic_exchange_n(&S.wake, 1, __ATOMIC_ACQ_REL) == 0) {
 			__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
@@ -382,10 +379,17 @@ void ns_stats_tick(void)
 	}
 	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it */
-	/* Checked again under the lock: another thread may have just done it. */
+	/* Checked again under the lock: another thread may have just done it.
+	 * Then, once a period, whether this is the process the state is for
+	 * (our_process): a vfork or CLONE_VM child runs in its parent's very
+	 * memory, and a raw clone() or _Fork() child (no fork handler ran)
+	 * shares its parent's segment mapping; either leaves both alone and
+	 * keeps no stats of its own (a vfork child's tick only puts its
+	 * parent's next refresh off by a period). */
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
 		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-		refresh_locked();
+		if (our_process_keep_errno())
+			refresh_locked();
 	}
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
 }
