@@ -436,12 +436,43 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 /* ------------------------------------------------------------ resident */
 
 #define NUMA_MAPS_MAX_LINES (64L << 20) /* mappings (vm.max_map_count: 65530 by default) */
+#define NUMA_MAPS_LINE_MAX (64 << 10)   /* a line: a path of PATH_MAX and counts */
+
+/* One numa_maps line's pages per node, added to bytes. */
+static void add_numa_line(char *line, bool placed_only,
+			  uint64_t bytes[NS_STATS_MAX_NODES])
+{
+	uint64_t pages[NS_STATS_MAX_NODES] = { 0 }, kb = 4;
+	char *save = NULL, *tok = strtok_r(line, " \n", &save);
+	bool placed;
+
+	/* address, then the policy */
+	tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
+	if (tok == NULL)
+		return;
+	placed = strncmp(tok, "prefer:", 7) == 0 ||
+		 strncmp(tok, "bind:", 5) == 0 ||
+		 strncmp(tok, "interleave", 10) == 0;
+	if (placed_only && !placed)
+		return;
+	while ((tok = strtok_r(NULL, " \n", &save)) != NULL) {
+		unsigned node;
+		unsigned long long v;
+
+		if (sscanf(tok, "N%u=%llu", &node, &v) == 2 &&
+		    node < NS_STATS_MAX_NODES)
+			pages[node] += v;
+		else if (sscanf(tok, "kernelpagesize_kB=%llu", &v) == 1)
+			kb = v;
+	}
+	for (int n = 0; n < NS_STATS_MAX_NODES; n++)
+		bytes[n] += pages[n] * kb * 1024;
+}
 
 int stats_numa_maps(const char *path, bool placed_only,
 		    uint64_t bytes[NS_STATS_MAX_NODES])
 {
-	char *line = NULL;
-	size_t cap = 0;
+	char *line;
 	struct stat st;
 	long lines = 0;
 	int fd, e = 0;
@@ -458,39 +489,23 @@ int stats_numa_maps(const char *path, bool placed_only,
 		close(fd);
 		return -EINVAL;
 	}
-	/* getline: a line as long as a file mapping's path takes is read
-	 * whole, its counts after the path included. */
-	while (getline(&line, &cap, f) > 0 && ++lines <= NUMA_MAPS_MAX_LINES) {
-		uint64_t pages[NS_STATS_MAX_NODES] = { 0 }, kb = 4;
-		char *save = NULL, *tok = strtok_r(line, " \n", &save);
-		bool placed;
-
-		/* address, then the policy */
-		tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
-		if (tok == NULL)
-			continue;
-		placed = strncmp(tok, "prefer:", 7) == 0 ||
-			 strncmp(tok, "bind:", 5) == 0 ||
-			 strncmp(tok, "interleave", 10) == 0;
-		if (placed_only && !placed)
-			continue;
-		while ((tok = strtok_r(NULL, " \n", &save)) != NULL) {
-			unsigned node;
-			unsigned long long v;
-
-			if (sscanf(tok, "N%u=%llu", &node, &v) == 2 &&
-			    node < NS_STATS_MAX_NODES)
-				pages[node] += v;
-			else if (sscanf(tok, "kernelpagesize_kB=%llu", &v) == 1)
-				kb = v;
-		}
-		for (int n = 0; n < NS_STATS_MAX_NODES; n++)
-			bytes[n] += pages[n] * kb * 1024;
+	line = malloc(NUMA_MAPS_LINE_MAX);
+	if (line == NULL) {
+		fclose(f);
+		return -ENOMEM;
 	}
-	if (ferror(f))
+	/* A line as long as a file mapping's path (PATH_MAX) makes is read
+	 * whole, its counts after the path included; a longer one is not
+	 * numa_maps, and memory stays bounded. */
+	while (e == 0 && fgets(line, NUMA_MAPS_LINE_MAX, f)) {
+		if (++lines > NUMA_MAPS_MAX_LINES ||
+		    (strchr(line, '\n') == NULL && !feof(f)))
+			e = -EFBIG;
+		else
+			add_numa_line(line, placed_only, bytes);
+	}
+	if (e == 0 && ferror(f))
 		e = -EIO; /* a read that failed part way: no figures */
-	else if (lines > NUMA_MAPS_MAX_LINES)
-		e = -EFBIG;
 	free(line);
 	fclose(f);
 	return e;

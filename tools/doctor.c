@@ -187,7 +187,12 @@ static void read_node(struct doctor *d, int i)
 	if (cpus && doctor_read(d, rel, cpus, CPULIST_MAX) == 0) {
 		cpus[strcspn(cpus, "\n")] = '\0';
 		nd->cpus_known = policy_list_foreach(cpus, LIST_LIMIT, add_cpu, &c) == 0;
-		if (nd->cpus_known) {
+		if (!nd->cpus_known) { /* undo what came before the bad token */
+			nd->has_cpus = false;
+			for (int k = 0; k < POLICY_MAX_CPUS; k++)
+				if (d->cpu_node[k] == nd->id)
+					d->cpu_node[k] = -1;
+		} else {
 			/* shown cut, with "..." */
 			if (strlen(cpus) >= sizeof(nd->cpus))
 				strcpy(cpus + sizeof(nd->cpus) - 4, "...");
