@@ -307,23 +307,19 @@ static void save_placement(void)
 /* True in the process this state is for; false in a vfork child (in its
  * parent's memory) or the child of a raw clone() or _Fork() (no fork
  * handler ran), including one in a new pid namespace whose pid equals its
- * parent's (a container init's child is pid 1 too). */
+ * parent's (a container init's child is pid 1 too). The program's errno
+ * stays as it was: this runs inside malloc (the activity callback) and in
+ * _exit. */
 static bool our_process(void)
 {
+	int saved = errno;
 	uint64_t ns;
+	bool ours;
 
 	if (S.self != getpid())
 		return false;
 	ns = stats_pid_ns();
-	return !(S.self_ns && ns && ns != S.self_ns);
-}
-
-/* The same from inside malloc (the activity callback): errno stays. */
-static bool our_process_keep_errno(void)
-{
-	int saved = errno;
-	bool ours = our_process();
-
+	ours = !(S.self_ns && ns && ns != S.self_ns);
 	errno = saved;
 	return ours;
 }
@@ -388,7 +384,7 @@ void ns_stats_tick(void)
 	 * parent's next refresh off by a period). */
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
 		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-		if (our_process_keep_errno())
+		if (our_process())
 			refresh_locked();
 	}
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
@@ -459,7 +455,7 @@ void ns_stats_forked(void)
 	S.seg = NULL;
 	S.owner = 0;
 	S.self = getpid();
-	S.self_ns = stats_pid_ns(); /* a raw clone(CLONE_NEWPID) child's own */
+	S.self_ns = stats_pid_ns(); /* new after the parent's unshare(CLONE_NEWPID) */
 	if (ns.active)
 		save_placement();
 	/* The name is the parent's segment's: a child that exits before it

@@ -49,20 +49,22 @@ int stats_parse_name(const char *name, int *pid, uint64_t *start)
 	return parse_u64(dot + 1, dot + strlen(dot), start);
 }
 
-/* Read a small /proc file into buf (NUL-terminated); -errno on failure. */
+/* Read a small /proc or /sys file into buf (NUL-terminated, cut to
+ * len - 1); -errno on failure. O_NONBLOCK: a FIFO where such a file should
+ * be (numashim doctor --root reads made-up trees) must not hang us. */
 int stats_read_small(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	size_t have = 0;
+	ssize_t n = 0;
 
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, len - 1);
+	while (have + 1 < len && (n = read(fd, buf + have, len - 1 - have)) > 0)
+		have += (size_t)n;
 	close(fd);
-	if (n < 0)
-		return -EIO;
-	buf[n] = '\0';
-	return 0;
+	buf[have] = '\0';
+	return n < 0 ? -EIO : 0;
 }
 
 int stats_proc_stat(int pid, uint64_t *start, char *state)

@@ -21,7 +21,8 @@ enum stats_state {
 /* Parse "numashim.<pid>.<start>"; 0 or -EINVAL. */
 int stats_parse_name(const char *name, int *pid, uint64_t *start);
 
-/* Read a small /proc file into buf (NUL-terminated); 0 or -errno. */
+/* Read a small /proc or /sys file into buf (NUL-terminated, cut to
+ * len - 1; a FIFO does not block); 0 or -errno. */
 int stats_read_small(const char *path, char *buf, size_t len);
 
 /* Field 22 (start time, clock ticks since boot) and field 3 (state: 'Z'

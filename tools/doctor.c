@@ -74,21 +74,9 @@ int doctor_read(const struct doctor *d, const char *rel, char *buf,
 		size_t len)
 {
 	char path[PATH_MAX];
-	ssize_t got = 0;
-	size_t have = 0;
-	int fd, e;
 
 	snprintf(path, sizeof(path), "%s%s", d->root, rel);
-	/* O_NONBLOCK: a FIFO planted in a --root tree must not hang us. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	while (have + 1 < len && (got = read(fd, buf + have, len - 1 - have)) > 0)
-		have += (size_t)got;
-	e = got < 0 ? -errno : 0;
-	close(fd);
-	buf[have] = '\0';
-	return e;
+	return stats_read_small(path, buf, len);
 }
 
 /* A decimal number at s (after blanks); false if there is none. */
