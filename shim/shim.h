@@ -40,6 +40,10 @@
  */
 extern uint8_t *ns_tags NS_HIDDEN;
 
+/* Set while numashim starts jemalloc's ctl module (shim/init.c): what
+ * jemalloc maps then stays off transparent huge pages (shim/mmap.c). */
+extern bool ns_je_small_pages NS_HIDDEN;
+
 static inline uint8_t ns_tag_of(const void *p)
 {
 	return ns_tags[(uintptr_t)p >> NS_CHUNK_SHIFT];

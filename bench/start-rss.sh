@@ -1,0 +1,48 @@
+#!/bin/sh
+# start-rss.sh: what a short-lived process pays at start, per allocator:
+# minor page faults and peak RSS of a trivial program (one malloc), and
+# the automatic arena count jemalloc took. Meant for a many-CPU guest,
+# where jemalloc's default arena count (4 per CPU) is large:
+#
+#   tests/vm/vmrun wide --timeout 900 -- sh bench/start-rss.sh [LIB...]
+#
+# LIB: more numashim builds to compare (e.g. one of an older commit, made
+# in a git worktree). Run from the build tree; GNU time is needed. Page
+# placement and counts are exact in a TCG guest; timings there are not, so
+# none are printed.
+set -eu
+[ -x /usr/bin/time ] || { echo "start-rss: needs GNU time (apt-get install time)"; exit 1; }
+bin=bench/results/bin
+mkdir -p "$bin"
+if [ ! -x "$bin/nop" ]; then
+	printf '#include <stdlib.h>\nint main(void) { free(malloc(16)); return 0; }\n' > "$bin/nop.c"
+	cc -O2 -o "$bin/nop" "$bin/nop.c"
+fi
+lib=$PWD/shim/.libs/libnumashim.so
+je=$(ldconfig -p 2>/dev/null | sed -n 's/.*libjemalloc.so.2 .*=> //p' | head -n 1)
+ncpu=$(nproc)
+echo "nproc $ncpu, nodes $(cat /sys/devices/system/node/online)," \
+	"THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo none)"
+
+one() {  # label settings...: the median of 5 runs' faults and RSS
+	label=$1
+	shift
+	n=$(env "$@" MALLOC_CONF="${conf:+$conf,}stats_print:true" "$bin/nop" 2>&1 |
+		sed -n 's/^  opt.narenas: //p')
+	for i in 1 2 3 4 5; do
+		env "$@" ${conf:+MALLOC_CONF=$conf} /usr/bin/time -f "%R %M" "$bin/nop" 2>&1 >/dev/null | tail -n 1
+	done | sort -n -k2 | sed -n 3p | {
+		read -r flt rss
+		printf '  %-34s narenas %-5s faults %-6s peak RSS %6s KiB\n' "$label" "${n:--}" "$flt" "$rss"
+	}
+}
+conf=
+one glibc LD_PRELOAD=
+[ -n "$je" ] && one jemalloc LD_PRELOAD="$je"
+for l in "$lib" "$@"; do
+	tag=numashim
+	[ "$l" = "$lib" ] || tag="numashim $(basename "$l")"
+	one "$tag" LD_PRELOAD="$l"
+	conf="narenas:$((4 * ncpu))" one "$tag, narenas $((4 * ncpu))" LD_PRELOAD="$l"
+	conf=
+done
