@@ -303,7 +303,12 @@ const struct policy_option policy_options[] = {
 	  "node (a thread takes the least used). 1 keeps the heap no bigger "
 	  "than plain jemalloc's, whose 4 per CPU would be 4 per CPU per node "
 	  "for threads that move between nodes; more only helps when many "
-	  "more threads than CPUs allocate at once.", opt_arenas },
+	  "more threads than CPUs allocate at once. It also sets how many "
+	  "automatic arenas jemalloc keeps, per CPU the process may run on "
+	  "(at most 4, jemalloc's own default), for the threads numashim "
+	  "does not bind (those with a memory policy of their own): each "
+	  "costs every process a page at start. MALLOC_CONF=narenas:N still "
+	  "decides that count.", opt_arenas },
 	{ "NUMASHIM_STATS", "on", "on|off|inline",
 	  "Keep live per-node counters in a shared-memory segment "
 	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`. "
