@@ -39,10 +39,18 @@ one() {  # label settings...: the median of 5 runs' faults and RSS
 conf=
 one glibc LD_PRELOAD=
 [ -n "$je" ] && one jemalloc LD_PRELOAD="$je"
+# On a one-node host, numashim passes through; NUMASHIM_FAKE_NODES=2 runs
+# its multi-node path.
+fake=
+[ "$(cat /sys/devices/system/node/online)" = 0 ] && [ "$ncpu" -ge 2 ] &&
+	fake=NUMASHIM_FAKE_NODES=2
 for l in "$lib" "$@"; do
 	tag=numashim
 	[ "$l" = "$lib" ] || tag="numashim $(basename "$l")"
-	one "$tag" LD_PRELOAD="$l"
-	conf="narenas:$((4 * ncpu))" one "$tag, narenas $((4 * ncpu))" LD_PRELOAD="$l"
-	conf=
+	for f in "" $fake; do
+		t=$tag${f:+-2n}
+		one "$t" LD_PRELOAD="$l" $f
+		conf="narenas:$((4 * ncpu))" one "$t, narenas $((4 * ncpu))" LD_PRELOAD="$l" $f
+		conf=
+	done
 done

@@ -24,6 +24,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
 #define NS_MAX_PER_SET 64
@@ -249,9 +250,13 @@ int ns_arenas_init(void)
 	A.hooks.dalloc = hook_dalloc;
 	A.hooks.destroy = hook_destroy;
 
+	/* One byte per 2 MiB of address space, 64 MiB in all, of which a
+	 * process touches a page or two: on small pages, or each touched
+	 * byte would cost a 2 MiB huge page under THP "always". */
 	map = os_reserve((size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
 	if (map == NULL)
 		return -ENOMEM;
+	madvise(map, (size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT), MADV_NOHUGEPAGE);
 	__atomic_store_n(&ns_tags, map, __ATOMIC_RELEASE);
 
 	for (int s = 0; s < ns.plan.nr_sets; s++) {
