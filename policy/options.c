@@ -307,8 +307,8 @@ const struct policy_option policy_options[] = {
 	  "automatic arenas jemalloc keeps, per CPU the process may run on "
 	  "(at most 4, jemalloc's own default), for the threads numashim "
 	  "does not bind (those with a memory policy of their own): each "
-	  "costs every process a page at start. MALLOC_CONF=narenas:N still "
-	  "decides that count.", opt_arenas },
+	  "costs every process a page at start. MALLOC_CONF's narenas or "
+	  "narenas_ratio still decide that count.", opt_arenas },
 	{ "NUMASHIM_STATS", "on", "on|off|inline",
 	  "Keep live per-node counters in a shared-memory segment "
 	  "(/dev/shm/numashim.PID.START, mode 0600) for `numashim stat`. "

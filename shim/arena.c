@@ -24,7 +24,6 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
 #define NS_MAX_PER_SET 64
@@ -256,7 +255,7 @@ int ns_arenas_init(void)
 	map = os_reserve((size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
 	if (map == NULL)
 		return -ENOMEM;
-	madvise(map, (size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT), MADV_NOHUGEPAGE);
+	os_nohugepage(map, (size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
 	__atomic_store_n(&ns_tags, map, __ATOMIC_RELEASE);
 
 	for (int s = 0; s < ns.plan.nr_sets; s++) {

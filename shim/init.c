@@ -11,7 +11,6 @@
 #include <link.h>
 #include <numaif.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 
 extern char **environ;
@@ -110,96 +109,60 @@ static void warn_fake(int n)
 }
 
 /*
- * jemalloc's compiled-in options (jemalloc reads them before /etc/malloc.conf
- * and MALLOC_CONF, which still override them). The oversize threshold is
- * set out of reach (16 TiB): no block goes to jemalloc's "huge" arena, which
- * purges on every free (the malloc-large benchmark ran at 5.1x glibc's time
- * with jemalloc's default, 0.4x without), but jemalloc still reserves the
- * huge arena's index, and with a large set numashim makes that arena the
- * set's and lowers the threshold to NUMASHIM_INTERLEAVE_MIN (shim/large.c):
- * jemalloc then routes big blocks there itself, with no check in malloc.
+ * What numashim will do in this process, decided once from the
+ * environment, the topology and the process's memory policy. It runs at
+ * the start of numashim's constructor, or earlier, inside jemalloc's own
+ * start (shim/je.c, nsje_sys_readlink), when a library's constructor
+ * allocated first: there, jemalloc is half-made, so nothing here may
+ * allocate (no malloc, no mallctl). Its messages are the bad-input lines;
+ * setup says the verdict.
  */
-#define NS_JE_CONF "oversize_threshold:17592186044416"
-_Static_assert(NS_OVERSIZE_OFF == 17592186044416ULL, "the option above");
-NS_HIDDEN const char *nsje_malloc_conf = NS_JE_CONF;
+static struct {
+	pthread_once_t once;
+	enum { GO, OFF, OTHER_JE, OWN_POLICY, NO_PLAN } verdict;
+	const char *other;          /* OTHER_JE: the other jemalloc's path */
+} D = { .once = PTHREAD_ONCE_INIT };
 
-/*
- * jemalloc's automatic arenas: 4 per CPU the process may run on, by
- * default. In an active process they serve only the threads numashim does
- * not bind (one with a memory policy of its own, one not made through
- * pthread_create) and the main thread until its binding: the others
- * allocate from the node sets' arenas. Yet each one costs every process at
- * its start, once anything calls mallctl (numashim does, to make its
- * arenas): jemalloc's ctl module then sets up an entry per arena index, a
- * page each. A trivial program under the shim took 165 page faults with
- * jemalloc's 8 arenas here and 1,211 with 1,024, the default on a 256-CPU
- * machine: 4 MiB and over a millisecond per process. And jemalloc caps
- * arena indices at 4095, which 4 per CPU reaches at 1,024 CPUs, leaving
- * no index for the node sets' arenas. So an active numashim asks jemalloc
- * for as many automatic arenas as its sets hold at most, per CPU
- * (NUMASHIM_ARENAS_PER_CPU, 1 by default), up to jemalloc's 4 and 1,024
- * in all.
- *
- * The count is an option jemalloc reads once, when it starts: this must
- * run before numashim's first call into it. If something allocated before
- * numashim's constructor (another preloaded library's constructor),
- * jemalloc has started and keeps its own count. MALLOC_CONF and
- * /etc/malloc.conf, read after this, still override it.
- */
-extern unsigned je_narenas_auto; /* 0 until jemalloc starts */
-#define NS_NARENAS_MAX 1024
-
-static void choose_narenas(void)
+static void decide_once(void)
 {
-	static char conf[sizeof(NS_JE_CONF) + 32] = NS_JE_CONF ",narenas:";
-	cpu_set_t mine;
-	uint64_t n;
+	int mode = MPOL_DEFAULT;
+	policy_nodemask_t pmask;
 
-	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
-	    sched_getaffinity(0, sizeof(mine), &mine) != 0)
+	policy_config_from_env(environ, &ns.cfg, ns_log_bad_input, NULL);
+	if (ns.cfg.mode == POLICY_OFF) {
+		D.verdict = OFF;
 		return;
-	/* Never more than jemalloc's default, nor than a quarter of its
-	 * indices: the node sets' arenas need theirs. */
-	n = (uint64_t)CPU_COUNT(&mine) *
-	    (uint64_t)(ns.cfg.arenas_per_cpu < 4 ? ns.cfg.arenas_per_cpu : 4);
-	if (n > NS_NARENAS_MAX)
-		n = NS_NARENAS_MAX;
-	if (n == 0)
+	}
+	dl_iterate_phdr(find_jemalloc, &D.other);
+	if (D.other) {
+		D.verdict = OTHER_JE;
 		return;
-	policy_format_u64(n, conf + strlen(conf));
-	nsje_malloc_conf = conf;
+	}
+	os_read_topology("", &ns.topo);
+	if (ns.cfg.fake_nodes && policy_topology_fake(&ns.topo, ns.cfg.fake_nodes))
+		warn_fake(ns.cfg.fake_nodes);
+	/* A process started under numactl --membind/--interleave/--preferred
+	 * has chosen its placement: that choice wins over ours. */
+	if (!ns.topo.fake && os_get_mempolicy(&mode, &pmask) == 0 &&
+	    mode != MPOL_DEFAULT && mode != MPOL_LOCAL) {
+		D.verdict = OWN_POLICY;
+		return;
+	}
+	policy_resolve(&ns.cfg, &ns.topo, &ns.plan, ns_log_bad_input, NULL);
+	if (!ns.plan.active) {
+		D.verdict = NO_PLAN;
+		return;
+	}
+	D.verdict = GO;
+	ns_je_choose_narenas(ns.cfg.arenas_per_cpu, ns.topo.nr_cpus);
 }
 
-/*
- * jemalloc, then its ctl module, started before numashim's first mallctl.
- * The ctl module (started by the first mallctl) sets up an entry of some
- * 30 KiB for every arena index (the automatic ones, above, and all the
- * merged statistics) in jemalloc's metadata, and writes the first bytes of
- * each. Under transparent huge pages "always" (the default of many
- * distributions), each 2 MiB those entries span is a huge page once one
- * byte of it is written: a trivial program with 256 arenas had 16.8 MiB
- * of RSS, 14 of them huge pages, against plain jemalloc's 9.6 (1,024
- * arenas: 45.5). So the ctl module's first call runs with what jemalloc
- * maps kept to small pages (madvise MADV_NOHUGEPAGE, which khugepaged
- * respects too). jemalloc itself and this thread's cache start first, as
- * they would without numashim: their mappings are the program's heap. Any
- * other thread that makes jemalloc map memory in this window gets small
- * pages for it too: this runs in numashim's constructor, before the
- * program's threads.
- */
-static void start_jemalloc(void)
+/* Before libc's start (ld.so's own first calls), environ is not set yet:
+ * no decision then, or it would miss the NUMASHIM_* variables. */
+void ns_decide(void)
 {
-	static bool started;
-	bool prof = false;
-	size_t len = sizeof(prof);
-
-	if (started)
-		return;
-	started = true;
-	nsje_nallocx(1, 0);
-	__atomic_store_n(&ns_je_small_pages, true, __ATOMIC_RELAXED);
-	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
-	__atomic_store_n(&ns_je_small_pages, false, __ATOMIC_RELAXED);
+	if (environ != NULL)
+		pthread_once(&D.once, decide_once);
 }
 
 static void setup(void);
@@ -214,9 +177,10 @@ static void forked_child(void)
 
 __attribute__((constructor(101))) static void numashim_init(void)
 {
-	setup(); /* first: it may set jemalloc's options (choose_narenas) */
-	start_jemalloc();
+	ns_decide();    /* first: it sets jemalloc's options */
+	ns_je_start();  /* then jemalloc, and its ctl module on small pages */
 	ns_prof_init();
+	setup();
 	if (!ns.active)
 		ns_thread_init(); /* the callback below needs its mallctl names */
 	ns_stats_init();
@@ -224,50 +188,39 @@ __attribute__((constructor(101))) static void numashim_init(void)
 	pthread_atfork(NULL, NULL, forked_child);
 }
 
+/* Acts on the decision. When it is to go active but the arenas or the tag
+ * map cannot be had, numashim passes through with the arena count chosen
+ * for it (ns_je_choose_narenas): jemalloc has started by then. */
 static void setup(void)
 {
-	const char *other = NULL;
-	int mode = MPOL_DEFAULT;
-	policy_nodemask_t pmask;
-
-	policy_config_from_env(environ, &ns.cfg, ns_log_bad_input, NULL);
-	if (ns.cfg.mode == POLICY_OFF) {
+	switch (D.verdict) {
+	case OFF:
 		if (ns.cfg.verbose)
 			say_inactive("NUMASHIM_POLICY=off");
 		return;
-	}
-	dl_iterate_phdr(find_jemalloc, &other);
-	if (other) {
+	case OTHER_JE: {
 		struct ns_line l;
 
 		ns_line_init(&l);
 		ns_line_str(&l, "the program also loads ", 0);
-		ns_line_str(&l, other, 120);
+		ns_line_str(&l, D.other, 120);
 		ns_line_str(&l, ": NUMA placement is off; do not pass its "
 			    "mallocx() blocks to free()", 0);
 		ns_line_emit(&l);
 		return;
 	}
-	os_read_topology("", &ns.topo);
-	if (ns.cfg.fake_nodes && policy_topology_fake(&ns.topo, ns.cfg.fake_nodes))
-		warn_fake(ns.cfg.fake_nodes);
-	/* A process started under numactl --membind/--interleave/--preferred
-	 * has chosen its placement: that choice wins over ours. */
-	if (!ns.topo.fake && os_get_mempolicy(&mode, &pmask) == 0 &&
-	    mode != MPOL_DEFAULT && mode != MPOL_LOCAL) {
+	case OWN_POLICY:
 		if (ns.cfg.verbose)
 			say_inactive("the process already has a NUMA memory policy "
 				     "(numactl?); it is left in charge");
 		return;
-	}
-	policy_resolve(&ns.cfg, &ns.topo, &ns.plan, ns_log_bad_input, NULL);
-	if (!ns.plan.active) {
+	case NO_PLAN:
 		if (ns.cfg.verbose)
 			say_inactive(ns.plan.reason);
 		return;
+	case GO:
+		break;
 	}
-	choose_narenas();
-	start_jemalloc();
 	ns_thread_init();
 	ns.jvm_numa = jvm_manages_numa();
 	if (ns_arenas_init() || ns_large_init()) {

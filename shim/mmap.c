@@ -24,27 +24,6 @@
 
 #define MPOL_MODE(m) ((m) & 0xff) /* without MPOL_F_* mode flags */
 
-/* ------------------------------------------------ jemalloc's own calls */
-
-bool ns_je_small_pages;
-
-/* While ns_je_small_pages is set (shim/init.c, start_jemalloc), what
- * jemalloc maps is kept off transparent huge pages. */
-NS_HIDDEN void *nsje_sys_mmap(void *addr, size_t len, int prot, int flags,
-			      int fd, off_t off)
-{
-	void *p = os_mmap(addr, len, prot, flags, fd, off);
-
-	if (NS_UNLIKELY(ns_je_small_pages) && p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
-NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
-{
-	return os_munmap(addr, len);
-}
-
 /* ------------------------------------------------ live placed mappings */
 
 /*

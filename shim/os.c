@@ -89,6 +89,16 @@ static int allowed_nodes(policy_nodemask_t *mask)
 	return 0;
 }
 
+int os_nohugepage(void *addr, size_t len)
+{
+	int saved = errno, rc = 0;
+
+	if (madvise(addr, len, MADV_NOHUGEPAGE) != 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
 void *os_reserve(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -309,6 +319,11 @@ void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 int os_munmap(void *addr, size_t len)
 {
 	return (int)syscall(SYS_munmap, addr, len);
+}
+
+ssize_t os_readlink(const char *path, char *buf, size_t len)
+{
+	return (ssize_t)syscall(SYS_readlink, path, buf, len);
 }
 
 void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,

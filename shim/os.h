@@ -29,6 +29,10 @@ NS_OS int os_get_mempolicy(int *mode, policy_nodemask_t *mask);
  * untouched pages see zeros). */
 NS_OS void *os_reserve(size_t len);
 
+/* madvise(MADV_NOHUGEPAGE): the range never gets transparent huge pages
+ * (khugepaged respects it too). errno is left as it was. */
+NS_OS int os_nohugepage(void *addr, size_t len);
+
 /* Read a small file into buf (NUL-terminated); returns bytes or -errno. */
 NS_OS ssize_t os_read_file(const char *path, char *buf, size_t len);
 
@@ -52,6 +56,7 @@ NS_OS int os_read_topology(const char *root, struct policy_topology *t);
 NS_OS void *os_mmap(void *addr, size_t len, int prot, int flags, int fd,
 		    off_t off);
 NS_OS int os_munmap(void *addr, size_t len);
+NS_OS ssize_t os_readlink(const char *path, char *buf, size_t len);
 NS_OS void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
 		      void *new_addr);
 NS_OS void *os_shmat(int id, const void *addr, int flags);

@@ -40,10 +40,6 @@
  */
 extern uint8_t *ns_tags NS_HIDDEN;
 
-/* Set while numashim starts jemalloc's ctl module (shim/init.c): what
- * jemalloc maps then stays off transparent huge pages (shim/mmap.c). */
-extern bool ns_je_small_pages NS_HIDDEN;
-
 static inline uint8_t ns_tag_of(const void *p)
 {
 	return ns_tags[(uintptr_t)p >> NS_CHUNK_SHIFT];
@@ -150,6 +146,14 @@ NS_HIDDEN void ns_arena_atfork_child(void);
 
 /* prof.c: libgcc's unwinder for jemalloc's heap profiler, when it is on. */
 NS_HIDDEN void ns_prof_init(void);
+
+/* shim/init.c: what numashim will do in this process (the environment,
+ * the topology, the plan), decided once, as numashim or jemalloc starts,
+ * whichever is first; allocates nothing. */
+NS_HIDDEN void ns_decide(void);
+/* shim/je.c: jemalloc's options and start. */
+NS_HIDDEN void ns_je_choose_narenas(int per_cpu, int nr_cpus);
+NS_HIDDEN void ns_je_start(void);
 
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
 NS_HIDDEN void ns_stats_init(void);

@@ -1,0 +1,146 @@
+/*
+ * numashim's side of its private jemalloc: the options compiled into it,
+ * the system calls it makes (renamed to nsje_sys_* at build time,
+ * shim/jemalloc.syms), and its start.
+ */
+#include "shim/shim.h"
+#include "shim/os.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/*
+ * jemalloc's compiled-in options (jemalloc reads them before /etc/malloc.conf
+ * and MALLOC_CONF, which still override them). The oversize threshold is
+ * set out of reach (16 TiB): no block goes to jemalloc's "huge" arena, which
+ * purges on every free (the malloc-large benchmark ran at 5.1x glibc's time
+ * with jemalloc's default, 0.4x without), but jemalloc still reserves the
+ * huge arena's index, and with a large set numashim makes that arena the
+ * set's and lowers the threshold to NUMASHIM_INTERLEAVE_MIN (shim/large.c):
+ * jemalloc then routes big blocks there itself, with no check in malloc.
+ * ns_je_choose_narenas may append to them, in place.
+ */
+#define NS_JE_CONF "oversize_threshold:17592186044416"
+_Static_assert(NS_OVERSIZE_OFF == 17592186044416ULL, "the option above");
+static char je_conf[sizeof(NS_JE_CONF) + 32] = NS_JE_CONF;
+NS_HIDDEN const char *nsje_malloc_conf = je_conf;
+
+extern unsigned je_narenas_auto; /* 0 until jemalloc has read its options */
+
+/*
+ * jemalloc's automatic arenas: 4 per CPU the process may run on, by
+ * default. In an active process they serve only the threads numashim does
+ * not bind (one with a memory policy of its own, one not made through
+ * pthread_create) and the main thread until its binding: the others
+ * allocate from the node sets' arenas. Yet each one costs every process at
+ * its start, once anything calls mallctl (numashim does, to make its
+ * arenas): jemalloc's ctl module then sets up an entry per arena index, a
+ * page each. A trivial program under the shim took 165 page faults with
+ * jemalloc's 8 arenas here and 1,211 with 1,024, the default on a 256-CPU
+ * machine: 4 MiB and over a millisecond per process. And jemalloc caps
+ * arena indices at 4095, which 4 per CPU reaches at 1,024 CPUs, leaving
+ * no index for the node sets' arenas. So an active numashim asks for as
+ * many per CPU as its sets hold at most (NUMASHIM_ARENAS_PER_CPU, 1 by
+ * default; never more than jemalloc's 4), and no more than 1,024 in all.
+ *
+ * It asks with narenas_ratio, not narenas: jemalloc still gives a 1-CPU
+ * process one arena, and still turns its percpu_arena option off when the
+ * CPU count is not what it expects (both only when narenas is unset).
+ * MALLOC_CONF's narenas or narenas_ratio, read later, win over it.
+ *
+ * jemalloc reads the string once, as it starts. Called from numashim's
+ * constructor, or, when something started jemalloc before it (libstdc++'s
+ * constructor allocates its exception pool; so may another preloaded
+ * library's), from jemalloc's own start, through nsje_sys_readlink below.
+ * nr_cpus is the machine's CPU count, an upper bound of the process's.
+ */
+#define NS_NARENAS_MAX 1024
+
+void ns_je_choose_narenas(int per_cpu, int nr_cpus)
+{
+	static const char key[] = ",narenas_ratio:";
+	uint64_t milli = (uint64_t)(per_cpu < 4 ? per_cpu : 4) * 1000;
+	char *end = je_conf + strlen(je_conf);
+
+	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
+	    strstr(je_conf, key) != NULL || per_cpu < 1 || nr_cpus < 1)
+		return;
+	if ((uint64_t)nr_cpus * milli > (uint64_t)NS_NARENAS_MAX * 1000)
+		milli = (uint64_t)NS_NARENAS_MAX * 1000 / (uint64_t)nr_cpus;
+	if (milli == 0)
+		milli = 1;
+	/* "K" or "K.mmm": jemalloc parses a fixed-point ratio. */
+	memcpy(end, key, sizeof(key));
+	end += strlen(end);
+	end += policy_format_u64(milli / 1000, end);
+	if (milli % 1000) {
+		*end++ = '.';
+		for (uint64_t d = 100; d > 0; d /= 10)
+			*end++ = (char)('0' + milli / d % 10);
+		*end = '\0';
+	}
+}
+
+/* ------------------------------------------------ jemalloc's own calls */
+
+/* While set in a thread (ns_je_start), what jemalloc maps for it stays
+ * off transparent huge pages. */
+static __thread bool small_pages __attribute__((tls_model("initial-exec")));
+
+NS_HIDDEN void *nsje_sys_mmap(void *addr, size_t len, int prot, int flags,
+			      int fd, off_t off)
+{
+	void *p = os_mmap(addr, len, prot, flags, fd, off);
+
+	if (NS_UNLIKELY(small_pages) && p != MAP_FAILED)
+		os_nohugepage(p, len);
+	return p;
+}
+
+NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
+{
+	return os_munmap(addr, len);
+}
+
+/*
+ * jemalloc reads the /etc/malloc.conf link once, as it starts: after it
+ * took the pointer to its compiled-in options, before it parses them for
+ * good. The last moment to choose its arena count (ns_decide).
+ */
+NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
+{
+	ns_decide();
+	return os_readlink(path, buf, len);
+}
+
+/*
+ * jemalloc, then its ctl module, started before numashim's first mallctl.
+ * The ctl module (started by the first mallctl) sets up an entry of some
+ * 24 KiB for every arena index (the automatic ones, above, and the merged
+ * statistics) in jemalloc's metadata, and writes the first bytes of each.
+ * Under transparent huge pages "always" (the default of many
+ * distributions), each 2 MiB those entries span is a huge page once one
+ * byte of it is written: a trivial program with 256 arenas had 16.8 MiB of
+ * RSS, 14 of them huge pages, against plain jemalloc's 9.6 (1,024 arenas:
+ * 45.5). So the ctl module's first call runs with what jemalloc maps for
+ * this thread kept on small pages. The metadata blocks mapped then keep
+ * that for what jemalloc puts in them later; entries that fit in a block
+ * mapped before (a few arenas) and those of arenas made later do not need
+ * it. jemalloc and this thread's cache start first (a block allocated and
+ * freed), as they would without numashim: their mappings are the
+ * program's heap.
+ */
+void ns_je_start(void)
+{
+	static int started;
+	bool prof = false;
+	size_t len = sizeof(prof);
+
+	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+		return;
+	nsje_dallocx(nsje_mallocx(1, 0), 0);
+	small_pages = true;
+	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
+	small_pages = false;
+}
