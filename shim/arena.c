@@ -366,6 +366,7 @@ static int create_arena(int s)
 	extent_hooks_t *hp = &A.hooks;
 	unsigned ind, next;
 	size_t sz = sizeof(next);
+	int rc;
 
 	/* arenas.create runs our alloc hook for the arena's metadata before
 	 * it returns the index: tag the index it will get (the next one). */
@@ -375,8 +376,10 @@ static int create_arena(int s)
 		A.arena_next[next] = (unsigned long)as->nr;
 	}
 	sz = sizeof(ind);
-	if (nsje_mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp)) ||
-	    ind >= NS_MAX_ARENAS)
+	ns_je_small_pages(true); /* the arena's metadata (shim/je.c) */
+	rc = nsje_mallctl("arenas.create", &ind, &sz, &hp, sizeof(hp));
+	ns_je_small_pages(false);
+	if (rc || ind >= NS_MAX_ARENAS)
 		return -ENOMEM;
 	A.arena_tag[ind] = (uint8_t)(s + 1);
 	keep_decaying(ind);
@@ -433,7 +436,9 @@ int ns_arena_adopt_huge(int s, unsigned *ind)
 	A.arena_tag[huge] = (uint8_t)(s + 1);
 	A.arena_next[huge] = 0;
 	sz = sizeof(old);
+	ns_je_small_pages(true); /* jemalloc makes the arena: its metadata */
 	rc = nsje_mallctl("thread.arena", &old, &sz, &huge, sizeof(huge));
+	ns_je_small_pages(false);
 	if (rc == 0) {
 		rc = nsje_mallctlnametomib("arena.0.extent_hooks", mib, &miblen);
 		mib[1] = huge;

@@ -84,9 +84,15 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 
 /* ------------------------------------------------ jemalloc's own calls */
 
-/* While set in a thread (ns_je_start), what jemalloc maps for it stays
- * off transparent huge pages. */
+/* While set in a thread, what jemalloc maps for it stays off transparent
+ * huge pages: metadata only (ns_je_start, and the creation of numashim's
+ * arenas). */
 static __thread bool small_pages __attribute__((tls_model("initial-exec")));
+
+void ns_je_small_pages(bool on)
+{
+	small_pages = on;
+}
 
 NS_HIDDEN void *nsje_sys_mmap(void *addr, size_t len, int prot, int flags,
 			      int fd, off_t off)
@@ -140,7 +146,7 @@ void ns_je_start(void)
 	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
 		return;
 	nsje_dallocx(nsje_mallocx(1, 0), 0);
-	small_pages = true;
+	ns_je_small_pages(true);
 	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
-	small_pages = false;
+	ns_je_small_pages(false);
 }

@@ -154,6 +154,7 @@ NS_HIDDEN void ns_decide(void);
 /* shim/je.c: jemalloc's options and start. */
 NS_HIDDEN void ns_je_choose_narenas(int per_cpu, int nr_cpus);
 NS_HIDDEN void ns_je_start(void);
+NS_HIDDEN void ns_je_small_pages(bool on);
 
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
 NS_HIDDEN void ns_stats_init(void);
