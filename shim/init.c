@@ -119,9 +119,15 @@ static void warn_fake(int n)
  */
 static struct {
 	pthread_once_t once;
-	enum { GO, OFF, OTHER_JE, OWN_POLICY, NO_PLAN } verdict;
+	enum { UNDECIDED, OFF, OTHER_JE, OWN_POLICY, NO_PLAN, GO } verdict;
 	const char *other;          /* OTHER_JE: the other jemalloc's path */
 } D = { .once = PTHREAD_ONCE_INIT };
+
+/* Set while this thread decides: should anything on the way allocate
+ * anyway (a libc call another preload replaced), jemalloc's start runs
+ * inside the decision and must not wait for it (pthread_once would never
+ * return); it then keeps its own arena count. */
+static __thread bool deciding __attribute__((tls_model("initial-exec")));
 
 static void decide_once(void)
 {
@@ -157,12 +163,23 @@ static void decide_once(void)
 	ns_je_choose_narenas(ns.cfg.arenas_per_cpu, ns.topo.nr_cpus);
 }
 
-/* Before libc's start (ld.so's own first calls), environ is not set yet:
- * no decision then, or it would miss the NUMASHIM_* variables. */
+static void decide(void)
+{
+	if (deciding)
+		return;
+	deciding = true;
+	pthread_once(&D.once, decide_once);
+	deciding = false;
+}
+
+/* From jemalloc's start: before libc's (ld.so's own first calls), environ
+ * is not set yet, and a decision then would miss the NUMASHIM_* variables;
+ * it waits for numashim's constructor, and jemalloc keeps its own arena
+ * count. */
 void ns_decide(void)
 {
 	if (environ != NULL)
-		pthread_once(&D.once, decide_once);
+		decide();
 }
 
 static void setup(void);
@@ -177,7 +194,7 @@ static void forked_child(void)
 
 __attribute__((constructor(101))) static void numashim_init(void)
 {
-	ns_decide();    /* first: it sets jemalloc's options */
+	decide();       /* first: it sets jemalloc's options */
 	ns_je_start();  /* then jemalloc, and its ctl module on small pages */
 	ns_prof_init();
 	setup();
@@ -194,6 +211,8 @@ __attribute__((constructor(101))) static void numashim_init(void)
 static void setup(void)
 {
 	switch (D.verdict) {
+	case UNDECIDED: /* not reached (decide ran above); pass through */
+		return;
 	case OFF:
 		if (ns.cfg.verbose)
 			say_inactive("NUMASHIM_POLICY=off");

@@ -53,7 +53,8 @@ extern unsigned je_narenas_auto; /* 0 until jemalloc has read its options */
  * constructor, or, when something started jemalloc before it (libstdc++'s
  * constructor allocates its exception pool; so may another preloaded
  * library's), from jemalloc's own start, through nsje_sys_readlink below.
- * nr_cpus is the machine's CPU count, an upper bound of the process's.
+ * The cap counts the CPUs the process may run on, as jemalloc does (the
+ * machine's, nr_cpus, if that cannot be read).
  */
 #define NS_NARENAS_MAX 1024
 
@@ -62,12 +63,15 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 	static const char key[] = ",narenas_ratio:";
 	uint64_t milli = (uint64_t)(per_cpu < 4 ? per_cpu : 4) * 1000;
 	char *end = je_conf + strlen(je_conf);
+	int cpus = os_affinity_count();
 
+	if (cpus < 1)
+		cpus = nr_cpus;
 	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
-	    strstr(je_conf, key) != NULL || per_cpu < 1 || nr_cpus < 1)
+	    strstr(je_conf, key) != NULL || per_cpu < 1 || cpus < 1)
 		return;
-	if ((uint64_t)nr_cpus * milli > (uint64_t)NS_NARENAS_MAX * 1000)
-		milli = (uint64_t)NS_NARENAS_MAX * 1000 / (uint64_t)nr_cpus;
+	if ((uint64_t)cpus * milli > (uint64_t)NS_NARENAS_MAX * 1000)
+		milli = (uint64_t)NS_NARENAS_MAX * 1000 / (uint64_t)cpus;
 	if (milli == 0)
 		milli = 1;
 	/* "K" or "K.mmm": jemalloc parses a fixed-point ratio. */
@@ -142,10 +146,13 @@ void ns_je_start(void)
 	static int started;
 	bool prof = false;
 	size_t len = sizeof(prof);
+	void *p;
 
 	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
 		return;
-	nsje_dallocx(nsje_mallocx(1, 0), 0);
+	p = nsje_mallocx(1, 0);
+	if (p != NULL)
+		nsje_dallocx(p, 0);
 	ns_je_small_pages(true);
 	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
 	ns_je_small_pages(false);

@@ -14,7 +14,7 @@
 void os_write_stderr(const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
+		ssize_t n = syscall(SYS_write, STDERR_FILENO, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -107,9 +107,14 @@ void *os_reserve(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* Raw system calls here and in os_write_stderr, not libc's wrappers: the
+ * start-up decision (shim/init.c) may run inside jemalloc's own start,
+ * where a wrapper another preloaded library replaced with one that
+ * allocates would deadlock the process. */
 ssize_t os_read_file(const char *path, char *buf, size_t len)
 {
-	int saved = errno, fd = open(path, O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	size_t got = 0;
 
 	if (fd < 0) {
@@ -119,7 +124,7 @@ ssize_t os_read_file(const char *path, char *buf, size_t len)
 		return rc;
 	}
 	while (got + 1 < len) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
+		ssize_t n = syscall(SYS_read, fd, buf + got, len - 1 - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -127,7 +132,7 @@ ssize_t os_read_file(const char *path, char *buf, size_t len)
 			break;
 		got += (size_t)n;
 	}
-	close(fd);
+	syscall(SYS_close, fd);
 	buf[got] = '\0';
 	errno = saved;
 	return (ssize_t)got;
@@ -252,11 +257,35 @@ static void read_distances(const char *root, struct policy_topology *t, int node
 	}
 }
 
+static void count_cpu(void *n, long cpu)
+{
+	(void)cpu;
+	++*(long *)n;
+}
+
+/* sysconf(_SC_NPROCESSORS_CONF) read directly: older glibc reads it with
+ * opendir, which allocates (see os_read_file). sysconf only where sysfs
+ * has no such file (a container without /sys). */
+static long possible_cpus(const char *root)
+{
+	struct node_path p;
+	char buf[4096];
+	long n = 0;
+
+	if (os_read_file(sys_file(&p, root, "/sys/devices/system/cpu/possible"),
+			 buf, sizeof(buf)) <= 0 ||
+	    policy_list_foreach(buf, POLICY_MAX_CPUS, count_cpu, &n) != 0 ||
+	    n == 0)
+		return sysconf(_SC_NPROCESSORS_CONF);
+	return n;
+}
+
 int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
 	policy_nodemask_t online = 0;
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	long ncpu = strlen(root) > ROOT_MAX ? sysconf(_SC_NPROCESSORS_CONF)
+					    : possible_cpus(root);
 
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
 	if (strlen(root) > ROOT_MAX)
@@ -323,7 +352,18 @@ int os_munmap(void *addr, size_t len)
 
 ssize_t os_readlink(const char *path, char *buf, size_t len)
 {
-	return (ssize_t)syscall(SYS_readlink, path, buf, len);
+	return (ssize_t)syscall(SYS_readlinkat, AT_FDCWD, path, buf, len);
+}
+
+int os_affinity_count(void)
+{
+	unsigned long mask[128]; /* 8,192 CPUs */
+	long n = syscall(SYS_sched_getaffinity, 0, sizeof(mask), mask);
+	int count = 0;
+
+	for (long i = 0; i < n / (long)sizeof(mask[0]); i++)
+		count += __builtin_popcountl(mask[i]);
+	return count;
 }
 
 void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,

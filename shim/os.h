@@ -57,6 +57,8 @@ NS_OS void *os_mmap(void *addr, size_t len, int prot, int flags, int fd,
 		    off_t off);
 NS_OS int os_munmap(void *addr, size_t len);
 NS_OS ssize_t os_readlink(const char *path, char *buf, size_t len);
+/* How many CPUs the calling thread may run on (0 if unknown). */
+NS_OS int os_affinity_count(void);
 NS_OS void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
 		      void *new_addr);
 NS_OS void *os_shmat(int id, const void *addr, int flags);

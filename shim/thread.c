@@ -109,10 +109,14 @@ static void bind_to(int set, bool may_create)
 		return;
 	}
 	ns_arena_bound(arena);
-	if (was_bound) {
+	if (was_bound)
 		ns_arena_release(ns_self.set, ns_self.slot);
-		nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
-	}
+	/* The thread cache may hold blocks of the arena the thread had: its
+	 * previous set's, or, at the first binding, the automatic arena's
+	 * (a library's constructor, numashim's start, the trampoline's free).
+	 * Served again after the binding, those would be the wrong node's,
+	 * and neighbours of other threads' blocks (false sharing). */
+	nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
 	ns_self.set = (int16_t)set;
 	ns_self.slot = (int16_t)slot;
 	ns_self.tag = (uint8_t)(set + 1);

@@ -14,6 +14,11 @@
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
  *           them and allocates the same sizes: it must get none of them
  *           back (they went home to node 0, not into its cache).
+ *   first:  the main thread's first small blocks come from its node
+ *           arena's chunk, as its later ones do: none from a thread
+ *           cache filled before the binding (from jemalloc's automatic
+ *           arena: numashim's start, a library's constructor), whose
+ *           blocks neighbour other threads' (cf. bench/cache_scratch.c).
  *   share shared|separate: two threads on CPU 0 allocate at the same
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
@@ -175,6 +180,24 @@ static int test_share(const char *expect)
 	return strcmp(expect, "shared") == 0 ? shared == 0 : shared != 0;
 }
 
+static int test_first(void)
+{
+	static void *small[N];
+	uintptr_t first;
+	int others = 0;
+
+	for (int i = 0; i < N; i++)
+		small[i] = malloc(8);
+	first = (uintptr_t)small[N - 1] >> CHUNK_SHIFT;
+	for (int i = 0; i < N; i++)
+		others += ((uintptr_t)small[i] >> CHUNK_SHIFT) != first;
+	printf("first: %d of the main thread's first %d 8-byte blocks lie "
+	       "outside the chunk of its last (expected: none)\n", others, N);
+	for (int i = 0; i < N; i++)
+		free(small[i]);
+	return others != 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "share") == 0)
@@ -188,6 +211,8 @@ int main(int argc, char **argv)
 		return test_switch();
 	if (strcmp(argv[1], "home") == 0)
 		return test_home();
+	if (strcmp(argv[1], "first") == 0)
+		return test_first();
 	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
 	return 2;
 }
