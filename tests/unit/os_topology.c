@@ -289,6 +289,19 @@ static void no_sysfs_is_one_node_with_every_cpu(void **state)
 	assert_one_node_with_every_cpu(&t);
 }
 
+/* One node: the CPU count is sysfs's possible list (read without libc's
+ * sysconf, which may allocate). */
+static void one_node_counts_the_possible_cpus(void **state)
+{
+	struct policy_topology t;
+
+	put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
+	read_topology(*state, &t);
+	assert_int_equal(t.nr_nodes, 1);
+	assert_int_equal(t.nr_cpus, 7);
+	assert_topology_sane(&t);
+}
+
 static void no_cpulist_files_is_one_node_with_every_cpu(void **state)
 {
 	struct policy_topology t;
@@ -494,6 +507,7 @@ int main(void)
 		TREE_TEST(missing_has_memory_means_every_node_has_memory),
 		TREE_TEST(missing_mems_allowed_allows_every_online_node),
 		TREE_TEST(no_sysfs_is_one_node_with_every_cpu),
+		TREE_TEST(one_node_counts_the_possible_cpus),
 		TREE_TEST(node_zero_alone_is_one_node_with_every_cpu),
 		TREE_TEST(no_cpulist_files_is_one_node_with_every_cpu),
 		TREE_TEST(missing_distance_files_use_default_distances),
