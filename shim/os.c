@@ -257,15 +257,16 @@ static void read_distances(const char *root, struct policy_topology *t, int node
 	}
 }
 
-static void count_cpu(void *n, long cpu)
+static void highest_cpu(void *n, long cpu)
 {
-	(void)cpu;
-	++*(long *)n;
+	if (cpu + 1 > *(long *)n)
+		*(long *)n = cpu + 1;
 }
 
-/* sysconf(_SC_NPROCESSORS_CONF) read directly: older glibc reads it with
- * opendir, which allocates (see os_read_file). sysconf only where sysfs
- * has no such file (a container without /sys). */
+/* The highest possible CPU id + 1, read from sysfs, where glibc's sysconf
+ * may allocate (older versions use opendir; see os_read_file). Where sysfs
+ * has no such list (a container without /sys), the CPUs the process may
+ * run on. */
 static long possible_cpus(const char *root)
 {
 	struct node_path p;
@@ -274,9 +275,8 @@ static long possible_cpus(const char *root)
 
 	if (os_read_file(sys_file(&p, root, "/sys/devices/system/cpu/possible"),
 			 buf, sizeof(buf)) <= 0 ||
-	    policy_list_foreach(buf, POLICY_MAX_CPUS, count_cpu, &n) != 0 ||
-	    n == 0)
-		return sysconf(_SC_NPROCESSORS_CONF);
+	    policy_list_foreach(buf, 1L << 22, highest_cpu, &n) != 0 || n == 0)
+		return os_affinity_count();
 	return n;
 }
 
@@ -284,7 +284,7 @@ int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
 	policy_nodemask_t online = 0;
-	long ncpu = strlen(root) > ROOT_MAX ? sysconf(_SC_NPROCESSORS_CONF)
+	long ncpu = strlen(root) > ROOT_MAX ? os_affinity_count()
 					    : possible_cpus(root);
 
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
@@ -358,9 +358,10 @@ ssize_t os_readlink(const char *path, char *buf, size_t len)
 int os_affinity_count(void)
 {
 	unsigned long mask[128]; /* 8,192 CPUs */
+	int saved = errno, count = 0;
 	long n = syscall(SYS_sched_getaffinity, 0, sizeof(mask), mask);
-	int count = 0;
 
+	errno = saved;
 	for (long i = 0; i < n / (long)sizeof(mask[0]); i++)
 		count += __builtin_popcountl(mask[i]);
 	return count;

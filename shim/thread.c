@@ -91,8 +91,9 @@ static void verbose_switch(int from, int to, int cpu)
 	ns_line_emit(&l);
 }
 
-/* Binds the calling thread to an arena of set `set`. */
-static void bind_to(int set, bool may_create)
+/* Binds the calling thread to an arena of set `set`; flush: empty its
+ * cache (see below), unless it is a new thread that has cached nothing. */
+static void bind_to(int set, bool may_create, bool flush)
 {
 	unsigned arena;
 	int slot, rc;
@@ -113,23 +114,29 @@ static void bind_to(int set, bool may_create)
 		ns_arena_release(ns_self.set, ns_self.slot);
 	/* The thread cache may hold blocks of the arena the thread had: its
 	 * previous set's, or, at the first binding, the automatic arena's
-	 * (a library's constructor, numashim's start, the trampoline's free).
+	 * (the main thread's: a library's constructor, numashim's start).
 	 * Served again after the binding, those would be the wrong node's,
 	 * and neighbours of other threads' blocks (false sharing). */
-	nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
+	if (was_bound || flush)
+		nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
 	ns_self.set = (int16_t)set;
 	ns_self.slot = (int16_t)slot;
 	ns_self.tag = (uint8_t)(set + 1);
 	ns_thread_watch();
 }
 
-void ns_thread_bind(bool may_create)
+static void bind_here(bool may_create, bool flush)
 {
 	if (!ns.active || ns_self.busy || ns_self.own_policy)
 		return;
 	ns_self.busy = 1;
-	bind_to(policy_set_for_cpu(&ns.plan, os_getcpu()), may_create);
+	bind_to(policy_set_for_cpu(&ns.plan, os_getcpu()), may_create, flush);
 	ns_self.busy = 0;
+}
+
+void ns_thread_bind(bool may_create)
+{
+	bind_here(may_create, true);
 }
 
 static bool may_bind(void)
@@ -151,7 +158,7 @@ static bool rebind(int set, int cpu)
 	ns_self.busy = 1;
 	if (ns.cfg.verbose >= 2)
 		verbose_switch(ns_self.set, set, cpu);
-	bind_to(set, false);
+	bind_to(set, false, true);
 	ns_self.seen = 0;
 	ns_self.seen_count = 0;
 	ns_self.busy = 0;
@@ -420,14 +427,16 @@ static void *trampoline(void *p)
 	int mode = MPOL_DEFAULT;
 	void *ret;
 
-	free(p);
 	if (s.node >= 0)
 		place_thread(s.node);
-	/* A thread that inherited a memory policy of its creator's keeps it. */
+	/* A thread that inherited a memory policy of its creator's keeps it.
+	 * The binding comes before the thread's first allocation or free, so
+	 * its cache is empty: nothing to flush. */
 	if (os_get_mempolicy(&mode, &mask) == 0 && mode != MPOL_DEFAULT)
 		ns_thread_own_policy(true);
 	else
-		ns_thread_bind(true);
+		bind_here(true, false);
+	free(p); /* the creator's block: home, if another node's */
 	pthread_cleanup_push(thread_exit, NULL);
 	ret = s.fn(s.arg);
 	pthread_cleanup_pop(1);

@@ -19,6 +19,7 @@
  *           cache filled before the binding (from jemalloc's automatic
  *           arena: numashim's start, a library's constructor), whose
  *           blocks neighbour other threads' (cf. bench/cache_scratch.c).
+ *   start:  nothing: the shim's start and exit alone.
  *   share shared|separate: two threads on CPU 0 allocate at the same
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
@@ -213,6 +214,8 @@ int main(int argc, char **argv)
 		return test_home();
 	if (strcmp(argv[1], "first") == 0)
 		return test_first();
+	if (strcmp(argv[1], "start") == 0)
+		return 0; /* only the start and the exit (je-start.test) */
 	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
 	return 2;
 }
