@@ -25,41 +25,43 @@ static void churn(void)
 	__atomic_fetch_add(&calls, 1, __ATOMIC_RELAXED);
 }
 
-static mode_t mode_arg(int flags, va_list ap)
+/* The mode argument comes only with O_CREAT or O_TMPFILE. */
+static int vopenat(int dir, const char *path, int flags, va_list ap)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ?
-	       (mode_t)va_arg(ap, int) : 0;
-}
+	mode_t mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ?
+		      (mode_t)va_arg(ap, int) : 0;
 
-int open(const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
-	churn();
-	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
-}
-
-int open64(const char *path, int flags, ...)
-	__attribute__((alias("open")));
-
-int openat(int dir, const char *path, int flags, ...)
-{
-	va_list ap;
-	mode_t mode;
-
-	va_start(ap, flags);
-	mode = mode_arg(flags, ap);
-	va_end(ap);
 	churn();
 	return (int)syscall(SYS_openat, dir, path, flags, mode);
 }
 
+int openat(int dir, const char *path, int flags, ...)
+{
+	va_list ap;
+	int fd;
+
+	va_start(ap, flags);
+	fd = vopenat(dir, path, flags, ap);
+	va_end(ap);
+	return fd;
+}
+
 int openat64(int dir, const char *path, int flags, ...)
 	__attribute__((alias("openat")));
+
+int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	int fd;
+
+	va_start(ap, flags);
+	fd = vopenat(AT_FDCWD, path, flags, ap);
+	va_end(ap);
+	return fd;
+}
+
+int open64(const char *path, int flags, ...)
+	__attribute__((alias("open")));
 
 ssize_t read(int fd, void *buf, size_t len)
 {
