@@ -108,6 +108,16 @@ PY
 exec 3>&-
 wait
 rm -f "$fifo"
-[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program; doctor sees the topology, the program and the first-touch case" ||
+# On this real 2-node kernel, a C++ program's jemalloc starts before the
+# shim's constructor (libstdc++ allocates first): the shim decides inside
+# jemalloc's start and still gives it one automatic arena per CPU.
+n=$(MALLOC_CONF=stats_print:true LD_PRELOAD=$lib "$b/tests/integration/cxx" shim 2>&1 >/dev/null |
+	sed -n 's/^  opt.narenas: //p')
+if [ "$n" = "$(nproc)" ]; then
+	echo "C++ program: $n automatic arenas, one per CPU: ok"
+else
+	echo "C++ program: '$n' automatic arenas, expected $(nproc): WRONG"; rc=1
+fi
+[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program; doctor sees the topology, the program and the first-touch case; jemalloc's arenas are one per CPU" ||
 	echo "guest-stats: FAILED"
 exit $rc
