@@ -139,7 +139,8 @@ NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
  * mapped before (a few arenas) and those of arenas made later do not need
  * it. jemalloc and this thread's cache start first (a block allocated and
  * freed), as they would without numashim: their mappings are the
- * program's heap.
+ * program's heap. The blocks that leaves in the cache are the automatic
+ * arena's; the thread's binding flushes them (shim/thread.c, bind_to).
  */
 void ns_je_start(void)
 {
