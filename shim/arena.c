@@ -238,6 +238,7 @@ static bool heap_gets_huge_pages(void)
 int ns_arenas_init(void)
 {
 	size_t sz = sizeof(A.dflt);
+	const size_t map_len = (size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT);
 	bool interleaved = false;
 	uint8_t *map;
 
@@ -252,10 +253,10 @@ int ns_arenas_init(void)
 	/* One byte per 2 MiB of address space, 64 MiB in all, of which a
 	 * process touches a page or two: on small pages, or each touched
 	 * byte would cost a 2 MiB huge page under THP "always". */
-	map = os_reserve((size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
+	map = os_reserve(map_len);
 	if (map == NULL)
 		return -ENOMEM;
-	os_nohugepage(map, (size_t)1 << (NS_TAG_BITS - NS_CHUNK_SHIFT));
+	os_nohugepage(map, map_len);
 	__atomic_store_n(&ns_tags, map, __ATOMIC_RELEASE);
 
 	for (int s = 0; s < ns.plan.nr_sets; s++) {

@@ -195,8 +195,8 @@ static void forked_child(void)
 __attribute__((constructor(101))) static void numashim_init(void)
 {
 	decide();       /* first: it sets jemalloc's options */
-	ns_je_start();  /* then jemalloc, and its ctl module on small pages */
-	ns_prof_init();
+	/* then jemalloc, and its ctl module on small pages */
+	ns_prof_init(ns_je_start());
 	setup();
 	if (!ns.active)
 		ns_thread_init(); /* the callback below needs its mallctl names */

@@ -141,20 +141,20 @@ NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
  * freed), as they would without numashim: their mappings are the
  * program's heap. The blocks that leaves in the cache are the automatic
  * arena's; the thread's binding flushes them (shim/thread.c, bind_to).
+ * Once, from numashim's constructor. That first call reads whether
+ * jemalloc's heap profiler is on: the answer (ns_prof_init).
  */
-void ns_je_start(void)
+bool ns_je_start(void)
 {
-	static int started;
 	bool prof = false;
 	size_t len = sizeof(prof);
-	void *p;
+	void *p = nsje_mallocx(1, 0);
 
-	if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
-		return;
-	p = nsje_mallocx(1, 0);
 	if (p != NULL)
 		nsje_dallocx(p, 0);
 	ns_je_small_pages(true);
-	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
+	if (nsje_mallctl("opt.prof", &prof, &len, NULL, 0))
+		prof = false;
 	ns_je_small_pages(false);
+	return prof;
 }

@@ -284,12 +284,14 @@ int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
 	policy_nodemask_t online = 0;
-	long ncpu = strlen(root) > ROOT_MAX ? os_affinity_count()
-					    : possible_cpus(root);
+	long ncpu;
 
-	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
-	if (strlen(root) > ROOT_MAX)
+	if (strlen(root) > ROOT_MAX) {
+		policy_topology_single(t, os_affinity_count());
 		return -ENAMETOOLONG;
+	}
+	ncpu = possible_cpus(root);
+	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
 	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
 		      &online) || online == 0)
 		return 0; /* no NUMA in sysfs: one node */

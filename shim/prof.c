@@ -48,13 +48,11 @@ NS_HIDDEN uintptr_t nsje_unwind_getip(struct _Unwind_Context *ctx)
 	return U.getip ? U.getip(ctx) : 0;
 }
 
-void ns_prof_init(void)
+void ns_prof_init(bool prof_on)
 {
-	bool prof = false;
-	size_t len = sizeof(prof);
 	void *h, *bt, *ip;
 
-	if (nsje_mallctl("opt.prof", &prof, &len, NULL, 0) || !prof)
+	if (!prof_on)
 		return;
 	h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_GLOBAL);
 	bt = h ? dlsym(h, "_Unwind_Backtrace") : NULL;

@@ -145,7 +145,7 @@ NS_HIDDEN void ns_arena_atfork_parent(void);
 NS_HIDDEN void ns_arena_atfork_child(void);
 
 /* prof.c: libgcc's unwinder for jemalloc's heap profiler, when it is on. */
-NS_HIDDEN void ns_prof_init(void);
+NS_HIDDEN void ns_prof_init(bool prof_on);
 
 /* shim/init.c: what numashim will do in this process (the environment,
  * the topology, the plan), decided once, as numashim or jemalloc starts,
@@ -153,7 +153,7 @@ NS_HIDDEN void ns_prof_init(void);
 NS_HIDDEN void ns_decide(void);
 /* shim/je.c: jemalloc's options and start. */
 NS_HIDDEN void ns_je_choose_narenas(int per_cpu, int nr_cpus);
-NS_HIDDEN void ns_je_start(void);
+NS_HIDDEN bool ns_je_start(void);  /* true: jemalloc's profiler is on */
 NS_HIDDEN void ns_je_small_pages(bool on);
 
 /* stats.c: the shared-memory stats segment (stats/layout.h). */

@@ -262,6 +262,17 @@ static void place_helper(void)
 		sched_setscheduler(0, S.helper_policy, &S.helper_prio);
 }
 
+/* The calling thread's scheduling policy (without SCHED_RESET_ON_FORK)
+ * and priority; -1 if either cannot be read. */
+static int sched_now(struct sched_param *prio)
+{
+	int policy = sched_getscheduler(0);
+
+	if (policy < 0 || sched_getparam(0, prio) != 0)
+		return -1;
+	return policy & ~SCHED_RESET_ON_FORK;
+}
+
 /* How urgent a policy is: SCHED_IDLE 0, SCHED_OTHER and SCHED_BATCH 1, the
  * real-time ones 2 + their priority. */
 static int urgency(int policy, const struct sched_param *p)
@@ -278,30 +289,32 @@ static int urgency(int policy, const struct sched_param *p)
 static void choose_sched(void)
 {
 	struct sched_param now;
-	int policy = sched_getscheduler(0);
+	int policy = sched_now(&now);
 
 	S.helper_policy = S.start_policy;
 	S.helper_prio = S.start_prio;
-	if (S.start_policy < 0 || policy < 0 || sched_getparam(0, &now))
+	if (S.start_policy < 0 || policy < 0)
 		return;
-	policy &= ~SCHED_RESET_ON_FORK;
 	if (urgency(policy, &now) < urgency(S.start_policy, &S.start_prio)) {
 		S.helper_policy = policy;
 		S.helper_prio = now;
 	}
 }
 
-/* The CPUs and scheduling the helper will take (place_helper): the
- * process's now, at its start or its fork. */
-static void save_placement(void)
+/* The process this state is for, at its start or its fork: its pid and
+ * pid namespace, its name, and, when numashim is active (the helper
+ * exists only then), the CPUs and scheduling the helper will take
+ * (place_helper). */
+static void take_process(void)
 {
+	S.self = getpid();
+	S.self_ns = stats_pid_ns(); /* new after the parent's unshare(CLONE_NEWPID) */
+	save_comm();
+	if (!ns.active)
+		return;
 	S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
 					    &S.start_cpus) == 0;
-	S.start_policy = sched_getscheduler(0);
-	if (S.start_policy >= 0)
-		S.start_policy &= ~SCHED_RESET_ON_FORK;
-	if (S.start_policy < 0 || sched_getparam(0, &S.start_prio) != 0)
-		S.start_policy = -1;
+	S.start_policy = sched_now(&S.start_prio);
 }
 
 /* True in the process this state is for; false in a vfork child (in its
@@ -431,11 +444,7 @@ void ns_stats_init(void)
 		return;
 	if (!ns_stats_collect_init())
 		return; /* a jemalloc without stats: no segment */
-	save_comm();
-	S.self = getpid();
-	S.self_ns = stats_pid_ns();
-	if (ns.active)
-		save_placement();
+	take_process();
 	S.enabled = true;
 	S.last_ms = now_ms();
 	/* The segment now ("not updated yet" to the tool), its figures at the
@@ -454,14 +463,10 @@ void ns_stats_forked(void)
 		stats_destroy(S.seg, S.name, 0);
 	S.seg = NULL;
 	S.owner = 0;
-	S.self = getpid();
-	S.self_ns = stats_pid_ns(); /* new after the parent's unshare(CLONE_NEWPID) */
-	if (ns.active)
-		save_placement();
+	take_process();
 	/* The name is the parent's segment's: a child that exits before it
 	 * has one of its own must not remove the parent's. */
 	S.name[0] = '\0';
-	save_comm();
 	S.lock = 0;
 	/* The helper did not come along: inline until the child's first
 	 * thread starts one of its own. */
