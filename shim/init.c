@@ -195,13 +195,10 @@ static void forked_child(void)
 __attribute__((constructor(101))) static void numashim_init(void)
 {
 	decide();       /* first: it sets jemalloc's options */
-	/* then jemalloc, and its ctl module on small pages */
-	ns_prof_init(ns_je_start());
+	ns_prof_init(ns_je_start()); /* then jemalloc starts */
 	setup();
-	if (!ns.active)
-		ns_thread_init(); /* the callback below needs its mallctl names */
-	ns_stats_init();
 	ns_thread_watch();
+	ns_stats_init(); /* after the callback, which refreshes the segment */
 	pthread_atfork(NULL, NULL, forked_child);
 }
 
@@ -240,6 +237,7 @@ static void setup(void)
 	case GO:
 		break;
 	}
+	ns_je_ctl_start(); /* the arenas are made through jemalloc's mallctl */
 	ns_thread_init();
 	ns.jvm_numa = jvm_manages_numa();
 	if (ns_arenas_init() || ns_large_init()) {

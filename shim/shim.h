@@ -154,6 +154,9 @@ NS_HIDDEN void ns_decide(void);
 /* shim/je.c: jemalloc's options and start. */
 NS_HIDDEN void ns_je_choose_narenas(int per_cpu, int nr_cpus);
 NS_HIDDEN bool ns_je_start(void);  /* true: jemalloc's profiler is on */
+NS_HIDDEN void ns_je_ctl_start(void); /* before the first mallctl */
+/* Sets the calling thread's activity callback; 0, or jemalloc's error. */
+NS_HIDDEN int ns_je_set_activity(nsje_activity_fn fn, void *uctx);
 NS_HIDDEN void ns_je_small_pages(bool on);
 
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
@@ -163,7 +166,7 @@ NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
 NS_HIDDEN void ns_stats_exit_now(void);  /* _exit: async-signal-safe */
 /* shim/stats_collect.c: the segment's figures. */
 struct ns_stats_node;
-NS_HIDDEN bool ns_stats_collect_init(void);
+NS_HIDDEN void ns_stats_collect_init(void);
 NS_HIDDEN void ns_stats_collect_forked(void);
 NS_HIDDEN void ns_stats_collect(struct ns_stats_node *nodes);
 typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,

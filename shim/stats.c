@@ -442,8 +442,11 @@ void ns_stats_init(void)
 {
 	if (!ns.cfg.stats)
 		return;
-	if (!ns_stats_collect_init())
-		return; /* a jemalloc without stats: no segment */
+	/* Nothing would refresh the segment: a jemalloc built without
+	 * statistics has no activity callback either. */
+	if (!ns_self.callback)
+		return;
+	ns_stats_collect_init();
 	take_process();
 	S.enabled = true;
 	S.last_ms = now_ms();

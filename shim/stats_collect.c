@@ -26,21 +26,34 @@ static const char *const st_names[ST_NR] = {
 
 /* Used by the one refresher at a time (stats.c's lock). */
 static struct {
+	int ready;                  /* 0 not looked up, 1 ready, -1 failed */
 	size_t mib[ST_NR][5], miblen[ST_NR];
 	uint64_t rng;
 	uint64_t sampled[POLICY_MAX_NODES], found[POLICY_MAX_NODES],
 		 fallback[POLICY_MAX_NODES];
 } S;
 
-bool ns_stats_collect_init(void)
+void ns_stats_collect_init(void)
 {
-	for (int k = 0; k < ST_NR; k++) {
-		S.miblen[k] = 5;
-		if (nsje_mallctlnametomib(st_names[k], S.mib[k], &S.miblen[k]))
-			return false;
-	}
 	S.rng = (uint64_t)getpid();
-	return true;
+}
+
+/* At the first refresh, not at the start: looking the names up starts
+ * jemalloc's ctl module, which a process passing through would otherwise
+ * pay for at its start, figures read or not (shim/je.c). */
+static bool lookup(void)
+{
+	if (S.ready == 0) {
+		ns_je_ctl_start();
+		S.ready = 1;
+		for (int k = 0; k < ST_NR && S.ready > 0; k++) {
+			S.miblen[k] = 5;
+			if (nsje_mallctlnametomib(st_names[k], S.mib[k],
+						  &S.miblen[k]))
+				S.ready = -1;
+		}
+	}
+	return S.ready > 0;
 }
 
 /* The forked child samples afresh: the parent's counts are the parent's. */
@@ -134,6 +147,8 @@ void ns_stats_collect(struct ns_stats_node *nodes)
 		 mcount[POLICY_MAX_SETS] = { 0 };
 	size_t len = sizeof(one);
 
+	if (!lookup())
+		return; /* a jemalloc without statistics (no callback either) */
 	/* Fold the thread caches' counts into the arenas' statistics. */
 	nsje_mallctl("epoch", NULL, NULL, &one, len);
 	if (!ns.active) {

@@ -36,8 +36,8 @@
 __thread struct ns_thread ns_self __attribute__((tls_model("initial-exec")));
 
 static struct {
-	size_t arena_mib[2], flush_mib[3], cb_mib[3];
-	size_t arena_miblen, flush_miblen, cb_miblen;
+	size_t arena_mib[2], flush_mib[3];
+	size_t arena_miblen, flush_miblen;
 	int (*real_create)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
 	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
@@ -60,12 +60,8 @@ void ns_thread_init(void)
 	T.key_ok = pthread_key_create(&T.key, remote_release) == 0;
 	T.arena_miblen = 2;
 	T.flush_miblen = 3;
-	T.cb_miblen = 3;
 	nsje_mallctlnametomib("thread.arena", T.arena_mib, &T.arena_miblen);
 	nsje_mallctlnametomib("thread.tcache.flush", T.flush_mib, &T.flush_miblen);
-	if (nsje_mallctlnametomib("experimental.thread.activity_callback",
-				  T.cb_mib, &T.cb_miblen))
-		T.cb_miblen = 0;
 	if (ns.plan.threads != POLICY_THREADS_NONE) {
 		cpu_set_t mine;
 
@@ -263,14 +259,11 @@ static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 	ns_stats_tick();
 }
 
+/* Set without a mallctl (shim/je.c): a process passing through does not
+ * start jemalloc's ctl module for it. */
 void ns_thread_watch(void)
 {
-	struct nsje_activity_thunk th = { activity, NULL };
-
-	if (ns_self.callback || T.cb_miblen == 0)
-		return;
-	if (nsje_mallctlbymib(T.cb_mib, T.cb_miblen, NULL, NULL, &th,
-			      sizeof(th)) == 0)
+	if (!ns_self.callback && ns_je_set_activity(activity, NULL) == 0)
 		ns_self.callback = 1;
 }
 
