@@ -89,8 +89,8 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 /* ------------------------------------------------ jemalloc's own calls */
 
 /* While set in a thread, what jemalloc maps for it stays off transparent
- * huge pages: metadata only (ns_je_start, and the creation of numashim's
- * arenas). */
+ * huge pages: metadata only (ns_je_ctl_start, and the creation of
+ * numashim's arenas). */
 static __thread bool small_pages __attribute__((tls_model("initial-exec")));
 
 void ns_je_small_pages(bool on)
@@ -192,12 +192,15 @@ void ns_je_ctl_start(void)
 	bool prof;
 	size_t len = sizeof(prof);
 
+	int rc;
+
 	if (__atomic_load_n(&started, __ATOMIC_ACQUIRE))
 		return;
 	ns_je_small_pages(true);
-	nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
+	rc = nsje_mallctl("opt.prof", &prof, &len, NULL, 0);
 	ns_je_small_pages(false);
-	__atomic_store_n(&started, true, __ATOMIC_RELEASE);
+	if (rc == 0) /* else the module did not start: the next call tries */
+		__atomic_store_n(&started, true, __ATOMIC_RELEASE);
 }
 
 int ns_je_set_activity(nsje_activity_fn fn, void *uctx)

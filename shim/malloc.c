@@ -360,10 +360,12 @@ NS_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 #define NS_STR_(x) #x
 #define NS_STR(x) NS_STR_(x)
 
-/* glibc's malloc_trim would trim glibc's (unused) heap: purge ours. */
+/* glibc's malloc_trim would trim glibc's (unused) heap: purge ours. The
+ * first mallctl of a process passing through may be this one. */
 NS_EXPORT int malloc_trim(size_t pad)
 {
 	(void)pad;
+	ns_je_ctl_start();
 	return nsje_mallctl("arena." NS_STR(MALLCTL_ARENAS_ALL) ".purge", NULL,
 			    NULL, NULL, 0) == 0;
 }

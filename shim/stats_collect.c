@@ -43,17 +43,19 @@ void ns_stats_collect_init(void)
  * pay for at its start, figures read or not (shim/je.c). */
 static bool lookup(void)
 {
-	if (S.ready == 0) {
-		ns_je_ctl_start();
-		S.ready = 1;
-		for (int k = 0; k < ST_NR && S.ready > 0; k++) {
-			S.miblen[k] = 5;
-			if (nsje_mallctlnametomib(st_names[k], S.mib[k],
-						  &S.miblen[k]))
-				S.ready = -1;
-		}
+	int ready = 1;
+
+	if (S.ready != 0)
+		return S.ready > 0;
+	ns_je_ctl_start();
+	for (int k = 0; k < ST_NR && ready > 0; k++) {
+		S.miblen[k] = 5;
+		if (nsje_mallctlnametomib(st_names[k], S.mib[k], &S.miblen[k]))
+			ready = -1;
 	}
-	return S.ready > 0;
+	/* Last: a child forked meanwhile looks them up again. */
+	S.ready = ready;
+	return ready > 0;
 }
 
 /* The forked child samples afresh: the parent's counts are the parent's. */

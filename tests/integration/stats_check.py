@@ -132,6 +132,26 @@ def remote_frees():
     p.wait()
 
 
+def passing_through():
+    """Passing through (NUMASHIM_POLICY=off), the segment still gets the
+    process's figures: one node, every thread's blocks. Its first refresh
+    is also where jemalloc's ctl module starts then (shim/je.c)."""
+    p = start({"NUMASHIM_POLICY": "off"})
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    check(path is not None, "passing through: a segment exists for pid %d" % pid)
+    if path:
+        h, nodes = decode(path)
+        want = BLOCKS * min(os.sysconf("SC_NPROCESSORS_ONLN"), 64)  # threads
+        cnt = nodes[0]["live_count"][0] if nodes else 0
+        check(h["active"] == 0 and h["updates"] > 0 and
+              want * 0.99 <= cnt <= want * 1.02,
+              "passing through: %d updates, %d live small blocks on node 0 "
+              "(allocated %d)" % (h["updates"], cnt, want))
+    p.stdin.close()
+    p.wait()
+
+
 def disabled():
     p = start({"NUMASHIM_STATS": "off"})
     pid = int(p.stdout.readline().split()[1])
@@ -146,5 +166,6 @@ if os.cpu_count() < 2:
 known_allocations()
 forked()
 remote_frees()
+passing_through()
 disabled()
 sys.exit(1 if failures else 0)
