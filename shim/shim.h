@@ -162,6 +162,7 @@ NS_HIDDEN void ns_je_small_pages(bool on);
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
 NS_HIDDEN void ns_stats_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
+NS_HIDDEN bool ns_stats_enabled(void);   /* a segment is kept */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
 NS_HIDDEN void ns_stats_exit_now(void);  /* _exit: async-signal-safe */
 /* shim/stats_collect.c: the segment's figures. */

@@ -409,8 +409,8 @@ void ns_stats_tick(void)
 /*
  * From our pthread_create, once the program's new thread runs: the helper
  * that refreshes the segment, when numashim is active (passing through,
- * only the main thread has the activity callback, and numashim adds no
- * thread to a program it leaves alone). It blocks every signal (a signal
+ * the refresh stays inline: numashim adds no thread to a program it
+ * leaves alone). It blocks every signal (a signal
  * for the process goes to one of the program's threads), is detached,
  * names itself numashim-stats for top and ps, and allocates through no
  * node arena. If it cannot be made, the refresh stays inline.
@@ -439,6 +439,11 @@ void ns_stats_thread_start(ns_create_fn create)
 	pthread_attr_destroy(&attr);
 	if (rc == 0)
 		__atomic_store_n(&S.helper, 1, __ATOMIC_RELEASE);
+}
+
+bool ns_stats_enabled(void)
+{
+	return __atomic_load_n(&S.enabled, __ATOMIC_RELAXED);
 }
 
 void ns_stats_init(void)

@@ -367,6 +367,16 @@ struct start {
 	int node;    /* NUMASHIM_THREADS placement, -1 for none */
 };
 
+/* A new thread of a process numashim passes through. */
+static void *watch_only(void *p)
+{
+	struct start s = *(struct start *)p;
+
+	free(p);
+	ns_thread_watch();
+	return s.fn(s.arg);
+}
+
 /* The start routine returned or called pthread_exit. TLS destructors may
  * still free blocks: they keep the thread's tag (its own blocks stay on the
  * fast path) but must not bind the dying thread again. */
@@ -459,9 +469,23 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (T.real_create == NULL && resolve_create())
 		return EAGAIN;
-	if (!ns.active || (s = malloc(sizeof(*s))) == NULL) {
-		/* Passing through; or, out of memory, the thread runs unbound
-		 * rather than not at all. */
+	if (!ns.active) {
+		/* Passing through: the thread only gets the activity callback,
+		 * for the statistics (a server's main thread may never
+		 * allocate again once its workers run). */
+		if (ns_stats_enabled() && (s = malloc(sizeof(*s))) != NULL) {
+			s->fn = fn;
+			s->arg = arg;
+			rc = T.real_create(th, attr, watch_only, s);
+			if (rc)
+				free(s);
+			return rc;
+		}
+		return T.real_create(th, attr, fn, arg);
+	}
+	if ((s = malloc(sizeof(*s))) == NULL) {
+		/* Out of memory: the thread runs unbound rather than not at
+		 * all. */
 		rc = T.real_create(th, attr, fn, arg);
 		if (rc == 0)
 			ns_stats_thread_start(T.real_create);

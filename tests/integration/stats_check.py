@@ -135,8 +135,10 @@ def remote_frees():
 def passing_through():
     """Passing through (NUMASHIM_POLICY=off), the segment still gets the
     process's figures: one node, every thread's blocks. Its first refresh
-    is also where jemalloc's ctl module starts then (shim/je.c)."""
-    p = start({"NUMASHIM_POLICY": "off"})
+    is also where jemalloc's ctl module starts then (shim/je.c). Only the
+    program's threads allocate after the start ("idle-main"): theirs is
+    the activity that refreshes it."""
+    p = start({"NUMASHIM_POLICY": "off"}, "idle-main")
     pid = int(p.stdout.readline().split()[1])
     path = segment_of(pid)
     check(path is not None, "passing through: a segment exists for pid %d" % pid)

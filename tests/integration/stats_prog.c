@@ -2,7 +2,7 @@
  * A program with known allocations, for the stats-segment tests.
  *
  *   stats_prog BLOCKS SIZE [fork | fork-threads | fork-exit | pthread_exit
- *                           | remote R | pinned-main]
+ *                           | remote R | pinned-main | idle-main]
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
@@ -22,7 +22,8 @@
  * under SCHED_BATCH; to 5 below its real-time priority if it started
  * real-time), as a program that keeps a CPU for its main loop does, and
  * prints "start-policy N" (the policy it started with). Nothing churns
- * then: its threads may be real-time.
+ * then: its threads may be real-time. With "idle-main" only the threads
+ * churn, as in a server whose main thread waits once its workers run.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -201,7 +202,7 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		return 0;
 	}
-	if (!mode("pinned-main"))
+	if (!mode("pinned-main") && !mode("idle-main"))
 		churn(2200);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
