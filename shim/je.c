@@ -146,9 +146,13 @@ NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
  *    that static function global (Makefile.am); it takes the mallctl
  *    arguments, sets two words of the TSD and takes no lock.
  * Both names are jemalloc 5.3's: a jemalloc without them fails the link,
- * it cannot misbehave at run time. The TSD is fetched as jemalloc's own
- * tsd_fetch does (its slow path returns a ready TSD as it is, and sets up
- * one not yet set up, as a first malloc would).
+ * it cannot misbehave at run time. The TSD is fetched as jemalloc's free
+ * fetches it (tsd_fetch_min): a ready one as it is, one not yet set up in
+ * the minimal state a thread's first free gives it. A full set-up would
+ * change what the thread does next: its first free, which jemalloc sends
+ * back to the block's arena, would go into its cache, and its first
+ * malloc would take that block back, next to its creator's blocks
+ * (bench/cache-scratch passing through ran 2.6 times slower that way).
  */
 extern bool je_opt_prof;
 extern __thread char je_tsd_tls[] __attribute__((tls_model("initial-exec")));
@@ -206,7 +210,7 @@ void ns_je_ctl_start(void)
 int ns_je_set_activity(nsje_activity_fn fn, void *uctx)
 {
 	struct nsje_activity_thunk th = { fn, uctx };
-	void *tsd = je_tsd_fetch_slow(je_tsd_tls, false);
+	void *tsd = je_tsd_fetch_slow(je_tsd_tls, true);
 
 	return experimental_thread_activity_callback_ctl(tsd, NULL, 0, NULL,
 							 NULL, &th, sizeof(th));

@@ -367,7 +367,10 @@ struct start {
 	int node;    /* NUMASHIM_THREADS placement, -1 for none */
 };
 
-/* A new thread of a process numashim passes through. */
+/* A new thread of a process numashim passes through. Neither the free
+ * nor the callback sets up the thread's jemalloc state beyond what a first
+ * free does (shim/je.c): its own first free still goes back to the block's
+ * arena, not into its cache. */
 static void *watch_only(void *p)
 {
 	struct start s = *(struct start *)p;

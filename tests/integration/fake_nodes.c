@@ -8,7 +8,7 @@
  * Each arena set's extents start on 2 MiB boundaries, so "which 2 MiB
  * chunks does a thread's memory come from" tells which set served it.
  *
- *   usage: fake_nodes switch|home
+ *   usage: fake_nodes switch|home|first|start|handed|share shared|separate
  *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
  *           the second batch must share no chunk with the first.
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
@@ -20,6 +20,12 @@
  *           arena: numashim's start, a library's constructor), whose
  *           blocks neighbour other threads' (cf. bench/cache_scratch.c).
  *   start:  nothing: the shim's start and exit alone.
+ *   handed: a new thread frees a small block its creator allocated, then
+ *           allocates one of the same size: as with plain jemalloc, it
+ *           must not get that block back (a thread's first free goes
+ *           back to the block's arena, not into its cache; else the new
+ *           thread's block shares a cache line with its creator's, cf.
+ *           bench/cache_scratch.c). Meant for a process passing through.
  *   share shared|separate: two threads on CPU 0 allocate at the same
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
@@ -199,12 +205,35 @@ static int test_first(void)
 	return others != 0;
 }
 
+static void *handed(void *block)
+{
+	void *mine;
+
+	free(block);
+	mine = malloc(8);
+	printf("handed: the new thread's first 8-byte block %s the one it "
+	       "freed (expected: another)\n", mine == block ? "is" : "is not");
+	return (void *)(intptr_t)(mine == block);
+}
+
+static int test_handed(void)
+{
+	pthread_t t;
+	void *rc;
+
+	if (pthread_create(&t, NULL, handed, malloc(8)) ||
+	    pthread_join(t, &rc))
+		return 1;
+	return (int)(intptr_t)rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "share") == 0)
 		return test_share(argv[2]);
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s switch|home|share shared|separate\n",
+		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
+			"share shared|separate\n",
 			argv[0]);
 		return 2;
 	}
@@ -214,6 +243,8 @@ int main(int argc, char **argv)
 		return test_home();
 	if (strcmp(argv[1], "first") == 0)
 		return test_first();
+	if (strcmp(argv[1], "handed") == 0)
+		return test_handed();
 	if (strcmp(argv[1], "start") == 0)
 		return 0; /* only the start and the exit (je-start.test) */
 	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
