@@ -1,8 +1,9 @@
 #!/bin/sh
 # start-rss.sh: what a short-lived process pays at start, per allocator:
 # minor page faults and peak RSS of a trivial program (one malloc), and
-# the automatic arena count jemalloc took. Meant for a many-CPU guest,
-# where jemalloc's default arena count (4 per CPU) is large:
+# the automatic arena count jemalloc took, numashim active and passing
+# through. Meant for a many-CPU guest, where jemalloc's default arena
+# count (4 per CPU) is large:
 #
 #   tests/vm/vmrun wide --timeout 900 -- sh bench/start-rss.sh [LIB...]
 #
@@ -53,4 +54,7 @@ for l in "$lib" "$@"; do
 		conf="narenas:$((4 * ncpu))" one "$t, narenas $((4 * ncpu))" LD_PRELOAD="$l" $f
 		conf=
 	done
+	# Passing through (as on a one-node machine), jemalloc keeps its own
+	# count, 4 per CPU.
+	one "$tag, passing through" LD_PRELOAD="$l" NUMASHIM_POLICY=off
 done
