@@ -317,7 +317,8 @@ const struct policy_option policy_options[] = {
 	  "and only while the program allocates; inline does that in the "
 	  "program's own threads instead (a pause of 0.1-1 ms in one "
 	  "allocation a second), for programs that must stay free of extra "
-	  "threads (unshare(CLONE_NEWUSER)).",
+	  "threads (unshare(CLONE_NEWUSER)). A process numashim passes "
+	  "through always refreshes inline.",
 	  opt_stats },
 	{ "NUMASHIM_FAKE_NODES", "0", "N",
 	  "Testing and benchmarks only: act as if the online CPUs formed N "

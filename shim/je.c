@@ -145,10 +145,15 @@ NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
  *    directly with the calling thread's jemalloc TSD. The build makes
  *    that static function global (Makefile.am); it takes the mallctl
  *    arguments, sets two words of the TSD and takes no lock.
- * Both names are jemalloc 5.3's: a jemalloc without them fails the link,
- * it cannot misbehave at run time. The TSD is fetched as jemalloc's free
- * fetches it (tsd_fetch_min): a ready one as it is, one not yet set up in
- * the minimal state a thread's first free gives it. A full set-up would
+ * Four of jemalloc 5.3's internal names are used: je_opt_prof,
+ * je_tsd_tls (the thread's TSD), je_tsd_fetch_slow and that function. A
+ * jemalloc without them fails the link (-z defs). Their behaviour is the
+ * archive's: a jemalloc built with --enable-debug asserts that
+ * je_tsd_fetch_slow is not handed a ready TSD, which the release build
+ * returns as it is (Debian's has no assertions). The TSD is fetched as
+ * jemalloc's free fetches it (tsd_fetch_min): a ready one as it is, one
+ * not yet set up in the minimal state a thread's first free gives it; the
+ * callback survives the full set-up of its first malloc. A full set-up would
  * change what the thread does next: its first free, which jemalloc sends
  * back to the block's arena, would go into its cache, and its first
  * malloc would take that block back, next to its creator's blocks

@@ -68,6 +68,7 @@ struct ns_thread {
 	int remote_tc;      /* explicit tcache id + 1 for remote frees; 0 none */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
+	uint8_t quiet;      /* small stack: no inline statistics refresh */
 };
 extern __thread struct ns_thread ns_self NS_HIDDEN;
 

@@ -25,9 +25,12 @@
  * under 2 emulated nodes), a pause that would otherwise land in one of the
  * program's allocations every second. The callback only wakes the helper
  * (a futex, about 1 us). A single-threaded program, a forked child before
- * its first thread, and NUMASHIM_STATS=inline refresh in the callback as
- * before: a helper thread must not be what makes a program multi-threaded
- * (unshare(CLONE_NEWUSER) refuses multi-threaded callers).
+ * its first thread, NUMASHIM_STATS=inline and any process numashim passes
+ * through refresh in the callback, in whichever thread's allocation made
+ * it due (never one with a small stack, shim/thread.c): a helper thread
+ * must not be what makes a program multi-threaded (unshare(CLONE_NEWUSER)
+ * refuses multi-threaded callers), and numashim adds none to a program it
+ * leaves alone.
  */
 #include "shim/shim.h"
 #include "shim/log.h"
@@ -156,7 +159,9 @@ static void create(void)
 
 static void refresh(void)
 {
-	struct ns_stats_node nodes[NS_STATS_MAX_NODES];
+	/* 12 KiB: not on the stack of the allocating thread that may run
+	 * this; S.lock makes it one refresher's at a time. */
+	static struct ns_stats_node nodes[NS_STATS_MAX_NODES];
 	struct ns_stats_header *h = &S.seg->h;
 	struct timespec ts;
 
@@ -389,6 +394,8 @@ void ns_stats_tick(void)
 		}
 		return;
 	}
+	if (ns_self.quiet)
+		return; /* a small stack (shim/thread.c): another thread will */
 	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it */
 	/* Checked again under the lock: another thread may have just done it.

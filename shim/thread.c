@@ -365,7 +365,35 @@ struct start {
 	void *(*fn)(void *);
 	void *arg;
 	int node;    /* NUMASHIM_THREADS placement, -1 for none */
+	bool quiet;  /* a small stack: never refresh the statistics */
 };
+
+/*
+ * A statistics refresh made inline runs on the stack of the thread whose
+ * allocation made it due: jemalloc's merge takes 8 bytes per arena (32 KiB
+ * at its 4,095), its ctl module's start and numashim's figures more. A
+ * thread with the smallest stack glibc allows (16 KiB here) died of it
+ * (fake_nodes tiny-stack). Threads with less than this leave the refresh
+ * to the others; it is read from the creation's attributes, or glibc's
+ * default for them.
+ */
+#define NS_REFRESH_STACK_MIN (256 << 10)
+
+static bool small_stack(const pthread_attr_t *attr)
+{
+	pthread_attr_t dflt;
+	size_t size = 0;
+
+	if (attr != NULL) {
+		if (pthread_attr_getstacksize(attr, &size))
+			size = 0;
+	} else if (pthread_getattr_default_np(&dflt) == 0) {
+		if (pthread_attr_getstacksize(&dflt, &size))
+			size = 0;
+		pthread_attr_destroy(&dflt);
+	}
+	return size != 0 && size < NS_REFRESH_STACK_MIN;
+}
 
 /* A new thread of a process numashim passes through. Neither the free
  * nor the callback sets up the thread's jemalloc state beyond what a first
@@ -433,6 +461,8 @@ static void *trampoline(void *p)
 	int mode = MPOL_DEFAULT;
 	void *ret;
 
+	ns_self.quiet = s.quiet;
+
 	if (s.node >= 0)
 		place_thread(s.node);
 	/* A thread that inherited a memory policy of its creator's keeps it.
@@ -476,7 +506,8 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 		/* Passing through: the thread only gets the activity callback,
 		 * for the statistics (a server's main thread may never
 		 * allocate again once its workers run). */
-		if (ns_stats_enabled() && (s = malloc(sizeof(*s))) != NULL) {
+		if (ns_stats_enabled() && !small_stack(attr) &&
+		    (s = malloc(sizeof(*s))) != NULL) {
 			s->fn = fn;
 			s->arg = arg;
 			rc = T.real_create(th, attr, watch_only, s);
@@ -497,6 +528,7 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	s->fn = fn;
 	s->arg = arg;
 	s->node = -1;
+	s->quiet = small_stack(attr);
 	if (ns.plan.threads != POLICY_THREADS_NONE && !has_affinity(attr))
 		s->node = policy_thread_node(&ns.plan, ns.plan.threads,
 					     __atomic_fetch_add(&T.created, 1,

@@ -8,7 +8,8 @@
  * Each arena set's extents start on 2 MiB boundaries, so "which 2 MiB
  * chunks does a thread's memory come from" tells which set served it.
  *
- *   usage: fake_nodes switch|home|first|start|handed|share shared|separate
+ *   usage: fake_nodes switch|home|first|start|handed|tiny-stack|
+ *                     share shared|separate
  *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
  *           the second batch must share no chunk with the first.
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
@@ -26,6 +27,11 @@
  *           back to the block's arena, not into its cache; else the new
  *           thread's block shares a cache line with its creator's, cf.
  *           bench/cache_scratch.c). Meant for a process passing through.
+ *   tiny-stack: a thread with the smallest stack glibc allows
+ *           (PTHREAD_STACK_MIN) allocates and frees for 1.5 s, past the
+ *           statistics' first refresh: it must not run that refresh on
+ *           its stack (jemalloc's merge and numashim's figures take tens
+ *           of KiB), and must end normally.
  *   share shared|separate: two threads on CPU 0 allocate at the same
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
@@ -38,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define N 2000
 #define CHUNK_SHIFT 21
@@ -227,13 +234,44 @@ static int test_handed(void)
 	return (int)(intptr_t)rc;
 }
 
+static void *tiny(void *unused)
+{
+	struct timespec a, b;
+	void *volatile sink;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			sink = malloc(64);
+			free(sink);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 +
+		 (b.tv_nsec - a.tv_nsec) / 1000000 < 1500);
+	return unused;
+}
+
+static int test_tiny_stack(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (pthread_attr_init(&attr) ||
+	    pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN) ||
+	    pthread_create(&t, &attr, tiny, NULL) || pthread_join(t, NULL))
+		return 1;
+	printf("tiny-stack: a thread of %d KiB of stack allocated for 1.5 s\n",
+	       (int)(PTHREAD_STACK_MIN / 1024));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "share") == 0)
 		return test_share(argv[2]);
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"share shared|separate\n",
+			"tiny-stack|share shared|separate\n",
 			argv[0]);
 		return 2;
 	}
@@ -245,6 +283,8 @@ int main(int argc, char **argv)
 		return test_first();
 	if (strcmp(argv[1], "handed") == 0)
 		return test_handed();
+	if (strcmp(argv[1], "tiny-stack") == 0)
+		return test_tiny_stack();
 	if (strcmp(argv[1], "start") == 0)
 		return 0; /* only the start and the exit (je-start.test) */
 	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
