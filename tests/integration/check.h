@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int check_failures;
@@ -134,5 +135,24 @@ static void deadlock_guard(unsigned seconds)
 		}                                                        \
 		return 0;                                                \
 	} while (0)
+
+/* Allocates and frees 64-byte blocks for `ms` milliseconds: activity that
+ * makes the shim's once-a-second statistics refresh due (jemalloc calls
+ * the shim back about every 64 KiB a thread allocates). */
+__attribute__((unused)) static void churn_ms(int ms)
+{
+	struct timespec a, b;
+	void *volatile sink; /* per thread: a shared one would be freed twice */
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do {
+		for (int i = 0; i < 1000; i++) {
+			sink = malloc(64);
+			free(sink);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	} while ((b.tv_sec - a.tv_sec) * 1000 +
+		 (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
+}
 
 #endif

@@ -44,7 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "tests/integration/check.h"
 
 #define N 2000
 #define CHUNK_SHIFT 21
@@ -236,18 +237,7 @@ static int test_handed(void)
 
 static void *tiny(void *unused)
 {
-	struct timespec a, b;
-	void *volatile sink;
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	do {
-		for (int i = 0; i < 1000; i++) {
-			sink = malloc(64);
-			free(sink);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000 +
-		 (b.tv_nsec - a.tv_nsec) / 1000000 < 1500);
+	churn_ms(1500);
 	return unused;
 }
 

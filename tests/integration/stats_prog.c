@@ -39,23 +39,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/integration/check.h"
+
 static size_t blocks, size, remote;
 static char **kept; /* with "remote": CPU 0's first `remote` blocks */
-
-static void churn(int ms)
-{
-	struct timespec a, b;
-	void *volatile sink; /* per thread: a shared one would be freed twice */
-
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	do {
-		for (int i = 0; i < 1000; i++) {
-			sink = malloc(64);
-			free(sink);
-		}
-		clock_gettime(CLOCK_MONOTONIC, &b);
-	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
-}
 
 static const char *mode_arg;
 
@@ -82,7 +69,7 @@ static void *worker(void *arg)
 			kept[i] = p;
 	}
 	if (remote == 0 && !mode("pinned-main"))
-		churn(2200);
+		churn_ms(2200);
 	return NULL;
 }
 
@@ -91,7 +78,7 @@ static void *child_work(void *unused)
 {
 	for (size_t i = 0; i < blocks; i++)
 		memset(malloc(size), 2, size);
-	churn(2200);
+	churn_ms(2200);
 	return unused;
 }
 
@@ -194,7 +181,7 @@ int main(int argc, char **argv)
 				;
 			return 0;
 		}
-		churn(2200);
+		churn_ms(2200);
 		printf("ready %d\n", (int)getpid());
 		fflush(stdout);
 		while (read(0, &c, 1) > 0)
@@ -203,7 +190,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!mode("pinned-main") && !mode("idle-main"))
-		churn(2200);
+		churn_ms(2200);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	while (read(0, &c, 1) > 0)
