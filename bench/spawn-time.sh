@@ -13,10 +13,7 @@
 set -eu
 bin=bench/results/bin
 mkdir -p "$bin"
-if [ ! -x "$bin/nop" ]; then
-	printf '#include <stdlib.h>\nint main(void) { free(malloc(16)); return 0; }\n' > "$bin/nop.c"
-	cc -O2 -o "$bin/nop" "$bin/nop.c"
-fi
+prog=$(sh "$(dirname "$0")/one-malloc.sh")
 src=$(dirname "$0")/spawn_time.c
 if [ ! -x "$bin/spawn_time" ] || [ "$src" -nt "$bin/spawn_time" ]; then
 	cc -O2 -Wall -o "$bin/spawn_time" "$src"
@@ -30,4 +27,4 @@ for l in "$@"; do
 	confs="$confs,$l"
 done
 echo "nproc $(nproc), nodes $(cat /sys/devices/system/node/online); us per process (- is glibc):"
-"$bin/spawn_time" -- "$confs" "$bin/nop"
+"$bin/spawn_time" -- "$confs" "$prog"

@@ -14,7 +14,9 @@
  * it.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +44,37 @@ static double now_us(void)
 	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
-/* The caller's environment without LD_PRELOAD, then the CONF's own. */
+/* Whether environment entry `e` sets the variable that `var` (NAME=...)
+ * sets. */
+static bool same_name(const char *e, const char *var)
+{
+	size_t n = strcspn(var, "=");
+
+	return strncmp(e, var, n) == 0 && e[n] == '=';
+}
+
+/* The caller's environment without LD_PRELOAD (and without the CONF's own
+ * variable), then the CONF's. */
 static int make_env(struct conf *c, char *spec)
 {
 	char *at = strchr(spec, '@'), *lib = at ? at + 1 : spec;
 	int k = 0;
 
-	for (char **e = environ; *e && k < MAX_ENV - 3; e++)
-		if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
-			c->env[k++] = *e;
-	if (at != NULL) {
+	if (at != NULL)
 		*at = '\0';
-		c->env[k++] = spec;
+	for (char **e = environ; *e; e++) {
+		if (same_name(*e, "LD_PRELOAD=") ||
+		    (at != NULL && same_name(*e, spec)))
+			continue;
+		if (k == MAX_ENV - 3) {
+			fprintf(stderr, "spawn_time: more than %d environment "
+				"variables\n", MAX_ENV - 3);
+			return -1;
+		}
+		c->env[k++] = *e;
 	}
+	if (at != NULL)
+		c->env[k++] = spec;
 	if (strcmp(lib, "-") != 0 &&
 	    asprintf(&c->env[k++], "LD_PRELOAD=%s", lib) < 0)
 		return -1;
@@ -89,8 +109,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	list = argv[optind];
-	for (char *t = strtok(list, ","); t && nconf < MAX_CONFS;
-	     t = strtok(NULL, ",")) {
+	for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+		if (nconf == MAX_CONFS) {
+			fprintf(stderr, "spawn_time: more than %d CONFs\n",
+				MAX_CONFS);
+			return 2;
+		}
 		confs[nconf].label = strdup(t);
 		if (make_env(&confs[nconf++], t))
 			return 1;
@@ -101,14 +125,17 @@ int main(int argc, char **argv)
 
 			for (int i = 0; i < n; i++) {
 				pid_t pid;
-				int st;
+				int st = 0, rc;
 
-				if (posix_spawn(&pid, argv[optind + 1], NULL, NULL,
-						argv + optind + 1, confs[c].env) ||
-				    waitpid(pid, &st, 0) != pid || st != 0) {
-					fprintf(stderr, "spawn_time: %s under %s "
-						"failed\n", argv[optind + 1],
-						confs[c].label);
+				rc = posix_spawn(&pid, argv[optind + 1], NULL, NULL,
+						 argv + optind + 1, confs[c].env);
+				if (rc == 0 && waitpid(pid, &st, 0) != pid)
+					rc = errno;
+				if (rc || st != 0) {
+					fprintf(stderr, "spawn_time: %s under %s: "
+						"%s\n", argv[optind + 1],
+						confs[c].label, rc ? strerror(rc) :
+						"exit status not 0");
 					return 1;
 				}
 			}

@@ -15,10 +15,7 @@ set -eu
 [ -x /usr/bin/time ] || { echo "start-rss: needs GNU time (apt-get install time)"; exit 1; }
 bin=bench/results/bin
 mkdir -p "$bin"
-if [ ! -x "$bin/nop" ]; then
-	printf '#include <stdlib.h>\nint main(void) { free(malloc(16)); return 0; }\n' > "$bin/nop.c"
-	cc -O2 -o "$bin/nop" "$bin/nop.c"
-fi
+prog=$(sh "$(dirname "$0")/one-malloc.sh")
 lib=$PWD/shim/.libs/libnumashim.so
 je=$(ldconfig -p 2>/dev/null | sed -n 's/.*libjemalloc.so.2 .*=> //p' | head -n 1)
 ncpu=$(nproc)
@@ -28,10 +25,10 @@ echo "nproc $ncpu, nodes $(cat /sys/devices/system/node/online)," \
 one() {  # label settings...: the median of 5 runs' faults and RSS
 	label=$1
 	shift
-	n=$(env "$@" MALLOC_CONF="${conf:+$conf,}stats_print:true" "$bin/nop" 2>&1 |
+	n=$(env "$@" MALLOC_CONF="${conf:+$conf,}stats_print:true" "$prog" 2>&1 |
 		sed -n 's/^  opt.narenas: //p')
 	for i in 1 2 3 4 5; do
-		env "$@" ${conf:+MALLOC_CONF=$conf} /usr/bin/time -f "%R %M" "$bin/nop" 2>&1 >/dev/null | tail -n 1
+		env "$@" ${conf:+MALLOC_CONF=$conf} /usr/bin/time -f "%R %M" "$prog" 2>&1 >/dev/null | tail -n 1
 	done | sort -n -k2 | sed -n 3p | {
 		read -r flt rss
 		printf '  %-34s narenas %-5s faults %-6s peak RSS %6s KiB\n' "$label" "${n:--}" "$flt" "$rss"

@@ -68,7 +68,7 @@ struct ns_thread {
 	int remote_tc;      /* explicit tcache id + 1 for remote frees; 0 none */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
-	uint8_t quiet;      /* small stack: no inline statistics refresh */
+	uint8_t big_stack;  /* known to be large: may refresh the statistics */
 };
 extern __thread struct ns_thread ns_self NS_HIDDEN;
 
@@ -189,6 +189,9 @@ NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN bool ns_thread_ensure_bound(void);
 NS_HIDDEN void ns_free_foreign(void *p);
 NS_HIDDEN void ns_thread_init(void);
+/* The main thread's stack (RLIMIT_STACK) is large enough for an inline
+ * statistics refresh. */
+NS_HIDDEN bool ns_main_stack_big(void);
 /* The thread set (on) or cleared (off) a memory policy of its own. */
 NS_HIDDEN void ns_thread_own_policy(bool on);
 

@@ -27,10 +27,10 @@
  * (a futex, about 1 us). A single-threaded program, a forked child before
  * its first thread, NUMASHIM_STATS=inline and any process numashim passes
  * through refresh in the callback, in whichever thread's allocation made
- * it due (never one with a small stack, shim/thread.c): a helper thread
- * must not be what makes a program multi-threaded (unshare(CLONE_NEWUSER)
- * refuses multi-threaded callers), and numashim adds none to a program it
- * leaves alone.
+ * it due (of those whose stack is known to be large, shim/thread.c): a
+ * helper thread must not be what makes a program multi-threaded
+ * (unshare(CLONE_NEWUSER) refuses multi-threaded callers), and numashim
+ * adds none to a program it leaves alone.
  */
 #include "shim/shim.h"
 #include "shim/log.h"
@@ -394,8 +394,8 @@ void ns_stats_tick(void)
 		}
 		return;
 	}
-	if (ns_self.quiet)
-		return; /* a small stack (shim/thread.c): another thread will */
+	if (!ns_self.big_stack)
+		return; /* not known to be large (shim/thread.c): others will */
 	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it */
 	/* Checked again under the lock: another thread may have just done it.

@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 __thread struct ns_thread ns_self __attribute__((tls_model("initial-exec")));
@@ -365,45 +366,57 @@ struct start {
 	void *(*fn)(void *);
 	void *arg;
 	int node;    /* NUMASHIM_THREADS placement, -1 for none */
-	bool quiet;  /* a small stack: never refresh the statistics */
+	bool big_stack;  /* may refresh the statistics inline */
 };
 
 /*
  * A statistics refresh made inline runs on the stack of the thread whose
- * allocation made it due: jemalloc's merge takes 8 bytes per arena (32 KiB
- * at its 4,095), its ctl module's start and numashim's figures more. A
- * thread with the smallest stack glibc allows (16 KiB here) died of it
- * (fake_nodes tiny-stack). Threads with less than this leave the refresh
- * to the others; it is read from the creation's attributes, or glibc's
- * default for them.
+ * allocation made it due: about 3 KiB and 8 bytes per arena (36 KiB at
+ * jemalloc's 4,094), on top of the program's frames. A thread with the
+ * smallest stack glibc allows (16 KiB here) died of it (fake_nodes
+ * tiny-stack). So only threads whose stack is known to be large refresh
+ * inline: the main thread unless RLIMIT_STACK is small, and the threads
+ * made through our pthread_create with a large stack (from the creation's
+ * attributes, or glibc's default for them). The others (small stacks,
+ * threads started before numashim or by raw clone) leave it to them.
  */
 #define NS_REFRESH_STACK_MIN (256 << 10)
 
-static bool small_stack(const pthread_attr_t *attr)
+static bool big_stack(const pthread_attr_t *attr)
 {
 	pthread_attr_t dflt;
 	size_t size = 0;
 
-	if (attr != NULL) {
-		if (pthread_attr_getstacksize(attr, &size))
-			size = 0;
-	} else if (pthread_getattr_default_np(&dflt) == 0) {
-		if (pthread_attr_getstacksize(&dflt, &size))
-			size = 0;
-		pthread_attr_destroy(&dflt);
-	}
-	return size != 0 && size < NS_REFRESH_STACK_MIN;
+	if (attr != NULL)
+		return pthread_attr_getstacksize(attr, &size) == 0 &&
+		       size >= NS_REFRESH_STACK_MIN;
+	/* A fresh attribute object reads glibc's default size. */
+	if (pthread_attr_init(&dflt))
+		return false;
+	if (pthread_attr_getstacksize(&dflt, &size))
+		size = 0;
+	pthread_attr_destroy(&dflt);
+	return size >= NS_REFRESH_STACK_MIN;
 }
 
-/* A new thread of a process numashim passes through. Neither the free
- * nor the callback sets up the thread's jemalloc state beyond what a first
- * free does (shim/je.c): its own first free still goes back to the block's
- * arena, not into its cache. */
+bool ns_main_stack_big(void)
+{
+	struct rlimit r;
+
+	return getrlimit(RLIMIT_STACK, &r) == 0 &&
+	       (r.rlim_cur == RLIM_INFINITY || r.rlim_cur >= NS_REFRESH_STACK_MIN);
+}
+
+/* A new thread, with a large stack, of a process numashim passes through.
+ * Neither the free nor the callback sets up the thread's jemalloc state
+ * beyond what a first free does (shim/je.c): its own first free still goes
+ * back to the block's arena, not into its cache. */
 static void *watch_only(void *p)
 {
 	struct start s = *(struct start *)p;
 
 	free(p);
+	ns_self.big_stack = 1; /* else it would not be here */
 	ns_thread_watch();
 	return s.fn(s.arg);
 }
@@ -461,7 +474,7 @@ static void *trampoline(void *p)
 	int mode = MPOL_DEFAULT;
 	void *ret;
 
-	ns_self.quiet = s.quiet;
+	ns_self.big_stack = s.big_stack;
 
 	if (s.node >= 0)
 		place_thread(s.node);
@@ -506,7 +519,7 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 		/* Passing through: the thread only gets the activity callback,
 		 * for the statistics (a server's main thread may never
 		 * allocate again once its workers run). */
-		if (ns_stats_enabled() && !small_stack(attr) &&
+		if (ns_stats_enabled() && big_stack(attr) &&
 		    (s = malloc(sizeof(*s))) != NULL) {
 			s->fn = fn;
 			s->arg = arg;
@@ -528,7 +541,7 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	s->fn = fn;
 	s->arg = arg;
 	s->node = -1;
-	s->quiet = small_stack(attr);
+	s->big_stack = big_stack(attr);
 	if (ns.plan.threads != POLICY_THREADS_NONE && !has_affinity(attr))
 		s->node = policy_thread_node(&ns.plan, ns.plan.threads,
 					     __atomic_fetch_add(&T.created, 1,

@@ -9,7 +9,7 @@
  * chunks does a thread's memory come from" tells which set served it.
  *
  *   usage: fake_nodes switch|home|first|start|handed|tiny-stack|
- *                     share shared|separate
+ *                     tiny-stack-raw|share shared|separate
  *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
  *           the second batch must share no chunk with the first.
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
@@ -32,14 +32,18 @@
  *           statistics' first refresh: it must not run that refresh on
  *           its stack (jemalloc's merge and numashim's figures take tens
  *           of KiB), and must end normally.
+ *   tiny-stack-raw: the same, the thread made by libc's own
+ *           pthread_create (the shim never sees its creation).
  *   share shared|separate: two threads on CPU 0 allocate at the same
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
  *           has an arena of its own (no chunk in common).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,23 +239,37 @@ static int test_handed(void)
 	return (int)(intptr_t)rc;
 }
 
-static void *tiny(void *unused)
+static void *tiny(void *block)
 {
+	/* The creator's block: under numashim a thread it has not bound yet
+	 * binds (and gets the activity callback) on such a free. */
+	free(block);
 	churn_ms(1500);
-	return unused;
+	return NULL;
 }
 
-static int test_tiny_stack(void)
+/* raw: made by libc's own pthread_create, as a thread made before the
+ * shim's constructor or by a library that looks glibc's up itself. */
+static int test_tiny_stack(bool raw)
 {
+	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+		      void *) = pthread_create;
 	pthread_attr_t attr;
 	pthread_t t;
 
+	if (raw) {
+		void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+
+		if (libc == NULL ||
+		    (create = (__typeof__(create))dlsym(libc, "pthread_create")) == NULL)
+			return 1;
+	}
 	if (pthread_attr_init(&attr) ||
 	    pthread_attr_setstacksize(&attr, PTHREAD_STACK_MIN) ||
-	    pthread_create(&t, &attr, tiny, NULL) || pthread_join(t, NULL))
+	    create(&t, &attr, tiny, malloc(64)) || pthread_join(t, NULL))
 		return 1;
-	printf("tiny-stack: a thread of %d KiB of stack allocated for 1.5 s\n",
-	       (int)(PTHREAD_STACK_MIN / 1024));
+	printf("tiny-stack: a thread of %d KiB of stack%s allocated for 1.5 s\n",
+	       (int)(PTHREAD_STACK_MIN / 1024), raw ? ", made by libc," : "");
 	return 0;
 }
 
@@ -261,7 +279,7 @@ int main(int argc, char **argv)
 		return test_share(argv[2]);
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"tiny-stack|share shared|separate\n",
+			"tiny-stack|tiny-stack-raw|share shared|separate\n",
 			argv[0]);
 		return 2;
 	}
@@ -274,7 +292,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "handed") == 0)
 		return test_handed();
 	if (strcmp(argv[1], "tiny-stack") == 0)
-		return test_tiny_stack();
+		return test_tiny_stack(false);
+	if (strcmp(argv[1], "tiny-stack-raw") == 0)
+		return test_tiny_stack(true);
 	if (strcmp(argv[1], "start") == 0)
 		return 0; /* only the start and the exit (je-start.test) */
 	fprintf(stderr, "%s: unknown test %s\n", argv[0], argv[1]);
