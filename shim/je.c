@@ -200,7 +200,6 @@ void ns_je_ctl_start(void)
 	static bool started;
 	bool prof;
 	size_t len = sizeof(prof);
-
 	int rc;
 
 	if (__atomic_load_n(&started, __ATOMIC_ACQUIRE))
