@@ -48,42 +48,8 @@ static void *enomem(void *p, size_t n)
 	return p;
 }
 
-/*
- * realloc's slack, for blocks from jemalloc's first large class (16 KiB)
- * up to NS_SLACK_MAX, as tcmalloc and mimalloc give it:
- *  - a block shrunk to half its size or more stays where it is, whole;
- *  - a block grown by less than a quarter grows by a quarter.
- * jemalloc shrinks a large block in place (its tail goes back to the
- * arena) and grows it in place when the pages after it are free, else
- * moves it: each time a block steps over one of its size classes (four
- * per doubling), extent surgery or a copy. Appending to a buffer, or
- * trimming it and growing it again, pays that over and over.
- * bench/realloc ran 1.2x faster with the slack (bench/RESULTS.md, 9).
- * The cost is memory: a kept block holds up to twice what it is asked
- * for, a grown one up to a quarter more (mostly address space until
- * written). Bounded by NS_SLACK_MAX per block: a bigger block is shrunk
- * and grown exactly, as jemalloc does. A grown block stays below the
- * large threshold: realloc_checked sends blocks past it to the large set.
- */
-#define NS_SLACK_MIN ((size_t)16 << 10)
-#define NS_SLACK_MAX ((size_t)4 << 20)
-
 static void *realloc_plain(void *p, size_t n)
 {
-	if (p != NULL && n >= NS_SLACK_MIN) {
-		size_t old = nsje_sallocx(p, 0), more = old + old / 4;
-
-		if (old <= NS_SLACK_MAX) {
-			if (n <= old && n >= old / 2)
-				return p;
-			if (n > old && n < more && more < ns_large.min) {
-				void *q = nsje_realloc(p, more);
-
-				if (q != NULL)
-					return q;
-			}
-		}
-	}
 	return enomem(nsje_realloc(p, n), n);
 }
 

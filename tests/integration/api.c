@@ -236,61 +236,6 @@ static void test_realloc(void)
 	free(q);
 }
 
-/* numashim's realloc slack (shim/malloc.c): from 16 KiB to 4 MiB, a block
- * shrunk to half or more stays in place, one grown by less than a quarter
- * grows by a quarter; above 4 MiB, jemalloc's exact sizes. Shim only. */
-static void test_realloc_slack(void)
-{
-	char *p = malloc(HIDE((size_t)100000)), *q, *r;
-	size_t u;
-
-	if (p == NULL) {
-		CHECK(0, "malloc(100000): expected a block, got NULL");
-		return;
-	}
-	u = malloc_usable_size(p);
-	pat_fill(p, 100000, 7);
-	q = realloc(p, HIDE((size_t)60000));
-	CHECK(q == p && malloc_usable_size(q) == u &&
-	      pat_find_bad(q, 60000, 7) == (size_t)-1,
-	      "realloc(100000-byte block, 60000): expected the whole block kept "
-	      "(%zu usable bytes at %p), got %zu at %p", u, (void *)p,
-	      q ? malloc_usable_size(q) : 0, (void *)q);
-	free(q ? q : p);
-
-	/* 100000 bytes: a 112 KiB block, whose next class (128 KiB) is less
-	 * than a quarter more */
-	p = malloc(HIDE((size_t)100000));
-	if (p == NULL)
-		return;
-	u = malloc_usable_size(p);
-	pat_fill(p, u, 8);
-	r = realloc(p, HIDE(u + 1));
-	CHECK(r != NULL && malloc_usable_size(r) >= u + u / 4 &&
-	      pat_find_bad(r, u, 8) == (size_t)-1,
-	      "realloc(%zu-byte block, %zu): expected at least %zu usable bytes "
-	      "and the first %zu kept, got %zu", u, u + 1, u + u / 4, u,
-	      r ? malloc_usable_size(r) : 0);
-	free(r ? r : p);
-
-	/* above 4 MiB: shrunk for real, grown to what was asked */
-	p = malloc(HIDE((size_t)12 << 20));
-	q = p ? realloc(p, HIDE((size_t)7 << 20)) : NULL;
-	CHECK(q != NULL && malloc_usable_size(q) < ((size_t)12 << 20),
-	      "realloc(12 MiB block, 7 MiB): expected it shrunk, got %zu usable bytes",
-	      q ? malloc_usable_size(q) : 0);
-	if (q != NULL) {
-		u = malloc_usable_size(q);
-		r = realloc(q, HIDE(u + 1));
-		CHECK(r != NULL && malloc_usable_size(r) < u + u / 4,
-		      "realloc(%zu-byte block, %zu): expected no slack above 4 MiB, "
-		      "got %zu usable bytes", u, u + 1, r ? malloc_usable_size(r) : 0);
-		free(r ? r : q);
-	} else {
-		free(p);
-	}
-}
-
 static void test_reallocarray(void)
 {
 	char *p = reallocarray(NULL, HIDE((size_t)10), HIDE((size_t)10));
@@ -550,8 +495,6 @@ int main(int argc, char **argv)
 	test_malloc();
 	test_calloc();
 	test_realloc();
-	if (shim_mode)
-		test_realloc_slack();
 	test_reallocarray();
 	test_posix_memalign();
 	test_aligned_alloc_memalign();
