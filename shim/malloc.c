@@ -102,7 +102,7 @@ static inline void free_checked(void *p)
 		uint8_t t = tags[(uintptr_t)p >> NS_CHUNK_SHIFT];
 
 		if (NS_UNLIKELY(t != ns_self.tag) && t != 0) {
-			ns_free_foreign(p);
+			ns_free_foreign(p, t);
 			return;
 		}
 	}
@@ -228,6 +228,7 @@ __asm__(
 "	je	nsje_free@PLT\n"
 "	testb	%al, %al\n"                 /* untagged */
 "	je	nsje_free@PLT\n"
+"	movzbl	%al, %esi\n"               /* another node's: its tag */
 "	jmp	ns_free_foreign@PLT\n"
 "	.cfi_endproc\n"
 "	.size	free, .-free\n"

@@ -187,7 +187,7 @@ NS_HIDDEN void ns_thread_watch(void);
 NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN bool ns_thread_ensure_bound(void);
-NS_HIDDEN void ns_free_foreign(void *p);
+NS_HIDDEN void ns_free_foreign(void *p, uint8_t home);
 NS_HIDDEN void ns_thread_init(void);
 /* The main thread's stack (RLIMIT_STACK) is large enough for an inline
  * statistics refresh. */

@@ -52,6 +52,7 @@ static struct {
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
 static int remote_flags(void);
+#define REMOTE_COUNT_BATCH 64 /* see flush_remote_count */
 static void remote_release(void *unused);
 static void count_remote(uint8_t home);
 static void flush_remote_count(void);
@@ -268,29 +269,58 @@ void ns_thread_watch(void)
 		ns_self.callback = 1;
 }
 
-void ns_free_foreign(void *p)
+/* A remote free off its common path: the thread's first (its explicit
+ * tcache is made here), a change of home, a full count batch, a thread
+ * with no tcache for them. */
+static NS_NOINLINE void free_remote(void *p, uint8_t home)
 {
-	uint8_t home = ns_tag_of(p); /* never 0 here: see free_checked */
-
-	if (home == ns_large.tag) {
-		ns_large_free(p);
-		return;
-	}
-	if (ns_self.tag == 0 && ns_thread_ensure_bound() && home == ns_self.tag) {
-		nsje_free(p);
-		return;
-	}
 	/* Back to its home arena, never through this thread's own cache: a
 	 * block of another node must not be handed out again on this one. */
 	count_remote(home);
 	nsje_dallocx(p, remote_flags());
 }
 
+/* A thread numashim has not bound yet (not made through our
+ * pthread_create): bound now, the block may be its own. */
+static NS_NOINLINE void free_unbound(void *p, uint8_t home)
+{
+	if (ns_thread_ensure_bound() && home == ns_self.tag) {
+		nsje_free(p);
+		return;
+	}
+	free_remote(p, home);
+}
+
+/* home: the block's tag, never 0 or this thread's (free read it). The
+ * common case, a block of the same home as the last remote free with the
+ * count batch not full, takes no stack frame: about 20 instructions
+ * before jemalloc's dallocx, 35 when it was one function (bench/service
+ * under 2 emulated nodes frees a third of its blocks remotely). */
+void ns_free_foreign(void *p, uint8_t home)
+{
+	if (NS_UNLIKELY(home == ns_large.tag)) {
+		ns_large_free(p);
+		return;
+	}
+	if (NS_UNLIKELY(ns_self.tag == 0)) {
+		free_unbound(p, home);
+		return;
+	}
+	/* count_remote and remote_flags when nothing is due: remote_tc is
+	 * only set while remote_failed is not. */
+	if (NS_LIKELY(ns_self.counted_set == home && ns_self.remote_tc != 0 &&
+		      ns_self.counted < REMOTE_COUNT_BATCH - 1)) {
+		ns_self.counted++;
+		nsje_dallocx(p, MALLOCX_TCACHE(ns_self.remote_tc - 1));
+		return;
+	}
+	free_remote(p, home);
+}
+
 /* Remote frees are counted per thread and added to the shared counter in
  * batches (REMOTE_COUNT_BATCH, a change of home, the activity callback,
  * the thread's end): one atomic add per free would have every thread that
  * frees remotely fight over that counter's cache line. */
-#define REMOTE_COUNT_BATCH 64
 
 static void flush_remote_count(void)
 {
