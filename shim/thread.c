@@ -280,8 +280,9 @@ static NS_NOINLINE void free_remote(void *p, uint8_t home)
 	nsje_dallocx(p, remote_flags());
 }
 
-/* A thread numashim has not bound yet (not made through our
- * pthread_create): bound now, the block may be its own. */
+/* A thread with no node tag: not bound yet (not made through our
+ * pthread_create), bound now, and the block may be its own; or one with a
+ * memory policy of its own (ns_thread_own_policy), whose frees all go home. */
 static NS_NOINLINE void free_unbound(void *p, uint8_t home)
 {
 	if (ns_thread_ensure_bound() && home == ns_self.tag) {
@@ -293,8 +294,8 @@ static NS_NOINLINE void free_unbound(void *p, uint8_t home)
 
 /* home: the block's tag, never 0 or this thread's (free read it). The
  * common case, a block of the same home as the last remote free with the
- * count batch not full, takes no stack frame: about 20 instructions
- * before jemalloc's dallocx, 35 when it was one function (bench/service
+ * count batch not full, takes no stack frame: 18 instructions
+ * before jemalloc's dallocx, about 35 when it was one function (bench/service
  * under 2 emulated nodes frees a third of its blocks remotely). */
 void ns_free_foreign(void *p, uint8_t home)
 {
@@ -306,8 +307,11 @@ void ns_free_foreign(void *p, uint8_t home)
 		free_unbound(p, home);
 		return;
 	}
-	/* count_remote and remote_flags when nothing is due: remote_tc is
-	 * only set while remote_failed is not. */
+	/* count_remote and remote_flags when nothing is due. It relies on
+	 * remote_tc being 0 whenever remote_failed is set (remote_flags,
+	 * remote_release); for an instant in remote_flags it is not, and a
+	 * free from a signal handler then is batched instead of counted at
+	 * once: nothing is lost. */
 	if (NS_LIKELY(ns_self.counted_set == home && ns_self.remote_tc != 0 &&
 		      ns_self.counted < REMOTE_COUNT_BATCH - 1)) {
 		ns_self.counted++;
@@ -321,7 +325,6 @@ void ns_free_foreign(void *p, uint8_t home)
  * batches (REMOTE_COUNT_BATCH, a change of home, the activity callback,
  * the thread's end): one atomic add per free would have every thread that
  * frees remotely fight over that counter's cache line. */
-
 static void flush_remote_count(void)
 {
 	if (ns_self.counted)
@@ -361,7 +364,8 @@ static void remote_release(void *unused)
 
 	flush_remote_count();
 	/* A dying thread makes no new tcache, and counts what its TLS
-	 * destructors free one by one. */
+	 * destructors free one by one. remote_tc goes to 0 with it:
+	 * ns_free_foreign's fast path tests only remote_tc. */
 	ns_self.remote_failed = 1;
 	if (ns_self.remote_tc == 0)
 		return;
