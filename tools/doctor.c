@@ -19,8 +19,10 @@
  *   processes       the processes under numashim (stats segments), the
  *                   remote pages of those that place memory, stale ones
  *   pid N           for each PID given: where its memory is (numa_maps)
- *                   against where it may run (Cpus_allowed_list), whether
- *                   numashim is in it, its remote pages if so
+ *                   against where it may run (Cpus_allowed_list), where
+ *                   its cpuset lets it take memory (Mems_allowed_list)
+ *                   against the same, whether numashim is in it, its
+ *                   remote pages if so
  *
  * Levels: ok, info, warn, critical. Exit status 0 when nothing is at warn
  * or above, 1 otherwise or when a PID given cannot be examined, 2 on bad

@@ -1,7 +1,8 @@
 /*
  * `numashim doctor`, the processes: those under numashim (their stats
  * segments: remote pages of those that place memory, stale segments) and
- * each PID given (where its memory is against where it may run).
+ * each PID given (where its memory is, and where its cpuset lets it take
+ * memory, against where it may run).
  */
 #include "tools/doctor.h"
 
@@ -161,6 +162,93 @@ static const struct node *node_by_id(const struct doctor *d, int id)
 	return NULL;
 }
 
+static void mark_mem_node(void *ctx, long node)
+{
+	uint64_t *mask = ctx;
+
+	if (node >= 0 && node < 64)
+		*mask |= 1ULL << node;
+}
+
+/* The nodes of the process's Mems_allowed_list (its cpuset's
+ * cpuset.mems), as a mask of node ids; 0 if unknown. */
+static uint64_t mem_nodes(const struct doctor *d, int pid)
+{
+	char rel[64], text[8192], *p;
+	uint64_t mask = 0;
+
+	snprintf(rel, sizeof(rel), "/proc/%d/status", pid);
+	if (doctor_read(d, rel, text, sizeof(text)) ||
+	    (p = strstr(text, "Mems_allowed_list:")) == NULL)
+		return 0;
+	p += strlen("Mems_allowed_list:");
+	p += strspn(p, " \t");
+	p[strcspn(p, "\n")] = '\0';
+	return policy_list_foreach(p, 1L << 20, mark_mem_node, &mask) == 0 ?
+	       mask : 0;
+}
+
+/* "0,2" for a mask of node ids. */
+static void format_nodes(uint64_t mask, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	snprintf(buf, len, "?");
+	for (int k = 0; k < 64 && at < len; k++)
+		if (mask >> k & 1)
+			at += (size_t)snprintf(buf + at, len - at, "%s%d",
+					       at ? "," : "", k);
+}
+
+/*
+ * The process's cpuset against where it runs, resident memory or not: a
+ * cpuset.mems with none of the nodes its CPUs are on makes every access
+ * remote by configuration; one that leaves some of them out, the accesses
+ * of the threads there; and CPUs pinned to some nodes with memory left
+ * free on all ("pin both", as the diagnosis guides say) lets its
+ * allocations spill to other nodes once its own run short. Nodes without
+ * memory are left out: a thread there reaches its memory remotely by the
+ * machine's design.
+ */
+static void cpuset_check(struct doctor *d, const char *what, const char *comm,
+			 uint64_t runs, uint64_t mems)
+{
+	static const char fix[] = "give its cgroup a cpuset.mems with the "
+	    "nodes of its cpuset.cpus (systemd: AllowedMemoryNodes= to match "
+	    "AllowedCPUs=)";
+	uint64_t with_mem = 0, runs_mem, allowed;
+	char r[256], m[256], x[256];
+
+	for (int i = 0; i < d->nodes; i++)
+		if (d->node[i].id < 64 && d->node[i].mem_ok &&
+		    d->node[i].total_kb > 0)
+			with_mem |= 1ULL << d->node[i].id;
+	runs_mem = runs & with_mem;
+	allowed = mems & with_mem;
+	if (d->nodes < 2 || runs_mem == 0 || allowed == 0)
+		return;
+	format_nodes(runs_mem, r, sizeof(r));
+	format_nodes(allowed, m, sizeof(m));
+	if ((allowed & runs_mem) == 0) {
+		doctor_add(d, L_CRIT, what, fix, "%s may run on node(s) %s, but "
+		    "its cpuset lets it take memory only from node(s) %s "
+		    "(Mems_allowed_list): every access is remote", comm, r, m);
+	} else if (runs_mem & ~allowed) {
+		format_nodes(runs_mem & ~allowed, x, sizeof(x));
+		doctor_add(d, L_WARN, what, fix, "%s may run on node(s) %s, but "
+		    "its cpuset lets it take memory only from node(s) %s "
+		    "(Mems_allowed_list): its threads on node(s) %s reach all of "
+		    "it remotely", comm, r, m, x);
+	} else if (runs_mem != with_mem && (allowed & ~runs_mem)) {
+		format_nodes(allowed & ~runs_mem, x, sizeof(x));
+		doctor_add(d, L_INFO, what, "pin both: a cpuset.mems with the "
+		    "nodes it runs on (systemd: AllowedMemoryNodes=)", "%s may "
+		    "run only on node(s) %s, but may take memory from node(s) %s "
+		    "too: once its own run short, its allocations spill there "
+		    "and are reached remotely", comm, r, x);
+	}
+}
+
 /* Where the process's memory is against where it may run. */
 static void placement(struct doctor *d, int pid, const char *what,
 		      const char *comm, bool under)
@@ -170,8 +258,10 @@ static void placement(struct doctor *d, int pid, const char *what,
 	double total = 0, top = 0, share;
 	const struct node *tn;
 	int top_node = -1, rc;
-	size_t at = 0;
 
+	nodes = run_nodes(d, pid);
+	format_nodes(nodes, runs, sizeof(runs));
+	cpuset_check(d, what, comm, nodes, mem_nodes(d, pid));
 	snprintf(path, sizeof(path), "%s/proc/%d/numa_maps", d->root, pid);
 	rc = stats_numa_maps(path, false, bytes);
 	if (rc) {
@@ -188,12 +278,6 @@ static void placement(struct doctor *d, int pid, const char *what,
 			top_node = k;
 		}
 	}
-	nodes = run_nodes(d, pid);
-	snprintf(runs, sizeof(runs), "?");
-	for (int k = 0; k < 64 && at < sizeof(runs); k++)
-		if (nodes >> k & 1)
-			at += (size_t)snprintf(runs + at, sizeof(runs) - at,
-					       "%s%d", at ? "," : "", k);
 	share = total > 0 ? 100.0 * top / total : 0;
 	tn = top_node >= 0 ? node_by_id(d, top_node) : NULL;
 	if (top_node < 0) {

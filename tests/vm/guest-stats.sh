@@ -81,9 +81,25 @@ done
 "$b/tools/numashim" doctor "$toucher" || true
 "$b/tools/numashim" doctor --json "$toucher" >/tmp/doctor-ft.json || true
 kill "$toucher" 2>/dev/null || true
-python3 - "$pid" "$toucher" <<'PY' || rc=1
+# A process pinned to node 1's CPU with no cpuset of its own: its memory
+# may still come from node 0 (Mems_allowed_list 0-1), noted as "pin both".
+python3 -c 'import os, time
+os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+print("ready", flush=True)
+time.sleep(60)' >/tmp/pinned.out &
+pinned=$!
+i=0
+until grep -q ready /tmp/pinned.out 2>/dev/null; do
+	i=$((i + 1)); [ $i -lt 600 ] || { echo "guest-stats: the pinned process never got ready"; rc=1; break; }
+	sleep 0.1
+done
+grep Mems_allowed_list "/proc/$pinned/status" || true
+"$b/tools/numashim" doctor "$pinned" || true
+"$b/tools/numashim" doctor --json "$pinned" >/tmp/doctor-pin.json || true
+kill "$pinned" 2>/dev/null || true
+python3 - "$pid" "$toucher" "$pinned" <<'PY' || rc=1
 import json, re, sys
-pid, toucher = sys.argv[1], sys.argv[2]
+pid, toucher, pinned = sys.argv[1], sys.argv[2], sys.argv[3]
 bad = 0
 def find(doc, check, level, rx):
     return any(f["check"] == check and f["level"] == level and
@@ -103,6 +119,11 @@ ok = find(d, "pid " + toucher, "warn",
           r"of its .* MiB is on node 0 while its threads may run on nodes 0,1")
 print("doctor: first touch on node 0 flagged: %s" % ("ok" if ok else "WRONG"))
 bad += not ok
+d = json.load(open("/tmp/doctor-pin.json"))
+ok = find(d, "pid " + pinned, "info",
+          r"may run only on node\(s\) 1, but may take memory from node\(s\) 0 too")
+print("doctor: CPUs pinned to node 1, memory free on node 0 noted: %s" % ("ok" if ok else "WRONG"))
+bad += not ok
 sys.exit(1 if bad else 0)
 PY
 exec 3>&-
@@ -118,6 +139,6 @@ if [ "$n" = "$(nproc)" ]; then
 else
 	echo "C++ program: '$n' automatic arenas, expected $(nproc): WRONG"; rc=1
 fi
-[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program; doctor sees the topology, the program and the first-touch case; jemalloc's arenas are one per CPU" ||
+[ $rc -eq 0 ] && echo "guest-stats: numashim stat agrees with numastat and the program; doctor sees the topology, the program, the first-touch case and a pinned process's cpuset; jemalloc's arenas are one per CPU" ||
 	echo "guest-stats: FAILED"
 exit $rc
