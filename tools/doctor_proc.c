@@ -106,11 +106,13 @@ static void mark_node(void *ctx, long cpu)
 		c->nodes |= 1ULL << c->d->cpu_node[cpu];
 }
 
-/* Adds the nodes of one task's Cpus_allowed_list; false if unreadable. */
+/* Adds the nodes of one task's Cpus_allowed_list; false if unreadable or
+ * garbled (then nothing: the CPUs before the bad token say nothing sure). */
 static bool task_nodes(const struct doctor *d, const char *rel,
 		       struct run_ctx *c)
 {
 	char text[8192], *p;
+	struct run_ctx one = { d, 0 };
 
 	if (doctor_read(d, rel, text, sizeof(text)) ||
 	    (p = strstr(text, "Cpus_allowed_list:")) == NULL)
@@ -118,7 +120,10 @@ static bool task_nodes(const struct doctor *d, const char *rel,
 	p += strlen("Cpus_allowed_list:");
 	p += strspn(p, " \t");
 	p[strcspn(p, "\n")] = '\0';
-	return policy_list_foreach(p, 1L << 20, mark_node, c) == 0;
+	if (policy_list_foreach(p, 1L << 20, mark_node, &one) != 0)
+		return false;
+	c->nodes |= one.nodes;
+	return true;
 }
 
 #define MAX_TASKS 4096
@@ -204,11 +209,14 @@ static void format_nodes(uint64_t mask, char *buf, size_t len)
  * The process's cpuset against where it runs, resident memory or not: a
  * cpuset.mems with none of the nodes its CPUs are on makes every access
  * remote by configuration; one that leaves some of them out, the accesses
- * of the threads there; and CPUs pinned to some nodes with memory left
- * free on all ("pin both", as the diagnosis guides say) lets its
- * allocations spill to other nodes once its own run short. Nodes without
- * memory are left out: a thread there reaches its memory remotely by the
- * machine's design.
+ * of the threads there. And CPUs pinned to some of the nodes that have
+ * both CPUs and memory, with memory allowed on others of them ("pin
+ * both", as the diagnosis guides say), lets its allocations spill there
+ * once its own run short, unless a memory policy binds it (numactl
+ * --membind: not in Mems_allowed_list, and not visible in /proc). A node
+ * without memory is left out of the comparison (a thread there reaches
+ * its memory remotely by the machine's design), and so is a node without
+ * CPUs from the last case (memory tiers are meant to be reached so).
  */
 static void cpuset_check(struct doctor *d, const char *what, const char *comm,
 			 uint64_t runs, uint64_t mems)
@@ -216,18 +224,23 @@ static void cpuset_check(struct doctor *d, const char *what, const char *comm,
 	static const char fix[] = "give its cgroup a cpuset.mems with the "
 	    "nodes of its cpuset.cpus (systemd: AllowedMemoryNodes= to match "
 	    "AllowedCPUs=)";
-	uint64_t with_mem = 0, runs_mem, allowed;
+	uint64_t with_mem = 0, both = 0, runs_mem, allowed;
 	char r[256], m[256], x[256];
 
-	for (int i = 0; i < d->nodes; i++)
-		if (d->node[i].id < 64 && d->node[i].mem_ok &&
-		    d->node[i].total_kb > 0)
-			with_mem |= 1ULL << d->node[i].id;
+	for (int i = 0; i < d->nodes; i++) {
+		const struct node *nd = &d->node[i];
+
+		if (nd->id >= 64 || !nd->mem_ok || nd->total_kb == 0)
+			continue;
+		with_mem |= 1ULL << nd->id;
+		if (nd->cpus_known && nd->has_cpus)
+			both |= 1ULL << nd->id;
+	}
 	runs_mem = runs & with_mem;
 	allowed = mems & with_mem;
 	if (d->nodes < 2 || runs_mem == 0 || allowed == 0)
 		return;
-	format_nodes(runs_mem, r, sizeof(r));
+	format_nodes(runs, r, sizeof(r));
 	format_nodes(allowed, m, sizeof(m));
 	if ((allowed & runs_mem) == 0) {
 		doctor_add(d, L_CRIT, what, fix, "%s may run on node(s) %s, but "
@@ -239,13 +252,16 @@ static void cpuset_check(struct doctor *d, const char *what, const char *comm,
 		    "its cpuset lets it take memory only from node(s) %s "
 		    "(Mems_allowed_list): its threads on node(s) %s reach all of "
 		    "it remotely", comm, r, m, x);
-	} else if (runs_mem != with_mem && (allowed & ~runs_mem)) {
-		format_nodes(allowed & ~runs_mem, x, sizeof(x));
+	} else if ((runs_mem & both) != both &&
+		   (allowed & both & ~runs_mem)) {
+		format_nodes(allowed & both & ~runs_mem, x, sizeof(x));
 		doctor_add(d, L_INFO, what, "pin both: a cpuset.mems with the "
-		    "nodes it runs on (systemd: AllowedMemoryNodes=)", "%s may "
-		    "run only on node(s) %s, but may take memory from node(s) %s "
-		    "too: once its own run short, its allocations spill there "
-		    "and are reached remotely", comm, r, x);
+		    "nodes it runs on (systemd: AllowedMemoryNodes=), or a "
+		    "memory policy (numactl --membind)", "%s may run only on "
+		    "node(s) %s, but may take memory from node(s) %s too: unless "
+		    "a memory policy binds it, once its own run short its "
+		    "allocations spill there and are reached remotely", comm, r,
+		    x);
 	}
 }
 
