@@ -188,6 +188,12 @@ NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN bool ns_thread_ensure_bound(void);
 NS_HIDDEN void ns_free_foreign(void *p, uint8_t home);
+/* shim/remote.c: the pthread key that ends a thread's remote frees (from
+ * ns_thread_init); the batched count, flushed by the activity callback;
+ * the end of a thread's remote frees (its exit, or the key's destructor). */
+NS_HIDDEN void ns_remote_init(void);
+NS_HIDDEN void ns_remote_flush_count(void);
+NS_HIDDEN void ns_remote_release(void *unused);
 NS_HIDDEN void ns_thread_init(void);
 /* The main thread's stack (RLIMIT_STACK) is large enough for an inline
  * statistics refresh. */
