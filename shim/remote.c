@@ -102,18 +102,6 @@ static void count_remote(uint8_t home)
 		ns_remote_flush_count();
 }
 
-/*
- * Remote frees go through an explicit jemalloc tcache of the thread's that
- * nothing ever allocates from: blocks wait there and go home in batches, a
- * bin lock per batch, where MALLOCX_TCACHE_NONE took the home bin's lock
- * for every block and ticked its decay each time (the "service" benchmark
- * made ten times the madvise calls of plain jemalloc that way). It is
- * emptied when its bins fill up and destroyed when the thread ends (not
- * flushed on a timer: jemalloc's tcache.flush of an explicit tcache
- * destroys it, and re-creating it zeroes a fresh one each time). If jemalloc
- * has no tcache to give, blocks go home one by one.
- */
-
 void ns_remote_release(void *unused)
 {
 	unsigned id;
@@ -130,6 +118,17 @@ void ns_remote_release(void *unused)
 	nsje_mallctl("tcache.destroy", NULL, NULL, &id, sizeof(id));
 }
 
+/*
+ * Remote frees go through an explicit jemalloc tcache of the thread's that
+ * nothing ever allocates from: blocks wait there and go home in batches, a
+ * bin lock per batch, where MALLOCX_TCACHE_NONE took the home bin's lock
+ * for every block and ticked its decay each time (the "service" benchmark
+ * made ten times the madvise calls of plain jemalloc that way). It is
+ * emptied when its bins fill up and destroyed when the thread ends (not
+ * flushed on a timer: jemalloc's tcache.flush of an explicit tcache
+ * destroys it, and re-creating it zeroes a fresh one each time). If jemalloc
+ * has no tcache to give, blocks go home one by one.
+ */
 static int remote_flags(void)
 {
 	if (ns_self.remote_tc == 0 && !ns_self.remote_failed) {

@@ -315,12 +315,13 @@ bool ns_main_stack_big(void)
  * back to the block's arena, not into its cache. */
 static void *watch_only(void *p)
 {
-	struct start s = *(struct start *)p;
+	void *(*fn)(void *) = ((struct start *)p)->fn;
+	void *arg = ((struct start *)p)->arg; /* all pthread_create set here */
 
 	free(p);
 	ns_self.big_stack = 1; /* else it would not be here */
 	ns_thread_watch();
-	return s.fn(s.arg);
+	return fn(arg);
 }
 
 /* The start routine returned or called pthread_exit. TLS destructors may
