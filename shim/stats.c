@@ -9,8 +9,9 @@
  * segment is refreshed at
  * most NS_STATS_PERIOD_MS apart, from jemalloc's per-thread activity
  * callback (about every 64 KiB a thread allocates or frees), so an idle
- * process shows its last figures with their time. The first refresh comes
- * one period after the start (or the fork): a refresh is an "epoch" merge
+ * process shows its last figures with their time. The first refresh, and
+ * with it the segment itself, comes one period after the start (or the
+ * fork), or later if the program is idle then: a refresh is an "epoch" merge
  * of every arena's statistics, 0.3-0.9 M instructions and some 30 page
  * faults the first time, which a process that lives for milliseconds
  * would pay for figures no one can read before it is gone. Passing
@@ -58,7 +59,7 @@ static struct {
 	struct ns_stats_segment *seg;
 	char name[STATS_NAME_MAX];
 	int lock;                   /* try-lock: one refresher at a time */
-	bool enabled, pending;      /* pending: create on the next tick */
+	bool enabled, pending;      /* pending: create at the next refresh */
 	uint64_t last_ms;
 	int create_warned;
 	int helper;                 /* 0 none yet, 1 running, -1 never */
@@ -143,7 +144,7 @@ static void create(void)
 {
 	int err = 0, saved = errno;
 
-	S.pending = false;
+	__atomic_store_n(&S.pending, false, __ATOMIC_RELEASE);
 	S.seg = stats_create(getpid(), start_time(), S.name, &err);
 	if (S.seg == NULL) {
 		ns_log_once(&S.create_warned, "creating the stats segment", err,
@@ -345,6 +346,25 @@ static bool our_process(void)
 	return ours;
 }
 
+/*
+ * The helper's own reason to refresh: the segment is still to be made a
+ * period after the start. The segment comes with the first refresh, which
+ * the activity callback asks for; a program that goes idle before then
+ * (a service waiting for its first request) would stay out of the tool's
+ * list until it allocates again. Later refreshes stay the callback's: an
+ * idle process's figures do not change.
+ */
+static bool first_due(void)
+{
+	uint64_t now = now_ms();
+
+	if (!__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE) ||
+	    now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
+		return false;
+	__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
+	return true;
+}
+
 static void *helper(void *unused)
 {
 	/* How often an idle helper checks whether it is the last thread: the
@@ -363,6 +383,8 @@ static void *helper(void *unused)
 				__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
 				return NULL; /* glibc ends the process */
 			}
+			if (rc != 0 && errno == ETIMEDOUT && first_due())
+				break;
 		}
 		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
 			refresh_now();
@@ -465,9 +487,13 @@ void ns_stats_init(void)
 	take_process();
 	S.enabled = true;
 	S.last_ms = now_ms();
-	/* The segment now ("not updated yet" to the tool), its figures at the
-	 * first tick a period from now. */
-	create();
+	/* The segment and its first figures together, at the first refresh a
+	 * period from now, as in a forked child. A process that lives less
+	 * than that (a shell's commands, a build's compilers) makes none: the
+	 * file's creation, mapping, first touches, unmapping and removal were
+	 * some 90 us of a trivial program's 1 ms start here (bench/RESULTS.md
+	 * section 10), for figures no one could read. */
+	S.pending = true;
 }
 
 /* The child has its parent's mapping, not a segment of its own: drop the

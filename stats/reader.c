@@ -396,6 +396,28 @@ int stats_read_path(const char *path, bool for_removal,
 	return rc;
 }
 
+int stats_maps_have_shim(const char *root, int pid)
+{
+	char path[4096], line[4096];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/proc/%d/maps", root, pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	/* A line cut by the buffer's size goes on in the next read: its tail
+	 * holds the path, and the tail is what is compared. */
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *slash = strrchr(line, '/');
+
+		found = slash && strncmp(slash + 1, "libnumashim.so",
+					 strlen("libnumashim.so")) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
 int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 		   char *err, size_t errlen)
 {
@@ -422,6 +444,13 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 
 		free(v);
 		snprintf(path, sizeof(path), "pid %d", pid);
+		if (alive && stats_maps_have_shim("", pid) == 1)
+			return fail(err, errlen, -EAGAIN, path, "runs under "
+				    "numashim but has no stats segment yet "
+				    "(%s/%s%d.*): it is made at the first refresh, "
+				    "a second or more after the start, once the "
+				    "program allocates (or NUMASHIM_STATS=off)",
+				    dir, NS_STATS_PREFIX, pid);
 		return fail(err, errlen, -ENOENT, path, alive ?
 			    "no stats segment %s/%s%d.* (not running under "
 			    "numashim, or NUMASHIM_STATS=off)" :

@@ -80,8 +80,17 @@ int stats_read_path(const char *path, bool for_removal,
 		    struct stats_snapshot *snap, char *err, size_t errlen);
 
 /*
+ * Whether process `pid` has numashim mapped (a libnumashim.so* in
+ * ROOT/proc/PID/maps; ROOT "" for the real /proc): 1 or 0, or -errno when
+ * the maps cannot be read (another user's process). A process under
+ * numashim makes its segment only at its first refresh (shim/stats.c).
+ */
+int stats_maps_have_shim(const char *root, int pid);
+
+/*
  * The segment of process `pid` in `dir` (STATS_DIR when NULL): the one
  * whose start time matches the live process, else the newest stale one.
+ * -EAGAIN when a live process under numashim has none yet.
  */
 int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 		   char *err, size_t errlen);

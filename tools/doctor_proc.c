@@ -337,6 +337,7 @@ void doctor_pid(struct doctor *d, int pid)
 	char rel[64], comm[64], raw[64], what[48], policy[160], err[STATS_ERR_LEN];
 	struct stats_snapshot *snap = malloc(sizeof(*snap));
 	bool under = false;
+	int rc = -ENOMEM;
 
 	snprintf(what, sizeof(what), "pid %d", pid);
 	snprintf(rel, sizeof(rel), "/proc/%d/comm", pid);
@@ -349,8 +350,9 @@ void doctor_pid(struct doctor *d, int pid)
 	}
 	raw[strcspn(raw, "\n")] = '\0';
 	tool_clean(raw, comm, sizeof(comm));
-	if (snap && stats_read_pid(d->dir, pid, snap, err, sizeof(err)) == 0 &&
-	    snap->state == STATS_LIVE) {
+	if (snap)
+		rc = stats_read_pid(d->dir, pid, snap, err, sizeof(err));
+	if (rc == 0 && snap->state == STATS_LIVE) {
 		double r = seg_remote(&snap->seg);
 
 		under = true;
@@ -366,6 +368,13 @@ void doctor_pid(struct doctor *d, int pid)
 			    "PID shows the nodes" : NULL, "%s runs under numashim "
 			    "(%s): %.1f %% of its sampled pages on another node "
 			    "than meant: %s", comm, policy, r, tool_level(r));
+	} else if (stats_maps_have_shim(d->root, pid) == 1) {
+		/* Its segment comes with its first refresh (shim/stats.c). */
+		under = true;
+		doctor_add(d, L_INFO, what, NULL, "%s runs under numashim; no "
+		    "statistics yet (its segment is made at its first refresh, "
+		    "a second or more after it starts, once it allocates; none "
+		    "with NUMASHIM_STATS=off)", comm);
 	}
 	free(snap);
 	placement(d, pid, what, comm, under);

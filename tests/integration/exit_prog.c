@@ -6,8 +6,9 @@
  *   exit_prog vfork|clone-exit|newpid-exit|clone-churn|newpid-churn|
  *             vfork-churn
  *
- * First it prints "segment NAME" for its stats segment in /dev/shm (or
- * "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
+ * First it allocates until its stats segment appears in /dev/shm (the
+ * shim makes it at its first refresh, a second after the start; 3 s at
+ * most) and prints "segment NAME" (or "segment none"). Then: _exit(STATUS) or _Exit(STATUS); "signal" calls
  * _exit(STATUS) in a SIGUSR1 handler; "thread" calls it from a second
  * thread while the main thread allocates. "vfork": a vfork child calls
  * _exit(0) in the parent's memory; the parent then prints "after NAME"
@@ -18,13 +19,22 @@
  * parent and child then have the same pid). "clone-churn": the raw clone()
  * child allocates and frees for 1.5 s, long enough for the shim's
  * once-a-second refresh, and exits; the parent, allocating nothing more,
- * prints "done" and waits for its stdin to close (its segment, never
- * refreshed by itself, must not have been refreshed by the child);
+ * prints "done" and waits for its stdin to close (its segment, refreshed
+ * once by itself, as it was made, must not have been refreshed by the
+ * child);
  * "newpid-churn" the same with the child in a new pid namespace.
  * "vfork-churn": after 1.2 s (a refresh is due), a vfork child allocates
  * 256 KiB in its parent's memory and calls _exit; the parent prints
- * "after NAME" and returns (its exit must still remove its segment). quick_exit(STATUS) runs the
- * handlers registered with at_quick_exit.
+ * "after NAME" and returns (its exit must still remove its segment).
+ * quick_exit(STATUS) runs the handlers registered with at_quick_exit.
+ *
+ *   exit_prog short|idle-thread
+ *
+ * Without waiting for a segment: "short" prints "segment NAME" at once and
+ * returns (a process that ends within its first second makes none);
+ * "idle-thread" starts a thread that allocates 1 MiB and ends, sleeps
+ * 2.5 s without allocating, and prints "segment NAME" (an active shim's
+ * helper thread makes it for the idle process).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -77,6 +87,37 @@ static void churn(int ms)
 	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
 
+static bool has_segment(void)
+{
+	char prefix[64];
+	bool found = false;
+	struct dirent *e;
+	DIR *d = opendir("/dev/shm");
+
+	snprintf(prefix, sizeof(prefix), "numashim.%d.", (int)getpid());
+	while (d && !found && (e = readdir(d)) != NULL)
+		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Allocates, in slices of 50 ms, until the segment is there (3 s at
+ * most): the shim refreshes, and makes it, once a second at most. */
+static void await_segment(void)
+{
+	for (int i = 0; i < 60 && !has_segment(); i++)
+		churn(50);
+}
+
+static void *one_mib(void *unused)
+{
+	(void)unused;
+	for (int i = 0; i < 4096; i++)
+		free(malloc(256));
+	return NULL;
+}
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -95,6 +136,21 @@ int main(int argc, char **argv)
 	pthread_t t;
 
 	status = argc > 2 ? atoi(argv[2]) : 0;
+	if (strcmp(mode, "short") == 0) {
+		say_segment("segment");
+		return 0;
+	}
+	if (strcmp(mode, "idle-thread") == 0) {
+		struct timespec wait = { 2, 500000000L };
+
+		if (pthread_create(&t, NULL, one_mib, NULL) || pthread_join(t, NULL))
+			return 2;
+		nanosleep(&wait, NULL);
+		say_segment("segment");
+		return 0;
+	}
+	if (!getenv("NUMASHIM_STATS") || strcmp(getenv("NUMASHIM_STATS"), "off"))
+		await_segment();
 	say_segment("segment");
 	if (strcmp(mode, "_exit") == 0)
 		_exit(status);
