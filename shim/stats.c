@@ -66,8 +66,11 @@ static struct {
 	uint32_t wake;              /* futex: 1 = a refresh is due */
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
-	pid_t owner;                /* the process that made the segment */
+	pid_t owner;                /* the process whose the name is: set once
+				     * the name is complete (at the start, or
+				     * as a forked child makes its segment) */
 	pid_t self;                 /* the process this state is for */
+	uint64_t start;             /* its start time, 0 until looked up */
 	uint64_t self_ns;           /* and its pid namespace (0: unknown) */
 	cpu_set_t start_cpus;       /* the process's affinity at start */
 	bool start_cpus_ok;
@@ -118,9 +121,13 @@ static void copy_str(char *dst, size_t len, const char *src)
 static void fill_identity(struct ns_stats_header *h)
 {
 	char buf[256], list[96];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
 	const char *strict = ns.cfg.strict ? " strict" : " advisory";
+	/* The thread's view: once the main thread has called pthread_exit,
+	 * /proc/self/exe no longer reads (thread-self: Linux 3.17). */
+	ssize_t n = readlink("/proc/thread-self/exe", buf, sizeof(buf) - 1);
 
+	if (n <= 0)
+		n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	copy_str(h->exe, sizeof(h->exe), buf);
 	copy_str(h->comm, sizeof(h->comm), S.comm);
@@ -145,7 +152,9 @@ static void create(void)
 	int err = 0, saved = errno;
 
 	__atomic_store_n(&S.pending, false, __ATOMIC_RELEASE);
-	S.seg = stats_create(getpid(), start_time(), S.name, &err);
+	if (S.start == 0)
+		S.start = start_time();
+	S.seg = stats_create(getpid(), S.start, S.name, &err);
 	if (S.seg == NULL) {
 		ns_log_once(&S.create_warned, "creating the stats segment", err,
 			    "numashim stat cannot see this process");
@@ -452,7 +461,8 @@ void ns_stats_thread_start(ns_create_fn create)
 	pthread_t t;
 
 	if (!ns.active || !__atomic_load_n(&S.enabled, __ATOMIC_RELAXED) ||
-	    ns.cfg.stats_inline || (S.seg == NULL && !S.pending) ||
+	    ns.cfg.stats_inline ||
+	    (S.seg == NULL && !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE)) ||
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
@@ -490,10 +500,21 @@ void ns_stats_init(void)
 	/* The segment and its first figures together, at the first refresh a
 	 * period from now, as in a forked child. A process that lives less
 	 * than that (a shell's commands, a build's compilers) makes none: the
-	 * file's creation, mapping, first touches, unmapping and removal were
-	 * some 90 us of a trivial program's 1 ms start here (bench/RESULTS.md
-	 * section 10), for figures no one could read. */
-	S.pending = true;
+	 * file's creation, mapping, first touches, unmapping and removal took
+	 * some 50 us of a trivial program's 0.9 ms start here (bench/RESULTS.md
+	 * section 10), for figures no one could read.
+	 * The name now, though: a segment of this name is this very process's
+	 * from before an exec (same pid, same start), whose image is gone;
+	 * left, it would pass for this program's until the first refresh, and
+	 * outlive it if none came. And with the name published (owner),
+	 * _exit removes the file even while another thread is making it. */
+	S.start = start_time();
+	if (S.start != 0) {
+		stats_name(S.name, S.self, S.start);
+		stats_destroy(NULL, S.name, 1);
+		__atomic_store_n(&S.owner, S.self, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&S.pending, true, __ATOMIC_RELEASE);
 }
 
 /* The child has its parent's mapping, not a segment of its own: drop the
@@ -511,6 +532,7 @@ void ns_stats_forked(void)
 	/* The name is the parent's segment's: a child that exits before it
 	 * has one of its own must not remove the parent's. */
 	S.name[0] = '\0';
+	S.start = 0;
 	S.lock = 0;
 	/* The helper did not come along: inline until the child's first
 	 * thread starts one of its own. */
@@ -552,9 +574,11 @@ __attribute__((destructor)) static void stats_exit(void)
  * process ends anyway). Only the process that made the segment removes
  * its file: a vfork child runs in its parent's memory, segment name
  * included, under a pid of its own, and a child of a raw clone() has the
- * name without our fork handler. A forked child that ends in the few
- * microseconds between opening its segment and publishing it here leaves
- * the file to the stale-segment sweep.
+ * name without our fork handler. The first process publishes its name at
+ * its start, a forked child once it has opened its segment: a child that
+ * ends in the few microseconds between the two, or a process whose other
+ * thread opens the file just after this unlink, leaves the file to the
+ * stale-segment sweep.
  */
 void ns_stats_exit_now(void)
 {

@@ -407,12 +407,13 @@ int stats_maps_have_shim(const char *root, int pid)
 	if (f == NULL)
 		return -errno;
 	/* A line cut by the buffer's size goes on in the next read: its tail
-	 * holds the path, and the tail is what is compared. */
+	 * holds the path, and the tail is what is compared. The library's
+	 * name exactly, perhaps replaced since it was mapped ("(deleted)"). */
 	while (!found && fgets(line, sizeof(line), f)) {
 		char *slash = strrchr(line, '/');
 
-		found = slash && strncmp(slash + 1, "libnumashim.so",
-					 strlen("libnumashim.so")) == 0;
+		found = slash && (strcmp(slash + 1, "libnumashim.so\n") == 0 ||
+				  strcmp(slash + 1, "libnumashim.so (deleted)\n") == 0);
 	}
 	fclose(f);
 	return found;
@@ -446,11 +447,11 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 		snprintf(path, sizeof(path), "pid %d", pid);
 		if (alive && stats_maps_have_shim("", pid) == 1)
 			return fail(err, errlen, -EAGAIN, path, "runs under "
-				    "numashim but has no stats segment yet "
-				    "(%s/%s%d.*): it is made at the first refresh, "
-				    "a second or more after the start, once the "
-				    "program allocates (or NUMASHIM_STATS=off)",
-				    dir, NS_STATS_PREFIX, pid);
+				    "numashim but has no stats segment in %s "
+				    "yet: it is made at the first refresh, a "
+				    "second or more after the start, once the "
+				    "program allocates (none with "
+				    "NUMASHIM_STATS=off)", dir);
 		return fail(err, errlen, -ENOENT, path, alive ?
 			    "no stats segment %s/%s%d.* (not running under "
 			    "numashim, or NUMASHIM_STATS=off)" :

@@ -11,7 +11,7 @@
 #define SHM_DIR "/dev/shm/"
 
 
-static void make_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start)
+void stats_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start)
 {
 	strcpy(name, NS_STATS_PREFIX);
 	policy_format_u64((uint64_t)pid, name + strlen(name));
@@ -34,7 +34,7 @@ struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 	struct ns_stats_segment *s;
 	int saved = errno, fd;
 
-	make_name(name, pid, start_time);
+	stats_name(name, pid, start_time);
 	fd = open_path(name, path);
 	if (fd < 0 && errno == EEXIST) {
 		/* Ours from before an exec (same pid, same start time). */

@@ -12,6 +12,9 @@
 
 #define STATS_NAME_MAX 64
 
+/* The file name of a segment, "numashim.<pid>.<start>". */
+void stats_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start);
+
 /*
  * Creates /dev/shm/numashim.<pid>.<start> (O_EXCL, 0600), sizes and maps
  * it, and fills magic/version/sizes/pid/start. A leftover of this very

@@ -368,8 +368,10 @@ void doctor_pid(struct doctor *d, int pid)
 			    "PID shows the nodes" : NULL, "%s runs under numashim "
 			    "(%s): %.1f %% of its sampled pages on another node "
 			    "than meant: %s", comm, policy, r, tool_level(r));
-	} else if (stats_maps_have_shim(d->root, pid) == 1) {
-		/* Its segment comes with its first refresh (shim/stats.c). */
+	} else if ((rc == 0 || rc == -ENOENT || rc == -EAGAIN) &&
+		   stats_maps_have_shim(d->root, pid) == 1) {
+		/* Its segment comes with its first refresh (shim/stats.c);
+		 * rc 0 here is a stale one of an earlier process's. */
 		under = true;
 		doctor_add(d, L_INFO, what, NULL, "%s runs under numashim; no "
 		    "statistics yet (its segment is made at its first refresh, "

@@ -28,18 +28,26 @@
  * "after NAME" and returns (its exit must still remove its segment).
  * quick_exit(STATUS) runs the handlers registered with at_quick_exit.
  *
- *   exit_prog short|idle-thread
+ *   exit_prog short|idle-thread|exec|pexit|exit-on-create
  *
  * Without waiting for a segment: "short" prints "segment NAME" at once and
  * returns (a process that ends within its first second makes none);
  * "idle-thread" starts a thread that allocates 1 MiB and ends, sleeps
  * 2.5 s without allocating, and prints "segment NAME" (an active shim's
- * helper thread makes it for the idle process).
+ * helper thread makes it for the idle process). "exec" waits for its
+ * segment, prints it, and execs itself as "short" (the new image must not
+ * find the old image's segment). "pexit": the main thread calls
+ * pthread_exit at once; a second thread allocates until the segment is
+ * there, prints it, and waits for its stdin to close. "exit-on-create":
+ * a second thread allocates while the main thread watches /dev/shm with
+ * inotify and calls _exit(3) as soon as its segment's file appears (the
+ * file must not outlive it).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -47,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -118,6 +127,55 @@ static void *one_mib(void *unused)
 	return NULL;
 }
 
+static void *await_and_wait(void *unused)
+{
+	char c;
+
+	(void)unused;
+	await_segment();
+	say_segment("segment");
+	while (read(0, &c, 1) > 0)
+		;
+	exit(0);
+}
+
+static void *churn_on(void *unused)
+{
+	(void)unused;
+	for (;;)
+		churn(1000);
+	return NULL;
+}
+
+/* _exit(3) as soon as a file named for this process appears in /dev/shm. */
+static int exit_on_create(void)
+{
+	char prefix[64], buf[sizeof(struct inotify_event) + NAME_MAX + 1];
+	int fd = inotify_init1(IN_CLOEXEC);
+	pthread_t t;
+
+	snprintf(prefix, sizeof(prefix), "numashim.%d.", (int)getpid());
+	if (fd < 0 || inotify_add_watch(fd, "/dev/shm", IN_CREATE) < 0 ||
+	    pthread_create(&t, NULL, churn_on, NULL))
+		return 2;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		for (char *p = buf; n > 0 && p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+
+			if (e->len && strncmp(e->name, prefix, strlen(prefix)) == 0) {
+				printf("segment %s\n", e->name);
+				fflush(stdout);
+				_exit(3);
+			}
+			p += sizeof(*e) + e->len;
+		}
+		if (n <= 0)
+			return 2;
+	}
+}
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -140,6 +198,13 @@ int main(int argc, char **argv)
 		say_segment("segment");
 		return 0;
 	}
+	if (strcmp(mode, "pexit") == 0) {
+		if (pthread_create(&t, NULL, await_and_wait, NULL))
+			return 2;
+		pthread_exit(NULL);
+	}
+	if (strcmp(mode, "exit-on-create") == 0)
+		return exit_on_create();
 	if (strcmp(mode, "idle-thread") == 0) {
 		struct timespec wait = { 2, 500000000L };
 
@@ -152,6 +217,10 @@ int main(int argc, char **argv)
 	if (!getenv("NUMASHIM_STATS") || strcmp(getenv("NUMASHIM_STATS"), "off"))
 		await_segment();
 	say_segment("segment");
+	if (strcmp(mode, "exec") == 0) {
+		execl("/proc/self/exe", "exit_prog", "short", (char *)NULL);
+		return 2;
+	}
 	if (strcmp(mode, "_exit") == 0)
 		_exit(status);
 	if (strcmp(mode, "_Exit") == 0)
