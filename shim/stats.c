@@ -511,7 +511,7 @@ void ns_stats_init(void)
 	S.start = start_time();
 	if (S.start != 0) {
 		stats_name(S.name, S.self, S.start);
-		stats_destroy(NULL, S.name, 1);
+		stats_remove_leftover(S.name);
 		__atomic_store_n(&S.owner, S.self, __ATOMIC_RELEASE);
 	}
 	__atomic_store_n(&S.pending, true, __ATOMIC_RELEASE);
@@ -560,8 +560,11 @@ __attribute__((destructor)) static void stats_exit(void)
 		if (!locked)
 			sched_yield();
 	}
-	/* Unlinking is safe while mapped; unmapping only if no one writes. */
-	stats_destroy(locked ? S.seg : NULL, S.name, 1);
+	/* Unlinking is safe while mapped; unmapping only if no one writes.
+	 * Still pending (under the lock): this process made no file, and
+	 * makes no unlink call (a seccomp filter may kill on one). */
+	stats_destroy(locked ? S.seg : NULL, S.name,
+		      !locked || !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE));
 	__atomic_store_n(&S.owner, 0, __ATOMIC_RELEASE);
 	if (locked)
 		S.seg = NULL;
@@ -584,7 +587,9 @@ void ns_stats_exit_now(void)
 {
 	pid_t owner = __atomic_load_n(&S.owner, __ATOMIC_ACQUIRE);
 
-	/* owner: the name is complete; our_process: see there. */
-	if (owner > 0 && owner == S.self && our_process())
+	/* owner: the name is complete; pending: no file made yet (create
+	 * clears it before it opens the file); our_process: see there. */
+	if (owner > 0 && owner == S.self &&
+	    !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE) && our_process())
 		stats_destroy(NULL, S.name, 1);
 }

@@ -30,11 +30,15 @@ static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
 struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 				      char name[STATS_NAME_MAX], int *err)
 {
-	char path[STATS_NAME_MAX + 16];
+	char path[STATS_NAME_MAX + 16], fresh[STATS_NAME_MAX];
 	struct ns_stats_segment *s;
 	int saved = errno, fd;
 
-	stats_name(name, pid, start_time);
+	/* Made aside, then copied whole: `name` may already hold this very
+	 * name, read meanwhile by an _exit in another thread, which must
+	 * never see it cut short. */
+	stats_name(fresh, pid, start_time);
+	strcpy(name, fresh);
 	fd = open_path(name, path);
 	if (fd < 0 && errno == EEXIST) {
 		/* Ours from before an exec (same pid, same start time). */
@@ -66,6 +70,19 @@ fail:
 	*err = -errno;
 	errno = saved;
 	return NULL;
+}
+
+int stats_remove_leftover(const char *name)
+{
+	char path[STATS_NAME_MAX + 16];
+	int saved = errno, rc = 0;
+
+	strcpy(path, SHM_DIR);
+	strcat(path, name);
+	if (access(path, F_OK) == 0)
+		rc = unlink(path) == 0;
+	errno = saved;
+	return rc;
 }
 
 void stats_destroy(struct ns_stats_segment *s, const char *name, int unlink_it)

@@ -15,6 +15,11 @@
 /* The file name of a segment, "numashim.<pid>.<start>". */
 void stats_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start);
 
+/* Removes /dev/shm/NAME if it is there: 1 if it was, else 0. Looks first,
+ * so that a process that has nothing to remove makes no unlink call (a
+ * seccomp filter may kill on one). */
+int stats_remove_leftover(const char *name);
+
 /*
  * Creates /dev/shm/numashim.<pid>.<start> (O_EXCL, 0600), sizes and maps
  * it, and fills magic/version/sizes/pid/start. A leftover of this very

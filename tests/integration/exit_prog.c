@@ -150,7 +150,8 @@ static void *churn_on(void *unused)
 /* _exit(3) as soon as a file named for this process appears in /dev/shm. */
 static int exit_on_create(void)
 {
-	char prefix[64], buf[sizeof(struct inotify_event) + NAME_MAX + 1];
+	char prefix[64], buf[sizeof(struct inotify_event) + NAME_MAX + 1]
+		__attribute__((aligned(__alignof__(struct inotify_event))));
 	int fd = inotify_init1(IN_CLOEXEC);
 	pthread_t t;
 
