@@ -2,7 +2,7 @@
 # spawn-time.sh: a trivial program's start, from posix_spawn to its exit,
 # per allocator: glibc, plain jemalloc, numashim (with and without its
 # stats segment) and, on a one-node host with 2 CPUs or more, numashim
-# under 2 emulated nodes. bench/RESULTS.md section 8 quotes it.
+# under 2 emulated nodes. bench/history/2026-11-24.md section 8 quotes it.
 #
 #   bench/spawn-time.sh [LIB...]
 #

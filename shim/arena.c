@@ -11,7 +11,7 @@
  * that moves between nodes leaves a heap in an arena of each (dirty pages
  * only its own later returns would reuse). With 4, the emulated 2-node
  * benchmarks peaked at 1.28-1.65x plain jemalloc's RSS (service, larson,
- * xmalloc); with 1, at 0.74-0.98x, and no slower (bench/RESULTS.md).
+ * xmalloc); with 1, at 0.74-0.98x, and no slower (bench/history/).
  * Arenas are created lazily, one when the set first gets a thread, more as
  * threads arrive, so a process with few threads stays small.
  */

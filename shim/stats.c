@@ -501,8 +501,8 @@ void ns_stats_init(void)
 	 * period from now, as in a forked child. A process that lives less
 	 * than that (a shell's commands, a build's compilers) makes none: the
 	 * file's creation, mapping, first touches, unmapping and removal took
-	 * some 50 us of a trivial program's 0.9 ms start here (bench/RESULTS.md
-	 * section 10), for figures no one could read.
+	 * some 50 us of a trivial program's 0.9 ms start here (bench/history/
+	 * 2026-11-24.md, section 10), for figures no one could read.
 	 * The name now, though: a segment of this name is this very process's
 	 * from before an exec (same pid, same start), whose image is gone;
 	 * left, it would pass for this program's until the first refresh, and
