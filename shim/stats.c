@@ -71,6 +71,7 @@ static struct {
 				     * as a forked child makes its segment) */
 	pid_t self;                 /* the process this state is for */
 	uint64_t start;             /* its start time, 0 until looked up */
+	uint64_t image;             /* and its image (take_start) */
 	uint64_t self_ns;           /* and its pid namespace (0: unknown) */
 	cpu_set_t start_cpus;       /* the process's affinity at start */
 	bool start_cpus_ok;
@@ -100,12 +101,18 @@ static uint64_t now_ms(void)
 }
 
 /* Start time in clock ticks since boot (/proc/self/stat field 22): with
- * the pid, it names the segment and tells the tool it is still ours. */
-static uint64_t start_time(void)
+ * the pid, it names the segment and tells the tool it is still ours; and
+ * the image (field 28, stats/layout.h) tells it we have not exec'd since,
+ * into a program that no longer writes it. Into S.start and S.image. */
+static void take_start(void)
 {
-	uint64_t v = 0;
+	uint64_t start = 0, image = 0;
+	char state;
 
-	return stats_proc_start(0, &v) == 0 ? v : 0;
+	if (stats_proc_image(0, &start, &state, &image) != 0)
+		start = image = 0;
+	S.start = start;
+	S.image = image;
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -153,13 +160,14 @@ static void create(void)
 
 	__atomic_store_n(&S.pending, false, __ATOMIC_RELEASE);
 	if (S.start == 0)
-		S.start = start_time();
+		take_start();
 	S.seg = stats_create(getpid(), S.start, S.name, &err);
 	if (S.seg == NULL) {
 		ns_log_once(&S.create_warned, "creating the stats segment", err,
 			    "numashim stat cannot see this process");
 	} else {
 		fill_identity(&S.seg->h);
+		S.seg->h.image = S.image;
 		S.seg->h.pid_ns = S.self_ns;
 		/* Published after the name is complete: see ns_stats_exit_now. */
 		__atomic_store_n(&S.owner, S.seg->h.pid, __ATOMIC_RELEASE);
@@ -508,7 +516,7 @@ void ns_stats_init(void)
 	 * left, it would pass for this program's until the first refresh, and
 	 * outlive it if none came. And with the name published (owner),
 	 * _exit removes the file even while another thread is making it. */
-	S.start = start_time();
+	take_start();
 	if (S.start != 0) {
 		stats_name(S.name, S.self, S.start);
 		stats_remove_leftover(S.name);

@@ -88,7 +88,13 @@ struct ns_stats_header {
 	 * process removes a stale segment of another only when this matches
 	 * its own namespace, where the other's pid means the same process. */
 	uint64_t pid_ns;
-	uint64_t reserved[14];
+	/* The writer's image: field 28 of /proc/self/stat (the stack's start,
+	 * new at every exec under address-space randomisation), taken from
+	 * the reserved words in the same way; 0 = not recorded. A live pid
+	 * with the segment's start time whose field differs has exec'd
+	 * another program since: the segment is no longer its. */
+	uint64_t image;
+	uint64_t reserved[13];
 };
 
 struct ns_stats_segment {
@@ -105,6 +111,8 @@ _Static_assert(offsetof(struct ns_stats_header, shm_attached) == 592,
 	       "shm_attached offset (was reserved[0])");
 _Static_assert(offsetof(struct ns_stats_header, pid_ns) == 600,
 	       "pid_ns offset (was reserved[1])");
+_Static_assert(offsetof(struct ns_stats_header, image) == 608,
+	       "image offset (was reserved[2])");
 _Static_assert(sizeof(struct ns_stats_segment) ==
 	       720 + NS_STATS_MAX_NODES * 24 * 8, "segment size");
 

@@ -43,6 +43,7 @@ const char *stats_state_name(enum stats_state s)
 	case STATS_LIVE: return "live";
 	case STATS_DEAD: return "stale: process gone";
 	case STATS_REUSED: return "stale: pid reused by another process";
+	case STATS_EXECED: return "stale: its process has exec'd another program";
 	}
 	return "?";
 }
@@ -310,7 +311,7 @@ static int check_owner(const char *path, const struct stat *st,
 			    "but its header says pid %d start %llu (not trusted)",
 			    pid, (unsigned long long)start, h->pid,
 			    (unsigned long long)h->start_time);
-	snap->state = stats_state_of(h->pid, h->start_time);
+	snap->state = stats_state_image(h->pid, h->start_time, h->image);
 	if (snap->state == STATS_LIVE &&
 	    proc_has_uid(h->pid, st->st_uid, &proc_uid) == 0)
 		return fail(err, errlen, -EPERM, path, "owned by uid %u, but "

@@ -67,10 +67,10 @@ int stats_read_small(const char *path, char *buf, size_t len)
 	return n < 0 ? -EIO : 0;
 }
 
-int stats_proc_stat(int pid, uint64_t *start, char *state)
+int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image)
 {
 	char path[64], buf[2048], *p, *tok, *save = NULL;
-	int field = 2;
+	int field = 2, last = image ? 28 : 22;
 
 	if (pid == 0) /* ourselves, even where /proc is another namespace's */
 		snprintf(path, sizeof(path), "/proc/self/stat");
@@ -86,10 +86,20 @@ int stats_proc_stat(int pid, uint64_t *start, char *state)
 	     tok = strtok_r(NULL, " \n", &save)) {
 		if (++field == 3)
 			*state = tok[0];
-		if (field == 22)
-			return parse_u64(tok, tok + strlen(tok), start) ? -EIO : 0;
+		if (field == 22 && parse_u64(tok, tok + strlen(tok), start))
+			return -EIO;
+		if (field == 28 && image &&
+		    parse_u64(tok, tok + strlen(tok), image))
+			return -EIO;
+		if (field == last)
+			return 0;
 	}
 	return -EIO;
+}
+
+int stats_proc_stat(int pid, uint64_t *start, char *state)
+{
+	return stats_proc_image(pid, start, state, NULL);
 }
 
 int stats_proc_start(int pid, uint64_t *start)
@@ -99,15 +109,23 @@ int stats_proc_start(int pid, uint64_t *start)
 	return stats_proc_stat(pid, start, &state);
 }
 
-enum stats_state stats_state_of(int pid, uint64_t start)
+enum stats_state stats_state_image(int pid, uint64_t start, uint64_t image)
 {
-	uint64_t now;
+	uint64_t now, img = 0;
 	char state = '?';
 
 	/* A zombie has exited: its segment will never change again. */
-	if (stats_proc_stat(pid, &now, &state) || state == 'Z' || state == 'X')
+	if (stats_proc_image(pid, &now, &state, image ? &img : NULL) ||
+	    state == 'Z' || state == 'X')
 		return STATS_DEAD;
-	return now == start ? STATS_LIVE : STATS_REUSED;
+	if (now != start)
+		return STATS_REUSED;
+	return image && img && img != image ? STATS_EXECED : STATS_LIVE;
+}
+
+enum stats_state stats_state_of(int pid, uint64_t start)
+{
+	return stats_state_image(pid, start, 0);
 }
 
 uint64_t stats_pid_ns(void)

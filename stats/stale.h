@@ -16,6 +16,7 @@ enum stats_state {
 	STATS_LIVE = 0,   /* pid alive with the start time in the name */
 	STATS_DEAD,       /* no such pid */
 	STATS_REUSED,     /* pid alive, but another process (start differs) */
+	STATS_EXECED,     /* the same process, but it has exec'd since */
 };
 
 /* Parse "numashim.<pid>.<start>"; 0 or -EINVAL. */
@@ -30,6 +31,10 @@ int stats_read_small(const char *path, char *buf, size_t len);
  * -ESRCH when it cannot be read, -EIO when it does not parse. */
 int stats_proc_stat(int pid, uint64_t *start, char *state);
 
+/* The same, and field 28 (the stack's start: the image; 0 where the
+ * kernel hides it, from a process we may not trace) into *image. */
+int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image);
+
 /* The start time of a live process (/proc/PID/stat field 22, clock ticks
  * since boot; pid 0: the caller, from /proc/self); -ESRCH when there is no
  * such process. */
@@ -37,6 +42,10 @@ int stats_proc_start(int pid, uint64_t *start);
 
 /* LIVE, DEAD or REUSED for the process a segment names. */
 enum stats_state stats_state_of(int pid, uint64_t start);
+
+/* The same, and EXECED for a live one whose image differs from the
+ * segment's `image` (header field; 0, here or in /proc: not compared). */
+enum stats_state stats_state_image(int pid, uint64_t start, uint64_t image);
 
 /* The calling process's pid namespace (inode of /proc/self/ns/pid), or 0. */
 uint64_t stats_pid_ns(void);

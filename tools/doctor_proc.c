@@ -54,6 +54,10 @@ void doctor_processes(struct doctor *d)
 			unread++; /* another user's, or busy */
 			continue;
 		}
+		if (snap->state != STATS_LIVE) {
+			stale++; /* its process has exec'd since */
+			continue;
+		}
 		live++;
 		if (!snap->seg.h.active)
 			continue;

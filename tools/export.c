@@ -149,7 +149,8 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 	tool_json_str(f, h->policy);
 	fprintf(f, ", \"state\": \"%s\", \"stale\": %s, \"segment\": ",
 		snap->state == STATS_LIVE ? "live" : snap->state == STATS_DEAD ?
-		"dead" : "reused", snap->state == STATS_LIVE ? "false" : "true");
+		"dead" : snap->state == STATS_EXECED ? "execed" : "reused",
+		snap->state == STATS_LIVE ? "false" : "true");
 	tool_json_str(f, snap->path);
 	fprintf(f, ", \"active\": %s, ", h->active ? "true" : "false");
 	json_u(f, "fake_nodes", h->fake_nodes, true);

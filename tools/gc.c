@@ -1,6 +1,7 @@
 /*
  * `numashim stat --gc`: remove the segments of processes that are gone (no
- * such pid, or the pid reused by a process with another start time). Each
+ * such pid, or the pid reused by a process with another start time) or
+ * have exec'd another program since (stats/layout.h, `image`). Each
  * is validated first (a file that is not a real segment is kept and
  * reported); without root only our own are considered. A segment written
  * in another pid namespace (a container sharing /dev/shm) is kept: its pid
@@ -49,9 +50,12 @@ int tool_gc(const char *dir)
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 
-		if (e[i].name_ok && e[i].state == STATS_LIVE)
-			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e[i].name);
+		/* Live by its name: stale only if its process exec'd since. */
+		if (e[i].name_ok && e[i].state == STATS_LIVE &&
+		    (stats_read_path(path, true, snap, err, sizeof(err)) ||
+		     snap->state != STATS_EXECED))
+			continue;
 		if (me != 0 && lstat(path, &st) == 0 && st.st_uid != me)
 			continue; /* not ours to remove */
 		if (!e[i].name_ok) {
@@ -76,7 +80,7 @@ int tool_gc(const char *dir)
 			kept++;
 		} else {
 			printf("removed %s (pid %d, %s)\n", path, e[i].pid,
-			       stats_state_name(e[i].state));
+			       stats_state_name(snap->state));
 			removed++;
 		}
 	}

@@ -28,7 +28,7 @@
  * "after NAME" and returns (its exit must still remove its segment).
  * quick_exit(STATUS) runs the handlers registered with at_quick_exit.
  *
- *   exit_prog short|idle-thread|exec|pexit|exit-on-create
+ *   exit_prog short|idle-thread|exec|exec-plain|pexit|exit-on-create
  *
  * Without waiting for a segment: "short" prints "segment NAME" at once and
  * returns (a process that ends within its first second makes none);
@@ -36,7 +36,10 @@
  * 2.5 s without allocating, and prints "segment NAME" (an active shim's
  * helper thread makes it for the idle process). "exec" waits for its
  * segment, prints it, and execs itself as "short" (the new image must not
- * find the old image's segment). "pexit": the main thread calls
+ * find the old image's segment). "exec-plain" waits for its segment,
+ * prints it, and execs "sleep 30" without LD_PRELOAD (a program that
+ * writes no segment: the old one must read as stale). "pexit": the main
+ * thread calls
  * pthread_exit at once; a second thread allocates until the segment is
  * there, prints it, and waits for its stdin to close. "exit-on-create":
  * a second thread allocates while the main thread watches /dev/shm with
@@ -220,6 +223,11 @@ int main(int argc, char **argv)
 	say_segment("segment");
 	if (strcmp(mode, "exec") == 0) {
 		execl("/proc/self/exe", "exit_prog", "short", (char *)NULL);
+		return 2;
+	}
+	if (strcmp(mode, "exec-plain") == 0) {
+		unsetenv("LD_PRELOAD");
+		execlp("sleep", "sleep", "30", (char *)NULL);
 		return 2;
 	}
 	if (strcmp(mode, "_exit") == 0)
