@@ -67,7 +67,10 @@ int stats_read_small(const char *path, char *buf, size_t len)
 	return n < 0 ? -EIO : 0;
 }
 
-int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image)
+/* Fields 3 (state), 20 (threads, into *threads if not NULL), 22 (start)
+ * and, if `image` is not NULL, 28 of /proc/PID/stat. */
+static int proc_fields(int pid, uint64_t *start, char *state,
+		       uint64_t *threads, uint64_t *image)
 {
 	char path[64], buf[2048], *p, *tok, *save = NULL;
 	int field = 2, last = image ? 28 : 22;
@@ -86,6 +89,9 @@ int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image)
 	     tok = strtok_r(NULL, " \n", &save)) {
 		if (++field == 3)
 			*state = tok[0];
+		if (field == 20 && threads &&
+		    parse_u64(tok, tok + strlen(tok), threads))
+			return -EIO;
 		if (field == 22 && parse_u64(tok, tok + strlen(tok), start))
 			return -EIO;
 		if (field == 28 && image &&
@@ -97,9 +103,14 @@ int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image)
 	return -EIO;
 }
 
+int stats_proc_image(int pid, uint64_t *start, char *state, uint64_t *image)
+{
+	return proc_fields(pid, start, state, NULL, image);
+}
+
 int stats_proc_stat(int pid, uint64_t *start, char *state)
 {
-	return stats_proc_image(pid, start, state, NULL);
+	return proc_fields(pid, start, state, NULL, NULL);
 }
 
 int stats_proc_start(int pid, uint64_t *start)
@@ -111,12 +122,15 @@ int stats_proc_start(int pid, uint64_t *start)
 
 enum stats_state stats_state_image(int pid, uint64_t start, uint64_t image)
 {
-	uint64_t now, img = 0;
+	uint64_t now, img = 0, threads = 0;
 	char state = '?';
 
-	/* A zombie has exited: its segment will never change again. */
-	if (stats_proc_image(pid, &now, &state, image ? &img : NULL) ||
-	    state == 'Z' || state == 'X')
+	/* A zombie has exited: its segment will never change again. But a
+	 * process whose main thread called pthread_exit shows its leader's
+	 * 'Z' while its other threads run on: the thread count (the leader
+	 * included, 1 once all have ended) tells the two apart. */
+	if (proc_fields(pid, &now, &state, &threads, image ? &img : NULL) ||
+	    state == 'X' || (state == 'Z' && threads <= 1))
 		return STATS_DEAD;
 	if (now != start)
 		return STATS_REUSED;
