@@ -19,10 +19,16 @@ void stats_name(char name[STATS_NAME_MAX], pid_t pid, uint64_t start)
 	policy_format_u64(start, name + strlen(name));
 }
 
-static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
+/* SHM_DIR + name into path. */
+static void shm_path(const char *name, char path[STATS_NAME_MAX + 16])
 {
 	strcpy(path, SHM_DIR);
 	strcat(path, name);
+}
+
+static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
+{
+	shm_path(name, path);
 	return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    0600);
 }
@@ -77,8 +83,7 @@ int stats_remove_leftover(const char *name)
 	char path[STATS_NAME_MAX + 16];
 	int saved = errno, rc = 0;
 
-	strcpy(path, SHM_DIR);
-	strcat(path, name);
+	shm_path(name, path);
 	if (access(path, F_OK) == 0)
 		rc = unlink(path) == 0;
 	errno = saved;
@@ -93,8 +98,7 @@ void stats_destroy(struct ns_stats_segment *s, const char *name, int unlink_it)
 	if (s)
 		munmap(s, sizeof(*s));
 	if (unlink_it && name[0]) {
-		strcpy(path, SHM_DIR);
-		strcat(path, name);
+		shm_path(name, path);
 		unlink(path);
 	}
 	errno = saved;

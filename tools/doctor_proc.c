@@ -110,21 +110,32 @@ static void mark_node(void *ctx, long cpu)
 		c->nodes |= 1ULL << c->d->cpu_node[cpu];
 }
 
+/* Calls fn for each number of the list on the line "KEY:" of the status
+ * file REL (e.g. Cpus_allowed_list); false if it is unreadable, missing
+ * or garbled (fn may have been called for the numbers before the bad
+ * token). */
+static bool status_list(const struct doctor *d, const char *rel,
+			const char *key, void (*fn)(void *, long), void *ctx)
+{
+	char text[8192], *p;
+
+	if (doctor_read(d, rel, text, sizeof(text)) ||
+	    (p = strstr(text, key)) == NULL)
+		return false;
+	p += strlen(key);
+	p += strspn(p, " \t");
+	p[strcspn(p, "\n")] = '\0';
+	return policy_list_foreach(p, 1L << 20, fn, ctx) == 0;
+}
+
 /* Adds the nodes of one task's Cpus_allowed_list; false if unreadable or
  * garbled (then nothing: the CPUs before the bad token say nothing sure). */
 static bool task_nodes(const struct doctor *d, const char *rel,
 		       struct run_ctx *c)
 {
-	char text[8192], *p;
 	struct run_ctx one = { d, 0 };
 
-	if (doctor_read(d, rel, text, sizeof(text)) ||
-	    (p = strstr(text, "Cpus_allowed_list:")) == NULL)
-		return false;
-	p += strlen("Cpus_allowed_list:");
-	p += strspn(p, " \t");
-	p[strcspn(p, "\n")] = '\0';
-	if (policy_list_foreach(p, 1L << 20, mark_node, &one) != 0)
+	if (!status_list(d, rel, "Cpus_allowed_list:", mark_node, &one))
 		return false;
 	c->nodes |= one.nodes;
 	return true;
@@ -183,17 +194,11 @@ static void mark_mem_node(void *ctx, long node)
  * cpuset.mems), as a mask of node ids; 0 if unknown. */
 static uint64_t mem_nodes(const struct doctor *d, int pid)
 {
-	char rel[64], text[8192], *p;
+	char rel[64];
 	uint64_t mask = 0;
 
 	snprintf(rel, sizeof(rel), "/proc/%d/status", pid);
-	if (doctor_read(d, rel, text, sizeof(text)) ||
-	    (p = strstr(text, "Mems_allowed_list:")) == NULL)
-		return 0;
-	p += strlen("Mems_allowed_list:");
-	p += strspn(p, " \t");
-	p[strcspn(p, "\n")] = '\0';
-	return policy_list_foreach(p, 1L << 20, mark_mem_node, &mask) == 0 ?
+	return status_list(d, rel, "Mems_allowed_list:", mark_mem_node, &mask) ?
 	       mask : 0;
 }
 

@@ -66,23 +66,32 @@
 
 static int status;
 
-static void say_segment(const char *what)
+/* This process's segment in /dev/shm: its name into `name` (NAME_MAX + 1
+ * bytes), true if there is one. */
+static bool find_segment(char *name)
 {
 	char prefix[64];
-	const char *found = "none";
+	bool found = false;
 	struct dirent *e;
 	DIR *d = opendir("/dev/shm");
 
 	snprintf(prefix, sizeof(prefix), "numashim.%d.", (int)getpid());
-	while (d && (e = readdir(d)) != NULL)
+	while (d && !found && (e = readdir(d)) != NULL)
 		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-			found = e->d_name;
-			break;
+			snprintf(name, NAME_MAX + 1, "%s", e->d_name);
+			found = true;
 		}
-	printf("%s %s\n", what, found);
-	fflush(stdout);
 	if (d)
 		closedir(d);
+	return found;
+}
+
+static void say_segment(const char *what)
+{
+	char name[NAME_MAX + 1];
+
+	printf("%s %s\n", what, find_segment(name) ? name : "none");
+	fflush(stdout);
 }
 
 /* malloc and free for `ms` milliseconds: the shim's activity callback
@@ -99,26 +108,13 @@ static void churn(int ms)
 	} while ((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
 
-static bool has_segment(void)
-{
-	char prefix[64];
-	bool found = false;
-	struct dirent *e;
-	DIR *d = opendir("/dev/shm");
-
-	snprintf(prefix, sizeof(prefix), "numashim.%d.", (int)getpid());
-	while (d && !found && (e = readdir(d)) != NULL)
-		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-	if (d)
-		closedir(d);
-	return found;
-}
-
 /* Allocates, in slices of 50 ms, until the segment is there (3 s at
  * most): the shim refreshes, and makes it, once a second at most. */
 static void await_segment(void)
 {
-	for (int i = 0; i < 60 && !has_segment(); i++)
+	char name[NAME_MAX + 1];
+
+	for (int i = 0; i < 60 && !find_segment(name); i++)
 		churn(50);
 }
 
