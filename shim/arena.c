@@ -506,18 +506,30 @@ void ns_arena_release(int s, int slot)
 	pthread_mutex_unlock(&A.lock);
 }
 
+/* A single-threaded fork takes no lock and writes nothing here (as
+ * jemalloc's handlers, shim/je.c): the counts already are the one
+ * thread's. */
+static bool fork_skipped;
+
 void ns_arena_atfork_prepare(void)
 {
-	pthread_mutex_lock(&A.lock);
+	bool skip = ns_fork_single();
+
+	__atomic_store_n(&fork_skipped, skip, __ATOMIC_RELAXED);
+	if (!skip)
+		pthread_mutex_lock(&A.lock);
 }
 
 void ns_arena_atfork_parent(void)
 {
-	pthread_mutex_unlock(&A.lock);
+	if (!__atomic_load_n(&fork_skipped, __ATOMIC_RELAXED))
+		pthread_mutex_unlock(&A.lock);
 }
 
 void ns_arena_atfork_child(void)
 {
+	if (__atomic_load_n(&fork_skipped, __ATOMIC_RELAXED))
+		return;
 	/* Only the forking thread lives on: its binding is all that counts. */
 	pthread_mutex_init(&A.lock, NULL);
 	for (int s = 0; s < ns.plan.nr_sets; s++)

@@ -57,7 +57,9 @@ static void live_unlock(void)
  * (the stats helper reading the table); no one holds it in the child. */
 void ns_mmap_forked(void)
 {
-	live_unlock();
+	/* Read first: a write would copy the page the fork shared. */
+	if (__atomic_load_n(&L.lock, __ATOMIC_RELAXED))
+		live_unlock();
 }
 
 static void live_add(void *p, size_t len, int set)

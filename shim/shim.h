@@ -159,6 +159,8 @@ NS_HIDDEN void ns_je_ctl_start(void); /* before the first mallctl */
 /* Sets the calling thread's activity callback; 0, or jemalloc's error. */
 NS_HIDDEN int ns_je_set_activity(nsje_activity_fn fn, void *uctx);
 NS_HIDDEN void ns_je_small_pages(bool on);
+/* No other thread has ever run: a fork needs no allocator locks. */
+NS_HIDDEN bool ns_fork_single(void);
 
 /* stats.c: the shared-memory stats segment (stats/layout.h). */
 NS_HIDDEN void ns_stats_init(void);

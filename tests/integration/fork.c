@@ -9,17 +9,37 @@
  *                 each child allocates and must exit 0 within a time limit
  *                 (a deadlock inherited from a lock held at fork time fails
  *                 the test instead of hanging it).
+ *   fork single [P C]
+ *                 a process that has never had a second thread forks:
+ *                 numashim runs no allocator fork handler then (shim/je.c).
+ *                 The children check, realloc and free the parent's
+ *                 blocks, fork a grandchild that allocates, and start a
+ *                 thread of their own. Page faults per fork whose child
+ *                 exits at once: given glibc's (P in the parent, C in the
+ *                 child; "fork faults" without the shim prints them),
+ *                 parent and child must stay near them; and the child must
+ *                 fault in fewer than once a second thread runs, when the
+ *                 handlers set jemalloc's locks up anew in it.
+ *   fork faults   prints P and C for this process (single-threaded).
  */
 #include "tests/integration/check.h"
 
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/wait.h>
 
 #define NTHREADS 4
 #define PER_THREAD 256
 #define CHILD_SECONDS 20
+/* Page faults a single-threaded fork may take over glibc's. jemalloc's
+ * fork handlers write 12 pages or more in the parent and 13 or more in the
+ * child (more with more arenas); numashim's own child handler about 10
+ * (its state for the child, the statistics' first of all). */
+#define PARENT_SLACK 4
+#define CHILD_SLACK 16
 
 static void *blocks[NTHREADS][PER_THREAD];
 static pthread_barrier_t made, done;
@@ -53,12 +73,12 @@ static void *child_thread(void *arg)
 /* Work a child does: check the parent's blocks, realloc some, free all,
  * allocate anew, including from a thread of its own.  Returns the number of
  * problems (also printed). */
-static int child_work(bool with_parent_blocks)
+static int child_work(int parent_threads)
 {
 	int bad = 0;
 
 	alarm(CHILD_SECONDS);
-	for (int t = 0; with_parent_blocks && t < NTHREADS; t++)
+	for (int t = 0; t < parent_threads; t++)
 		for (int i = 0; i < PER_THREAD; i++) {
 			size_t n = block_size(t, i), bad_at = pat_find_bad(blocks[t][i], n, block_seed(t, i));
 			if (bad_at != (size_t)-1) {
@@ -156,7 +176,7 @@ static void test_blocks(void)
 	for (int round = 0; round < 3; round++) {
 		pid_t pid = fork();
 		if (pid == 0)
-			exit(child_work(true) ? 1 : 0);
+			exit(child_work(NTHREADS) ? 1 : 0);
 		CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
 		if (pid > 0)
 			wait_child(pid, "fork with the parent's blocks");
@@ -200,7 +220,7 @@ static void *churn(void *arg)
 		if (t == 0 && ++n % 20000 == 0) {
 			pid_t pid = fork();
 			if (pid == 0)
-				_exit(child_work(false) ? 1 : 0);
+				_exit(child_work(0) ? 1 : 0);
 			if (pid > 0) {
 				wait_child(pid, "fork from a worker thread while others allocate");
 				__atomic_add_fetch(&worker_forks, 1, __ATOMIC_RELAXED);
@@ -221,7 +241,7 @@ static void test_busy(int forks)
 	for (int i = 0; i < forks; i++) {
 		pid_t pid = fork();
 		if (pid == 0)
-			exit(child_work(false) ? 1 : 0);
+			exit(child_work(0) ? 1 : 0);
 		CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
 		if (pid > 0)
 			wait_child(pid, "fork from main while threads allocate");
@@ -235,16 +255,149 @@ static void test_busy(int forks)
 	       "allocated\n", forks, worker_forks, NTHREADS);
 }
 
+/* Page faults of one fork whose child exits at once: the parent's (over
+ * the fork and the wait) and the child's. */
+static void fork_faults(long *parent, long *child)
+{
+	struct rusage before, after, ch;
+	int st = 0;
+	pid_t pid;
+
+	getrusage(RUSAGE_SELF, &before);
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
+	if (pid > 0)
+		wait4(pid, &st, 0, &ch);
+	getrusage(RUSAGE_SELF, &after);
+	*parent = after.ru_minflt - before.ru_minflt;
+	*child = pid > 0 ? ch.ru_minflt : 0;
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+	return (*(const long *)a > *(const long *)b) - (*(const long *)a < *(const long *)b);
+}
+
+#define FAULT_ROUNDS 21
+
+/* Median page faults per fork (parent, child). */
+static void median_faults(long *parent, long *child)
+{
+	long p[FAULT_ROUNDS], c[FAULT_ROUNDS];
+
+	for (int i = 0; i < FAULT_ROUNDS; i++) {
+		void *b = malloc(100 + (size_t)i); /* the parent's heap in use between forks */
+
+		fork_faults(&p[i], &c[i]);
+		free(b);
+	}
+	qsort(p, FAULT_ROUNDS, sizeof(long), cmp_long);
+	qsort(c, FAULT_ROUNDS, sizeof(long), cmp_long);
+	*parent = p[FAULT_ROUNDS / 2];
+	*child = c[FAULT_ROUNDS / 2];
+}
+
+static void *parked(void *arg)
+{
+	pthread_barrier_wait(arg);
+	return NULL;
+}
+
+/* The work of a child of a single-threaded process: its parent's blocks,
+ * a grandchild forked while the child is single-threaded too, then the
+ * rest of child_work (a thread of its own among it). */
+static int single_child(void)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0)
+		_exit(child_work(0) ? 1 : 0);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("FAIL child: a grandchild forked while single-threaded: expected exit 0, "
+		       "got status %#x (fork %d)\n", st, (int)pid);
+		return 1;
+	}
+	return child_work(1);
+}
+
+static void test_single(long base_p, long base_c)
+{
+	long p1, c1, pn, cn;
+	pthread_barrier_t go;
+	pthread_t th;
+
+	if (!__libc_single_threaded) {
+		check_fail(__FILE__, __LINE__, "fork single: expected a process that never had a "
+			   "second thread (__libc_single_threaded), got one that had");
+		return;
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		blocks[0][i] = malloc(block_size(0, i));
+		CHECK(blocks[0][i] != NULL, "malloc(%zu): expected a block, got NULL", block_size(0, i));
+		if (blocks[0][i] == NULL)
+			return;
+		pat_fill(blocks[0][i], block_size(0, i), block_seed(0, i));
+	}
+	for (int round = 0; round < 3; round++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			exit(single_child() ? 1 : 0);
+		CHECK(pid > 0, "fork(): expected a child, got %d (errno %d)", (int)pid, errno);
+		if (pid > 0)
+			wait_child(pid, "fork of a single-threaded process");
+	}
+	median_faults(&p1, &c1);
+	pthread_barrier_init(&go, NULL, 2);
+	if (pthread_create(&th, NULL, parked, &go) != 0) {
+		check_fail(__FILE__, __LINE__, "pthread_create: expected a thread, got none");
+		return;
+	}
+	median_faults(&pn, &cn);
+	pthread_barrier_wait(&go);
+	pthread_join(th, NULL);
+	for (int i = 0; i < PER_THREAD; i++) {
+		size_t n = block_size(0, i), bad = pat_find_bad(blocks[0][i], n, block_seed(0, i));
+		CHECK(bad == (size_t)-1, "parent after fork: block #%d: expected its pattern, got a "
+		      "difference at offset %zu", i, bad);
+		free(blocks[0][i]);
+	}
+	printf("fork single: 3 children (each with a grandchild) checked, realloc'd and freed the "
+	       "parent's blocks; page faults per fork, median of %d: parent %ld single-threaded, "
+	       "%ld with a second thread; child %ld and %ld\n", FAULT_ROUNDS, p1, pn, c1, cn);
+	if (base_p >= 0)
+		CHECK(p1 <= base_p + PARENT_SLACK, "fork single: expected the single-threaded "
+		      "parent to fault in at most %d pages more per fork than under glibc (%ld; no "
+		      "allocator locks to release), got %ld", PARENT_SLACK, base_p, p1);
+	if (base_c >= 0)
+		CHECK(c1 <= base_c + CHILD_SLACK, "fork single: expected its child to fault in at "
+		      "most %d pages more than under glibc (%ld; no allocator locks to set up anew), "
+		      "got %ld", CHILD_SLACK, base_c, c1);
+	CHECK(c1 + CHILD_SLACK / 2 <= cn, "fork single: expected the child to fault in at least "
+	      "%d pages more once the parent has a second thread (jemalloc's locks set up anew "
+	      "in it), got %ld single-threaded and %ld", CHILD_SLACK / 2, c1, cn);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	deadlock_guard(240);
 	if (argc >= 2 && strcmp(argv[1], "blocks") == 0)
 		test_blocks();
+	else if (argc >= 2 && strcmp(argv[1], "single") == 0)
+		test_single(argc > 3 ? atol(argv[2]) : -1, argc > 3 ? atol(argv[3]) : -1);
+	else if (argc >= 2 && strcmp(argv[1], "faults") == 0) {
+		long p, c;
+
+		median_faults(&p, &c);
+		printf("%ld %ld\n", p, c);
+	}
 	else if (argc >= 2 && strcmp(argv[1], "busy") == 0)
 		test_busy(argc > 2 ? atoi(argv[2]) : 100);
 	else {
-		fprintf(stderr, "usage: %s blocks|busy [FORKS]\n", argv[0]);
+		fprintf(stderr, "usage: %s blocks|busy [FORKS]|single [P C]|faults\n", argv[0]);
 		return 2;
 	}
 	CHECK_EXIT();
