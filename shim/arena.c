@@ -509,26 +509,24 @@ void ns_arena_release(int s, int slot)
 /* A single-threaded fork takes no lock and writes nothing here (as
  * jemalloc's handlers, shim/je.c): the counts already are the one
  * thread's. */
-static bool fork_skipped;
+static __thread bool fork_skipped __attribute__((tls_model("initial-exec")));
 
 void ns_arena_atfork_prepare(void)
 {
-	bool skip = ns_fork_single();
-
-	__atomic_store_n(&fork_skipped, skip, __ATOMIC_RELAXED);
-	if (!skip)
+	fork_skipped = ns_fork_single();
+	if (!fork_skipped)
 		pthread_mutex_lock(&A.lock);
 }
 
 void ns_arena_atfork_parent(void)
 {
-	if (!__atomic_load_n(&fork_skipped, __ATOMIC_RELAXED))
+	if (!fork_skipped)
 		pthread_mutex_unlock(&A.lock);
 }
 
 void ns_arena_atfork_child(void)
 {
-	if (__atomic_load_n(&fork_skipped, __ATOMIC_RELAXED))
+	if (fork_skipped)
 		return;
 	/* Only the forking thread lives on: its binding is all that counts. */
 	pthread_mutex_init(&A.lock, NULL);

@@ -134,12 +134,15 @@ NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
  * So its forks skip the handlers, as glibc's fork skips its own malloc's
  * locks on the same test. (A fork from a signal handler that interrupted
  * malloc is undefined either way: with the handlers the thread deadlocks
- * on the lock it holds itself.) The decision is taken before the fork and
- * kept for its two halves. numashim's own handlers (shim/arena.c) take it
- * the same way.
+ * on the lock it holds itself.) Threads made by a raw clone() are not
+ * counted; they break glibc's own malloc too, which skips its locks on the
+ * same flag. The decision is taken before the fork and kept for its two
+ * halves. numashim's own handlers (shim/arena.c) take it the same way.
  */
 static void (*je_prepare)(void), (*je_parent)(void), (*je_child)(void);
-static bool je_fork_skipped;
+/* The forking thread's: a prepare handler that made a thread which forks
+ * could not flip the first fork's decision. */
+static __thread bool je_fork_skipped __attribute__((tls_model("initial-exec")));
 
 bool ns_fork_single(void)
 {
@@ -148,23 +151,20 @@ bool ns_fork_single(void)
 
 static void je_fork_prepare(void)
 {
-	bool skip = ns_fork_single();
-
-	/* Set by every forking thread; true only with no other thread. */
-	__atomic_store_n(&je_fork_skipped, skip, __ATOMIC_RELAXED);
-	if (!skip && je_prepare)
+	je_fork_skipped = ns_fork_single();
+	if (!je_fork_skipped && je_prepare)
 		je_prepare();
 }
 
 static void je_fork_parent(void)
 {
-	if (!__atomic_load_n(&je_fork_skipped, __ATOMIC_RELAXED) && je_parent)
+	if (!je_fork_skipped && je_parent)
 		je_parent();
 }
 
 static void je_fork_child(void)
 {
-	if (!__atomic_load_n(&je_fork_skipped, __ATOMIC_RELAXED) && je_child)
+	if (!je_fork_skipped && je_child)
 		je_child();
 }
 
