@@ -73,12 +73,6 @@ static struct {
 	uint64_t start;             /* its start time, 0 until looked up */
 	uint64_t image;             /* and its image (take_start) */
 	uint64_t self_ns;           /* and its pid namespace (0: unknown) */
-	cpu_set_t start_cpus;       /* the process's affinity at start */
-	bool start_cpus_ok;
-	int start_policy;           /* and its scheduling policy */
-	struct sched_param start_prio;
-	int helper_policy;          /* what the helper takes (-1: inherit) */
-	struct sched_param helper_prio;
 } S;
 
 /* The process's name, read where the calling thread is the process's only
@@ -265,75 +259,10 @@ static void remove_stale(void)
 }
 
 /*
- * The helper runs where the process started, not where the thread that
- * happens to create it is: that thread may have pinned itself to a CPU it
- * keeps for its own loop. So the helper moves itself, first thing, to the
- * CPUs the process had at its start (or its fork). Its scheduling is the
- * less urgent of the process's at its start and its creator's now
- * (choose_sched): a creator that raised itself to real time hands that
- * on no more than a process started real-time lifts the helper above the
- * threads it runs at lower priorities; and a process that runs real-time
- * keeps a real-time helper (the refresh takes jemalloc's arena locks its
- * real-time threads wait for: a helper below them could be starved
- * holding one). Done by the helper itself, each on its own (glibc's
- * thread attributes take no SCHED_BATCH or SCHED_IDLE, and a start mask a
- * cpuset no longer allows must not cost the policy); a refused call
- * leaves what was inherited. The raw system call: our sched_setaffinity
- * would bind the helper to a node's arenas.
- */
-static void place_helper(void)
-{
-	if (S.start_cpus_ok)
-		syscall(SYS_sched_setaffinity, 0, sizeof(S.start_cpus),
-			&S.start_cpus);
-	if (S.helper_policy >= 0)
-		sched_setscheduler(0, S.helper_policy, &S.helper_prio);
-}
-
-/* The calling thread's scheduling policy (without SCHED_RESET_ON_FORK)
- * and priority; -1 if either cannot be read. */
-static int sched_now(struct sched_param *prio)
-{
-	int policy = sched_getscheduler(0);
-
-	if (policy < 0 || sched_getparam(0, prio) != 0)
-		return -1;
-	return policy & ~SCHED_RESET_ON_FORK;
-}
-
-/* How urgent a policy is: SCHED_IDLE 0, SCHED_OTHER and SCHED_BATCH 1, the
- * real-time ones 2 + their priority. */
-static int urgency(int policy, const struct sched_param *p)
-{
-	if (policy == SCHED_IDLE)
-		return 0;
-	if (policy == SCHED_FIFO || policy == SCHED_RR)
-		return 2 + p->sched_priority;
-	return 1;
-}
-
-/* In the creating thread: the helper's scheduling (see above); the start's
- * when both are as urgent (SCHED_BATCH at start stays SCHED_BATCH). */
-static void choose_sched(void)
-{
-	struct sched_param now;
-	int policy = sched_now(&now);
-
-	S.helper_policy = S.start_policy;
-	S.helper_prio = S.start_prio;
-	if (S.start_policy < 0 || policy < 0)
-		return;
-	if (urgency(policy, &now) < urgency(S.start_policy, &S.start_prio)) {
-		S.helper_policy = policy;
-		S.helper_prio = now;
-	}
-}
-
-/*
  * The process this state is for, at its start or its fork: its pid and
  * pid namespace, its name, and, when numashim is active (the helper
  * exists only then), the CPUs and scheduling the helper will take
- * (place_helper).
+ * (shim/stats_helper.c).
  *
  * The pid namespace is a stat of /proc/self/ns/pid: 10-25 us here, the
  * first in a forked child the dearest (13 % of a fork to exit), so it is
@@ -357,11 +286,8 @@ static void take_process(void)
 	else if (parent != was)
 		S.self_ns = 0; /* read in create */
 	save_comm();
-	if (!ns.active)
-		return;
-	S.start_cpus_ok = sched_getaffinity(0, sizeof(S.start_cpus),
-					    &S.start_cpus) == 0;
-	S.start_policy = sched_now(&S.start_prio);
+	if (ns.active)
+		ns_helper_take_start();
 }
 
 /* True in the process this state is for; false in a vfork child (in its
@@ -413,7 +339,7 @@ static void *helper(void *unused)
 
 	(void)unused;
 	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
-	place_helper();
+	ns_helper_place();
 	for (;;) {
 		while (__atomic_load_n(&S.wake, __ATOMIC_ACQUIRE) == 0) {
 			long rc = syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE,
@@ -497,7 +423,7 @@ void ns_stats_thread_start(ns_create_fn create)
 	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
-	choose_sched();
+	ns_helper_choose();
 	if (pthread_attr_init(&attr))
 		return;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
