@@ -420,6 +420,54 @@ int stats_maps_have_shim(const char *root, int pid)
 	return found;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+int stats_shim_pids(const char *root, int **out, size_t *n)
+{
+	char path[4096];
+	struct dirent *de;
+	size_t cap = 0;
+	int *v = NULL;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/proc", root);
+	d = opendir(path);
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		long pid;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = strtol(de->d_name, &end, 10);
+		if (*end || pid > INT_MAX || stats_maps_have_shim(root, (int)pid) != 1)
+			continue;
+		if (*n == cap) {
+			int *w = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (w == NULL) {
+				closedir(d);
+				free(v);
+				*n = 0;
+				return -ENOMEM;
+			}
+			v = w;
+		}
+		v[(*n)++] = (int)pid;
+	}
+	closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof(*v), cmp_int);
+	*out = v;
+	return 0;
+}
+
 int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 		   char *err, size_t errlen)
 {

@@ -88,6 +88,15 @@ int stats_read_path(const char *path, bool for_removal,
 int stats_maps_have_shim(const char *root, int pid);
 
 /*
+ * The processes under numashim in ROOT/proc (ROOT "" for the real one):
+ * those whose maps this process may read and that have numashim mapped
+ * (stats_maps_have_shim), sorted by pid. *out is malloc'd (free it).
+ * 0, or -errno when ROOT/proc cannot be listed. It reads every process's
+ * maps: about 1 ms for 70 processes here, more for big ones.
+ */
+int stats_shim_pids(const char *root, int **out, size_t *n);
+
+/*
  * The segment of process `pid` in `dir` (STATS_DIR when NULL): the one
  * whose start time matches the live process, else the newest stale one.
  * -EAGAIN when a live process under numashim has none yet.

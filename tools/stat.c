@@ -57,17 +57,6 @@ static void stat_usage(FILE *f)
 		"investigate, >20 critical.\n");
 }
 
-const char *tool_level(double pct)
-{
-	if (pct < 5.0)
-		return "normal";
-	if (pct < 10.0)
-		return "monitor";
-	if (pct <= 20.0)
-		return "investigate";
-	return "critical";
-}
-
 /* ------------------------------------------------------------ collect */
 
 struct result {
@@ -75,6 +64,8 @@ struct result {
 	size_t n, cap;
 	int failed;         /* lines of error printed */
 	int others;         /* other users' segments skipped */
+	int *quiet;         /* processes under numashim with no segment yet */
+	size_t nquiet;
 };
 
 static struct stats_snapshot *slot(struct result *r)
@@ -144,6 +135,40 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 	r->n++;
 }
 
+/*
+ * The listing of every live segment misses the processes under numashim
+ * that have none yet: a process makes it at its first refresh, once it
+ * allocates a second or more after its start, so an idle single-threaded
+ * process, or an idle one numashim passes through, has none. The table
+ * names them, from their maps (stats_shim_pids), for the real /proc and
+ * /dev/shm only. The scan comes before the segments are listed: a process
+ * that makes its segment in between is then in both, and dropped here.
+ */
+static void quiet_scan(struct result *r)
+{
+	free(r->quiet);
+	r->quiet = NULL;
+	r->nquiet = 0;
+	if (stats_shim_pids("", &r->quiet, &r->nquiet))
+		r->nquiet = 0;
+}
+
+static void quiet_drop_listed(struct result *r)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < r->nquiet; i++) {
+		bool listed = r->quiet[i] == (int)getpid();
+
+		for (size_t j = 0; j < r->n && !listed; j++)
+			listed = r->v[j].state == STATS_LIVE &&
+				 r->v[j].seg.h.pid == r->quiet[i];
+		if (!listed)
+			r->quiet[k++] = r->quiet[i];
+	}
+	r->nquiet = k;
+}
+
 static void collect(struct result *r, const struct stat_opts *o)
 {
 	struct stats_entry *e;
@@ -159,6 +184,8 @@ static void collect(struct result *r, const struct stat_opts *o)
 			one(r, o, o->args[i], false);
 		return;
 	}
+	if (o->dir == NULL && o->fmt == FMT_TABLE)
+		quiet_scan(r);
 	if (stats_list(dir, &e, &n, err, sizeof(err))) {
 		tool_err("%s", err);
 		r->failed++;
@@ -185,208 +212,39 @@ static void collect(struct result *r, const struct stat_opts *o)
 		one(r, o, path, true);
 	}
 	free(e);
-}
-
-/* ------------------------------------------------------------ table */
-
-#define COLW 16
-
-static double mib(uint64_t b)
-{
-	return (double)b / (1024.0 * 1024.0);
-}
-
-static void row_u(FILE *f, const char *label, const struct ns_stats_segment *s,
-		  uint64_t shown, size_t off, size_t band, bool in_mib)
-{
-	uint64_t total = 0;
-
-	fprintf(f, "%-18s", label);
-	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
-		const struct ns_stats_node *nd = &s->node[k];
-		uint64_t v;
-
-		if (!(shown >> k & 1))
-			continue;
-		if (band == NS_BANDS) { /* all bands */
-			const uint64_t *a = (const uint64_t *)((const char *)nd + off);
-
-			v = a[0] + a[1] + a[2];
-		} else {
-			v = ((const uint64_t *)((const char *)nd + off))[band];
-		}
-		total += v;
-		if (in_mib)
-			fprintf(f, "%*.2f", COLW, mib(v));
-		else
-			fprintf(f, "%*llu", COLW, (unsigned long long)v);
-	}
-	if (in_mib)
-		fprintf(f, "%*.2f\n", COLW, mib(total));
-	else
-		fprintf(f, "%*llu\n", COLW, (unsigned long long)total);
-}
-
-#define ROW(f, label, s, shown, field, in_mib) \
-	row_u(f, label, s, shown, offsetof(struct ns_stats_node, field), 0, in_mib)
-
-/* Local %, remote % or the level: one row over the nodes and the total. */
-static void row_pct(FILE *f, const char *label, const struct ns_stats_segment *s,
-		    uint64_t shown, int what)
-{
-	uint64_t ts = 0, tf = 0, tb = 0;
-
-	fprintf(f, "%-18s", label);
-	for (int k = 0; k <= NS_STATS_MAX_NODES; k++) {
-		uint64_t sp, fp, fb;
-
-		if (k < NS_STATS_MAX_NODES) {
-			if (!(shown >> k & 1))
-				continue;
-			sp = s->node[k].sampled_pages;
-			fp = s->node[k].found_pages;
-			fb = s->node[k].fallbacks;
-			ts += sp, tf += fp, tb += fb;
-		} else {
-			sp = ts, fp = tf, fb = tb;
-		}
-		if (sp == 0)
-			fprintf(f, "%*s", COLW, "-");
-		else if (what == 0)
-			fprintf(f, "%*.2f", COLW, 100.0 * (double)fp / (double)sp);
-		else if (what == 1)
-			fprintf(f, "%*.2f", COLW, 100.0 * (double)fb / (double)sp);
-		else
-			fprintf(f, "%*s", COLW,
-				tool_level(100.0 * (double)fb / (double)sp));
-	}
-	fputc('\n', f);
-}
-
-/* Resident memory numashim placed, per node (numa_maps; see the reader). */
-static void row_resident(FILE *f, const struct stats_snapshot *snap,
-			 uint64_t shown)
-{
-	uint64_t total = 0;
-
-	fprintf(f, "%-18s", "Resident (MiB)");
-	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
-		if (!(shown >> k & 1))
-			continue;
-		total += snap->resident[k];
-		if (snap->resident_ok)
-			fprintf(f, "%*.2f", COLW, mib(snap->resident[k]));
-		else
-			fprintf(f, "%*s", COLW, "-");
-	}
-	if (snap->resident_ok)
-		fprintf(f, "%*.2f\n", COLW, mib(total));
-	else
-		fprintf(f, "%*s\n", COLW, "-");
-}
-
-static void rule(FILE *f, int cols)
-{
-	fprintf(f, "%-18s", "");
-	for (int i = 0; i < cols; i++)
-		fprintf(f, " %.*s", COLW - 1, "---------------");
-	fputc('\n', f);
-}
-
-static void print_table(FILE *f, const struct stats_snapshot *snap)
-{
-	static const char *const left[NS_STATS_LEFT_REASONS] = {
-		"file", "fixed", "hugetlb", "stack", "small", "program policy",
-		"jvm numa", "off"
-	};
-	const struct ns_stats_segment *s = &snap->seg;
-	const struct ns_stats_header *h = &s->h;
-	uint64_t shown = stats_nodes_shown(s), ts = 0, tb = 0;
-	char comm[64], exe[512], policy[256], col[32];
-	struct timespec now;
-	int cols = 1;
-
-	tool_clean(h->comm, comm, sizeof(comm));
-	tool_clean(h->exe, exe, sizeof(exe));
-	tool_clean(h->policy, policy, sizeof(policy));
-	clock_gettime(CLOCK_REALTIME, &now);
-	fprintf(f, "Per-node numashim stats for PID %d (%s)%s%s%s\n", h->pid, comm,
-		snap->state == STATS_LIVE ? "" : " [",
-		snap->state == STATS_LIVE ? "" : stats_state_name(snap->state),
-		snap->state == STATS_LIVE ? "" : "]");
-	fprintf(f, "exe %s\npolicy: %s (%s%s)\n", exe, policy[0] ? policy : "-",
-		h->active ? "per-node arenas" : "passing through to jemalloc",
-		h->fake_nodes ? ", emulated nodes" : "");
-	if (h->updated_ns) {
-		double age = (double)now.tv_sec + now.tv_nsec / 1e9 -
-			     (double)h->updated_ns / 1e9;
-
-		fprintf(f, "updated %.1f s ago (%llu updates); %s\n",
-			age < 0 ? 0.0 : age, (unsigned long long)h->updates,
-			snap->path);
-	} else {
-		fprintf(f, "not updated yet; %s\n", snap->path);
-	}
-	fprintf(f, "%-18s", "");
-	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
-		if (!(shown >> k & 1))
-			continue;
-		snprintf(col, sizeof(col), "Node %d", k);
-		fprintf(f, "%*s", COLW, col);
-		cols++;
-	}
-	fprintf(f, "%*s\n", COLW, "Total");
-	rule(f, cols);
-	row_u(f, "Live small (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_SMALL, true);
-	row_u(f, "Live large (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_LARGE, true);
-	row_u(f, "Live mmap (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_MMAP, true);
-	row_resident(f, snap, shown);
-	row_u(f, "Live blocks", s, shown, offsetof(struct ns_stats_node,
-	      live_count), NS_BANDS, false);
-	ROW(f, "Allocs", s, shown, allocs, false);
-	ROW(f, "Frees", s, shown, frees, false);
-	ROW(f, "Remote frees", s, shown, remote_frees, false);
-	ROW(f, "Interleaved (MiB)", s, shown, interleaved_bytes, true);
-	ROW(f, "Pages sampled", s, shown, sampled_pages, false);
-	ROW(f, "Pages found", s, shown, found_pages, false);
-	ROW(f, "Pages fallback", s, shown, fallbacks, false);
-	ROW(f, "Pages migrated", s, shown, migrated_pages, false);
-	ROW(f, "Threads", s, shown, threads, false);
-	rule(f, cols);
-	row_pct(f, "Local pages %", s, shown, 0);
-	row_pct(f, "Remote pages %", s, shown, 1);
-	row_pct(f, "Remote level", s, shown, 2);
-	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
-		if (shown >> k & 1) {
-			ts += s->node[k].sampled_pages;
-			tb += s->node[k].fallbacks;
-		}
-	}
-	if (ts)
-		fprintf(f, "Remote pages: %.2f %% of %llu sampled: %s (<5 normal, "
-			"5-10 monitor, 10-20 investigate, >20 critical)\n",
-			100.0 * (double)tb / (double)ts, (unsigned long long)ts,
-			tool_level(100.0 * (double)tb / (double)ts));
-	else
-		fprintf(f, "Remote pages: no pages sampled yet\n");
-	fprintf(f, "mmap: %llu placed (%.2f MiB); left to the kernel:",
-		(unsigned long long)h->mmap_placed, mib(h->mmap_placed_bytes));
-	for (int i = 0; i < NS_STATS_LEFT_REASONS; i++)
-		fprintf(f, "%s %s %llu", i ? "," : "", left[i],
-			(unsigned long long)h->mmap_left[i]);
-	fprintf(f, "\nshm: %llu placed (%.2f MiB), %llu attached elsewhere "
-		"already (left as they are); program's own calls: mbind %llu, "
-		"set_mempolicy %llu\n",
-		(unsigned long long)h->shm_placed, mib(h->shm_placed_bytes),
-		(unsigned long long)h->shm_attached,
-		(unsigned long long)h->program_mbind,
-		(unsigned long long)h->program_set_mempolicy);
+	quiet_drop_listed(r);
 }
 
 /* ------------------------------------------------------------ output */
+
+#define QUIET_SHOWN 20
+
+static void print_quiet(FILE *f, const struct result *r)
+{
+	size_t shown = r->nquiet < QUIET_SHOWN ? r->nquiet : QUIET_SHOWN;
+
+	if (r->nquiet == 0)
+		return;
+	fprintf(f, "%sUnder numashim, no statistics yet:", r->n ? "\n" : "");
+	for (size_t i = 0; i < shown; i++) {
+		char path[64], comm[32] = "";
+		FILE *c;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", r->quiet[i]);
+		if ((c = fopen(path, "re")) != NULL) {
+			if (fgets(comm, sizeof(comm), c))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(c);
+		}
+		fprintf(f, "%s %d", i ? "," : "", r->quiet[i]);
+		if (comm[0])
+			fprintf(f, " (%s)", comm);
+	}
+	if (r->nquiet > shown)
+		fprintf(f, " and %zu more", r->nquiet - shown);
+	fputs("\n(a process makes its segment at its first refresh, once it "
+	      "allocates a second or more after its start)\n", f);
+}
 
 static void render(FILE *f, const struct result *r, const struct stat_opts *o)
 {
@@ -398,7 +256,7 @@ static void render(FILE *f, const struct result *r, const struct stat_opts *o)
 		for (size_t i = 0; i < r->n; i++) {
 			if (i)
 				fputc('\n', f);
-			print_table(f, &r->v[i]);
+			tool_print_table(f, &r->v[i]);
 		}
 		if (r->n == 0 && o->nargs == 0)
 			fprintf(f, "No %ssegments of processes under numashim in "
@@ -408,6 +266,7 @@ static void render(FILE *f, const struct result *r, const struct stat_opts *o)
 			fprintf(f, "(%d segment%s of other users not shown: run as "
 				"root to see them)\n", r->others,
 				r->others == 1 ? "" : "s");
+		print_quiet(f, r);
 	}
 }
 
@@ -555,5 +414,6 @@ int cmd_stat(int argc, char **argv)
 		rc = TOOL_OK; /* interrupted: the normal end of --watch */
 	}
 	free(r.v);
+	free(r.quiet);
 	return rc;
 }

@@ -96,6 +96,8 @@ void tool_clean(const char *in, char *out, size_t len);
 void tool_json_str(FILE *f, const char *raw);
 
 void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
+/* One process's segment as stat's table (stat_table.c). */
+void tool_print_table(FILE *f, const struct stats_snapshot *snap);
 void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n);
 
 /* Remote-access level of the seeds for a percentage. */
