@@ -16,8 +16,9 @@
  *   zone-reclaim    vm.zone_reclaim_mode other than 0 (reclaims on the
  *                   local node before using free memory on another)
  *   numa-balancing  kernel.numa_balancing, for the record
- *   processes       the processes under numashim (stats segments), the
- *                   remote pages of those that place memory, stale ones
+ *   processes       the processes under numashim (stats segments, and a
+ *                   count of those with none yet), the remote pages of
+ *                   those that place memory, stale ones
  *   pid N           for each PID given: where its memory is (numa_maps)
  *                   against where it may run (Cpus_allowed_list), where
  *                   its cpuset lets it take memory (Mems_allowed_list)

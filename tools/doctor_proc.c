@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Remote pages % of a segment (sampled pages found on another node), or
  * -1 when nothing was sampled. */
@@ -26,18 +27,40 @@ static double seg_remote(const struct ns_stats_segment *s)
 	return sp ? 100.0 * (double)fb / (double)sp : -1.0;
 }
 
+/* The tail of the count line: processes under numashim that have no
+ * segment yet (idle since their first second). */
+static const char *pending_note(int pending)
+{
+	static char buf[128];
+
+	if (pending == 0)
+		return "";
+	snprintf(buf, sizeof(buf), "; %d more with no statistics yet (no "
+		 "segment: idle since their first second)", pending);
+	return buf;
+}
+
 void doctor_processes(struct doctor *d)
 {
 	char err[STATS_ERR_LEN], path[PATH_MAX], comm[64];
 	struct stats_snapshot *snap = malloc(sizeof(*snap));
 	int live = 0, active = 0, stale = 0, unread = 0, named = 0, more = 0;
+	int pending = 0;
 	enum level more_level = L_OK;
 	struct stats_entry *e = NULL;
-	size_t n = 0;
+	size_t n = 0, nquiet = 0;
+	int *quiet = NULL;
 
+	/* Those under numashim with no segment yet (stat.c's quiet_scan),
+	 * where /proc and the directory go together: looked for first, so
+	 * that one that makes its segment meanwhile is counted once. */
+	if ((d->root[0] || strcmp(d->dir, STATS_DIR) == 0) &&
+	    stats_shim_pids(d->root, &quiet, &nquiet))
+		nquiet = 0;
 	if (snap == NULL || stats_list(d->dir, &e, &n, err, sizeof(err))) {
 		doctor_add(d, L_INFO, "processes", NULL, "%s", snap ? err : "out of memory");
 		free(snap);
+		free(quiet);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -59,6 +82,9 @@ void doctor_processes(struct doctor *d)
 			continue;
 		}
 		live++;
+		for (size_t q = 0; q < nquiet; q++)
+			if (quiet[q] == e[i].pid)
+				quiet[q] = 0;
 		if (!snap->seg.h.active)
 			continue;
 		active++;
@@ -82,17 +108,21 @@ void doctor_processes(struct doctor *d)
 		doctor_add(d, more_level, "processes", "numashim stat lists them all",
 		    "%d more process%s under numashim with 5 %% or more of their "
 		    "sampled pages on another node", more, more == 1 ? "" : "es");
+	for (size_t q = 0; q < nquiet; q++)
+		if (quiet[q] != 0 && quiet[q] != (int)getpid())
+			pending++;
 	doctor_add(d, live ? L_OK : L_INFO, "processes", NULL, "%d process%s under "
-	    "numashim in %s (%d placing memory, %d passing through)%s", live,
+	    "numashim in %s (%d placing memory, %d passing through)%s%s", live,
 	    live == 1 ? "" : "es", d->dir, active, live - active,
 	    unread ? "; some segments could not be read (another user's: "
-	    "run as root to see all)" : "");
+	    "run as root to see all)" : "", pending_note(pending));
 	if (stale)
 		doctor_add(d, L_WARN, "processes", "numashim stat --gc",
 		    "%d stats segment%s of processes that are gone (killed) "
 		    "in %s", stale, stale == 1 ? "" : "s", d->dir);
 	free(e);
 	free(snap);
+	free(quiet);
 }
 
 /* ------------------------------------------------------------ one PID */
