@@ -180,6 +180,17 @@ void ns_place_range(void *addr, size_t size, int set)
 	place_range(addr, size, set, NULL);
 }
 
+/* One policy over the whole range, with no runs: the kernel merges the
+ * VMAs place_range's runs made (see mremap in shim/mmap.c). 0 or -errno. */
+int ns_place_range_whole(void *addr, size_t size, int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+
+	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
+		return -EINVAL;
+	return os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
+}
+
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 			size_t align, bool *zero, bool *commit, unsigned ind)
 {

@@ -87,7 +87,7 @@ static void *calloc_checked(size_t n, size_t m)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (NS_UNLIKELY(bytes >= ns_large.min))
+	if (NS_UNLIKELY(bytes >= ns_large.min) && is_large(bytes))
 		return ns_large_alloc(bytes, 0, true);
 	return nsje_calloc(n, m);
 }
@@ -148,7 +148,7 @@ static void *realloc_slow(void *p, size_t n)
 			return ns_large_realloc(p, n);
 		return move_block(p, n, nsje_malloc);
 	}
-	if (n >= ns_large.min)
+	if (is_large(n)) /* not n >= min: SIZE_MAX passes that with no set */
 		return move_block(p, n, large_alloc_plain);
 	if (ns_thread_ensure_bound() && ns_tag_of(p) == ns_self.tag)
 		return realloc_plain(p, n);
@@ -271,9 +271,14 @@ static size_t glibc_alignment(size_t align)
 	return (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
 }
 
-/* All aligned allocations end here; align is a power of two. */
+/* All aligned allocations end here; align is a power of two. jemalloc
+ * 5.3's memalign(a, 0) returns a block that is not aligned (upstream fixed
+ * it after 5.3): size 0 asks for 1 byte, which glibc's minimum block also
+ * holds. */
 static void *aligned(size_t align, size_t n)
 {
+	if (n == 0)
+		n = 1;
 	if (is_large(n))
 		return ns_large_alloc(n, align, false);
 	return enomem(nsje_memalign(align, n), n);

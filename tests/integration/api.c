@@ -328,8 +328,9 @@ static void test_aligned_alloc_memalign(void)
 {
 	char what[80];
 	for (size_t a = 1; a <= (1u << 20); a <<= 1) {
-		const size_t sizes[] = { 1, a, 3 * a };
-		for (size_t i = 0; i < 3; i++) {
+		/* 0 too: jemalloc 5.3's memalign(a, 0) is not aligned */
+		const size_t sizes[] = { 0, 1, a, 3 * a };
+		for (size_t i = 0; i < 4; i++) {
 			snprintf(what, sizeof what, "aligned_alloc(%zu, %zu)", a, sizes[i]);
 			void *p = aligned_alloc(HIDE(a), HIDE(sizes[i]));
 			check_block(what, p, sizes[i], a);
@@ -393,6 +394,23 @@ static void test_valloc_pvalloc(void)
 	printf("FACT valloc(0)=%s\n", p ? "block" : "NULL");
 	CHECK(p == NULL || aligned_to(p, page), "valloc(0): expected page alignment, got %p", p);
 	free(p);
+	for (int i = 0; i < 8; i++) { /* after small blocks of the same class */
+		void *small = malloc(HIDE((size_t)8));
+		void *m = memalign(HIDE((size_t)64), HIDE((size_t)0));
+		void *a = aligned_alloc(HIDE((size_t)256), HIDE((size_t)0));
+
+		p = valloc(HIDE((size_t)0));
+		CHECK(p == NULL || aligned_to(p, page), "valloc(0) after malloc(8): expected "
+		      "page alignment, got %p", p);
+		CHECK(m == NULL || aligned_to(m, 64), "memalign(64, 0) after malloc(8): expected "
+		      "64-byte alignment, got %p", m);
+		CHECK(a == NULL || aligned_to(a, 256), "aligned_alloc(256, 0) after malloc(8): "
+		      "expected 256-byte alignment, got %p", a);
+		free(small);
+		free(p);
+		free(m);
+		free(a);
+	}
 	p = pvalloc(HIDE((size_t)0));
 	CHECK(p != NULL && aligned_to(p, page), "pvalloc(0): expected a page-aligned block, got %p", p);
 	if (shim_mode)

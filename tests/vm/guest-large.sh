@@ -58,6 +58,14 @@ run "glibc" "" -- shared
 run "numashim" "$lib" -- --check shared
 run "glibc" "" -- --check keep
 run "numashim" "$lib" -- --check keep
+# Pages the kernel faults in inside mmap (MAP_POPULATE, MAP_LOCKED) are
+# placed too; a mapping placed in weighted runs (one VMA each) can still
+# grow by mremap.
+for sc in populate locked; do
+	run "glibc" "" -- "$sc"
+	run "numashim" "$lib" -- --check "$sc"
+done
+run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- mremap
 run "glibc" "" -- spread
 run "numashim spread" "$lib" NUMASHIM_THREADS=spread -- --check spread
 [ $bad -eq 0 ] && echo "guest-large: all numashim checks passed" ||

@@ -18,6 +18,14 @@
  *       a large mapping the program mbinds to the last node, and a large
  *       file mapping touched from node 0: both must keep the program's
  *       (or the kernel's default) placement, 100 %
+ *   place_large populate|locked  [--expect ...]
+ *       a 256 MiB anonymous mapping made with MAP_POPULATE (or
+ *       MAP_LOCKED), never touched: the kernel faults its pages in inside
+ *       mmap, so they show whether the placement came first
+ *   place_large mremap
+ *       a 256 MiB anonymous mapping, touched, grown to 512 MiB by mremap
+ *       (MREMAP_MAYMOVE), its contents checked, the new half touched:
+ *       fails (exit 1) when mremap does; the shares are printed
  *   place_large spread  [--threads N]
  *       N new threads (default 2 per node) report the node they run on
  *
@@ -200,6 +208,41 @@ static int scenario_shared(void)
 	return shares("shared", p, BIG);
 }
 
+static int scenario_populate(int flag)
+{
+	char *p = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flag, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	return shares(flag == MAP_LOCKED ? "locked" : "populate", p, BIG);
+}
+
+static int scenario_mremap(void)
+{
+	char *p = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *q;
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	for (size_t off = 0; off < BIG; off += (size_t)o.page)
+		p[off] = (char)(off / (size_t)o.page);
+	q = mremap(p, BIG, 2 * BIG, MREMAP_MAYMOVE);
+	if (q == MAP_FAILED) {
+		printf("mremap: growing 256 MiB to 512 MiB failed: %s\n",
+		       strerror(errno));
+		return 1;
+	}
+	for (size_t off = 0; off < BIG; off += (size_t)o.page)
+		if (q[off] != (char)(off / (size_t)o.page)) {
+			printf("mremap: byte %zu changed\n", off);
+			return 1;
+		}
+	memset(q + BIG, 1, BIG);
+	o.check = false; /* the shares are printed, not asserted */
+	return shares("mremap", q, 2 * BIG);
+}
+
 static int scenario_mixed(void)
 {
 	enum { BLOCKS = 16 * 1024 };
@@ -380,7 +423,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
-			"large|blocks|shared|mixed|keep|spread\n");
+			"large|blocks|shared|mixed|keep|spread|populate|locked|mremap\n");
 		return 2;
 	}
 	sc = argv[optind];
@@ -411,6 +454,12 @@ int main(int argc, char **argv)
 		return scenario_keep();
 	if (strcmp(sc, "spread") == 0)
 		return scenario_spread();
+	if (strcmp(sc, "populate") == 0)
+		return scenario_populate(MAP_POPULATE);
+	if (strcmp(sc, "locked") == 0)
+		return scenario_populate(MAP_LOCKED);
+	if (strcmp(sc, "mremap") == 0)
+		return scenario_mremap();
 	fprintf(stderr, "place_large: unknown scenario %s\n", sc);
 	return 2;
 }
