@@ -180,6 +180,18 @@ void ns_place_range(void *addr, size_t size, int set)
 	place_range(addr, size, set, NULL);
 }
 
+/* Whether place_range binds a range of this set in runs (one VMA each). */
+bool ns_place_splits(int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+
+	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
+		return false;
+	return (set == ns.plan.large_set && ns.plan.weighted) ||
+	       (A.huge && set != ns.plan.large_set &&
+		s->mpol == POLICY_MPOL_INTERLEAVE);
+}
+
 /* One policy over the whole range, with no runs: the kernel merges the
  * VMAs place_range's runs made (see mremap in shim/mmap.c). 0 or -errno. */
 int ns_place_range_whole(void *addr, size_t size, int set)

@@ -221,6 +221,27 @@ static int populate(void *p, size_t len, int prot, int early)
 	return rc;
 }
 
+/*
+ * A mapping placed in runs is one VMA per run, and a run first touched
+ * under its own policy gets an anon_vma of its own: the kernel never
+ * merges such runs again, not even once they have one policy, and mremap
+ * cannot grow or move the mapping (EFAULT, see mremap below). One write
+ * fault before the runs are bound gives the mapping one anon_vma, which
+ * the runs share. The byte written is a zero on a zero page, and the page
+ * is given back at once. Private writable mappings only: shared ones have
+ * no anon_vma, and one that cannot be written is left as it is.
+ */
+static void share_anon_vma(void *p, int prot, int flags)
+{
+	int saved = errno;
+
+	if ((flags & MAP_SHARED) || !(prot & PROT_WRITE))
+		return;
+	*(volatile char *)p = 0;
+	madvise(p, 1, MADV_DONTNEED);
+	errno = saved;
+}
+
 NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		     off_t off)
 {
@@ -242,6 +263,8 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		return p;
 	}
 	set = mapping_set();
+	if (ns_place_splits(set))
+		share_anon_vma(p, prot, flags);
 	ns_place_range(p, len, set);
 	if (early && populate(p, len, prot, early)) {
 		os_munmap(p, len);
@@ -275,9 +298,9 @@ NS_EXPORT int munmap(void *addr, size_t len)
  * huge pages) is one VMA per run, and the kernel grows or moves only a
  * range within one VMA: mremap failed with EFAULT on such a mapping (found
  * by a review: a 65 MiB mapping, two runs). It is then bound again as one
- * range, which the kernel merges into one VMA: its pages stay where they
- * are, new ones follow the set's policy without the runs. The call is
- * retried once.
+ * range, which the kernel merges into one VMA (the runs share one
+ * anon_vma: share_anon_vma): its pages stay where they are, new ones
+ * follow the set's policy without the runs. The call is retried once.
  */
 NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		       ...)

@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "tests/integration/check.h"
@@ -201,6 +202,60 @@ static int test_share(const char *expect)
 	return strcmp(expect, "shared") == 0 ? shared == 0 : shared != 0;
 }
 
+/* A C11 thread: glibc makes it without numashim's pthread_create. Its
+ * free of main's block binds it (shim/remote.c, free_unbound); its exit
+ * must give its arena slot back. */
+static int c11_thread(void *block)
+{
+	if (pin(0))
+		return 1;
+	free(block);
+	return 0;
+}
+
+static pthread_barrier_t both;
+
+static void *filler(void *v)
+{
+	if (pin(0))
+		return (void *)1;
+	pthread_barrier_wait(&both);
+	fill(v, N);
+	pthread_barrier_wait(&both);
+	return NULL;
+}
+
+/* c11 C11 threads, each ended before the next; then two threads on CPU 0,
+ * alive together, with NUMASHIM_ARENAS_PER_CPU=2: one arena each. Their
+ * slots leaked before, and after 4 the two shared one arena. */
+static int test_c11(int c11)
+{
+	pthread_t t[2];
+	void *rc[2] = { (void *)1, (void *)1 };
+	int shared;
+
+	if (pin(0))
+		return 1;
+	for (int i = 0; i < c11; i++) {
+		thrd_t c;
+		int res = 1;
+
+		if (thrd_create(&c, c11_thread, malloc(32)) != thrd_success ||
+		    thrd_join(c, &res) != thrd_success || res != 0)
+			return 1;
+	}
+	pthread_barrier_init(&both, NULL, 2);
+	if (pthread_create(&t[0], NULL, filler, blocks) ||
+	    pthread_create(&t[1], NULL, filler, again) ||
+	    pthread_join(t[0], &rc[0]) || pthread_join(t[1], &rc[1]) || rc[0] || rc[1])
+		return 1;
+	shared = shared_chunks(blocks, again, N);
+	printf("c11: after %d ended C11 threads, %d of %d blocks of one of two "
+	       "threads on CPU 0 share a 2 MiB chunk with the other's "
+	       "(expected: none, an arena each)\n", c11, shared, N);
+	return shared != 0;
+}
+
 static int test_first(void)
 {
 	static void *small[N];
@@ -279,9 +334,11 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "share") == 0)
 		return test_share(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "c11") == 0)
+		return test_c11(atoi(argv[2]));
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"tiny-stack|tiny-stack-raw|share shared|separate\n",
+			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N\n",
 			argv[0]);
 		return 2;
 	}
