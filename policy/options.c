@@ -293,7 +293,8 @@ const struct policy_option policy_options[] = {
 	{ "NUMASHIM_MMAP", "interleave", "interleave|local|off",
 	  "Large anonymous mmap and System V shm: interleave them, keep them "
 	  "on the caller's node, or leave them to the kernel. File, fixed, "
-	  "hugetlb and stack mappings are never touched.", opt_mmap },
+	  "hugetlb and stack mappings are never touched. MAP_POPULATE and "
+	  "MAP_LOCKED mappings are placed before their pages exist.", opt_mmap },
 	{ "NUMASHIM_THREADS", "none", "none|spread|compact",
 	  "Place new threads: leave it to the scheduler, spread them "
 	  "round-robin over the nodes, or fill one node's CPUs first. A "
