@@ -32,20 +32,26 @@
 
 /*
  * The mappings we placed, for the stats segment's mmap band, under a small
- * futex lock (0 free, 1 taken, 2 taken with waiters). A thread that comes
- * back into the table while it holds the lock (munmap from a signal handler
- * that interrupted it there) skips its update instead of waiting for
- * itself: the figure is then off by that mapping. Every other caller
- * waits. A try-lock that gave up after 1,000 spins left entries behind for
- * good under contention: 1 to 4 stale 2 MiB entries after 32 threads each
- * mapped and unmapped 20,000 times (found by a review).
+ * futex lock (0 free, 1 taken, 2 taken with waiters). Its holder's pid is
+ * kept beside it. A thread that comes back into the table (a signal
+ * handler that interrupted it inside, or while it took or gave the lock)
+ * skips its update instead of waiting for itself, and so does a process
+ * that finds the lock held by another process's thread: a child made by
+ * _Fork() or a raw clone() (no fork handler reset the lock), a vfork child
+ * (in its parent's memory). The figure is then off by that mapping. Every
+ * other caller waits: a try-lock that gave up after 1,000 spins left
+ * entries behind for good under contention (1 to 4 stale 2 MiB entries
+ * after 32 threads each mapped and unmapped 20,000 times; found by a
+ * review, as were a handler's deadlock and a _Fork child's in a first
+ * version of this lock).
  */
 #define LIVE_MAX 512
 
 static struct {
 	int lock;
+	pid_t owner;        /* the holder's process */
 	int n;
-	struct { uintptr_t start, end; int set; } m[LIVE_MAX];
+	struct { uintptr_t start, end; int set; bool split, theirs; } m[LIVE_MAX];
 } L;
 
 static __thread bool in_table __attribute__((tls_model("initial-exec")));
@@ -53,34 +59,48 @@ static __thread bool in_table __attribute__((tls_model("initial-exec")));
 static bool live_lock(void)
 {
 	int c = 0, saved;
+	pid_t me;
 
 	if (in_table)
 		return false;
-	if (!__atomic_compare_exchange_n(&L.lock, &c, 1, false, __ATOMIC_ACQUIRE,
-					 __ATOMIC_RELAXED)) {
-		saved = errno;
-		if (c != 2)
-			c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
-		while (c != 0) {
-			syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, 2, NULL,
-				NULL, 0);
-			c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
-		}
-		errno = saved;
-	}
 	in_table = true;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_compare_exchange_n(&L.lock, &c, 1, false, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED)) {
+		L.owner = getpid();
+		return true;
+	}
+	saved = errno;
+	me = getpid();
+	if (c != 2)
+		c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		if (__atomic_load_n(&L.owner, __ATOMIC_RELAXED) != me) {
+			/* Another process's lock: this one cannot wait for it. The
+			 * 2 written meanwhile only costs its holder a wake call. */
+			errno = saved;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			in_table = false;
+			return false;
+		}
+		syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+		c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
+	}
+	L.owner = me;
+	errno = saved;
 	return true;
 }
 
 static void live_unlock(void)
 {
-	in_table = false;
 	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) == 2) {
 		int saved = errno;
 
 		syscall(SYS_futex, &L.lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 		errno = saved;
 	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	in_table = false;
 }
 
 /* In a fork's child: another thread of the parent may have held the lock
@@ -92,7 +112,8 @@ void ns_mmap_forked(void)
 		__atomic_store_n(&L.lock, 0, __ATOMIC_RELAXED);
 }
 
-static void live_add(void *p, size_t len, int set)
+/* split: bound in runs (one VMA each, see mremap). */
+static void live_add(void *p, size_t len, int set, bool split)
 {
 	if (!live_lock())
 		return;
@@ -100,6 +121,8 @@ static void live_add(void *p, size_t len, int set)
 		L.m[L.n].start = (uintptr_t)p;
 		L.m[L.n].end = (uintptr_t)p + len;
 		L.m[L.n].set = set;
+		L.m[L.n].split = split;
+		L.m[L.n].theirs = false;
 		L.n++;
 	}
 	live_unlock();
@@ -127,9 +150,9 @@ static void live_remove(uintptr_t a, uintptr_t b)
 		} else {
 			L.m[i].end = a;
 			if (L.n < LIVE_MAX) {
+				L.m[L.n] = L.m[i];
 				L.m[L.n].start = b;
 				L.m[L.n].end = e;
-				L.m[L.n].set = L.m[i].set;
 				L.n++;
 			}
 		}
@@ -137,18 +160,36 @@ static void live_remove(uintptr_t a, uintptr_t b)
 	live_unlock();
 }
 
-/* The set of the placed mapping that holds addr; -1 if none is known. */
-static int live_set(uintptr_t addr)
+/* The placed mapping that holds addr: its set (-1 if none is known), and
+ * whether [addr, addr + len) lies inside it, was bound in runs and has no
+ * policy of the program's since (mremap's retry). */
+static int live_find(uintptr_t addr, size_t len, bool *rebindable)
 {
 	int set = -1;
 
+	*rebindable = false;
 	if (L.n == 0 || !live_lock())
 		return -1;
 	for (int i = 0; i < L.n && set < 0; i++)
-		if (addr >= L.m[i].start && addr < L.m[i].end)
+		if (addr >= L.m[i].start && addr < L.m[i].end) {
 			set = L.m[i].set;
+			*rebindable = L.m[i].split && !L.m[i].theirs &&
+				      len <= L.m[i].end - addr;
+		}
 	live_unlock();
 	return set;
+}
+
+/* The program set a policy of its own on [a, b): our entries there are
+ * its to keep (mremap's retry must not rebind them). */
+static void live_theirs(uintptr_t a, uintptr_t b)
+{
+	if (L.n == 0 || !live_lock())
+		return;
+	for (int i = 0; i < L.n; i++)
+		if (a < L.m[i].end && b > L.m[i].start)
+			L.m[i].theirs = true;
+	live_unlock();
 }
 
 void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS], uint64_t count[POLICY_MAX_SETS])
@@ -197,28 +238,43 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 }
 
 /*
- * MAP_POPULATE and MAP_LOCKED fault the pages in inside mmap, before a
- * policy set after it could apply. A mapping to place is made without
- * them, placed, then populated: locked with mlock for MAP_LOCKED (a lock
- * limit that refuses it fails the call with EAGAIN, as mmap does), or
- * with MADV_POPULATE_* for MAP_POPULATE (best effort, as MAP_POPULATE is:
- * a kernel before 5.14 has no such advice, and the pages come at their
- * first touch, placed). A process that called mlockall(MCL_FUTURE) still
- * gets its pages at mmap, before the placement.
+ * MAP_POPULATE (without MAP_NONBLOCK, which makes it a no-op) and
+ * MAP_LOCKED fault the pages in inside mmap, before a policy set after it
+ * could apply. A mapping to place is made without them, placed, then
+ * populated: for MAP_LOCKED, locked on fault first (mlock2 MLOCK_ONFAULT,
+ * whose refusal is the kernel's for mmap: EPERM without the right, EAGAIN
+ * over RLIMIT_MEMLOCK), then locked in full where the protection lets
+ * mlock fault it in (not PROT_NONE); for MAP_POPULATE, MADV_POPULATE_*
+ * (best effort, as MAP_POPULATE is: a kernel before 5.14 has no such
+ * advice, and the pages come at their first touch, placed). A process
+ * that called mlockall(MCL_FUTURE) still gets its pages at mmap, before
+ * the placement.
  */
+static int early_flags(int flags)
+{
+	int early = flags & MAP_LOCKED;
+
+	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
+		early |= MAP_POPULATE;
+	return early;
+}
+
+/* 0, or the errno the kernel's mmap would have failed with. */
 static int populate(void *p, size_t len, int prot, int early)
 {
-	int saved = errno, rc = 0;
+	int saved = errno, err = 0;
 
 	if (early & MAP_LOCKED) {
-		if (mlock(p, len) != 0 && errno != EAGAIN)
-			rc = -1; /* over RLIMIT_MEMLOCK, or not allowed */
+		if (mlock2(p, len, MLOCK_ONFAULT) != 0)
+			err = errno == ENOMEM ? EAGAIN : errno;
+		else
+			(void)mlock(p, len);
 	} else {
 		madvise(p, len, (prot & PROT_WRITE) ? MADV_POPULATE_WRITE
 						    : MADV_POPULATE_READ);
 	}
 	errno = saved;
-	return rc;
+	return err;
 }
 
 /*
@@ -228,30 +284,34 @@ static int populate(void *p, size_t len, int prot, int early)
  * cannot grow or move the mapping (EFAULT, see mremap below). One write
  * fault before the runs are bound gives the mapping one anon_vma, which
  * the runs share. The byte written is a zero on a zero page, and the page
- * is given back at once. Private writable mappings only: shared ones have
- * no anon_vma, and one that cannot be written is left as it is.
+ * is given back at once: with the first 2 MiB, a huge page under
+ * transparent huge pages "always" (giving back 4 KiB of it would split it
+ * and leave the rest, first-touched here). Private writable mappings
+ * only: shared ones have no anon_vma, and one that cannot be written is
+ * left as it is.
  */
-static void share_anon_vma(void *p, int prot, int flags)
+static void share_anon_vma(void *p, size_t len, int prot, int flags)
 {
 	int saved = errno;
 
 	if ((flags & MAP_SHARED) || !(prot & PROT_WRITE))
 		return;
 	*(volatile char *)p = 0;
-	madvise(p, 1, MADV_DONTNEED);
+	madvise(p, len < NS_CHUNK ? len : NS_CHUNK, MADV_DONTNEED);
 	errno = saved;
 }
 
 NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		     off_t off)
 {
-	int why, early, set;
+	int why, early, set, err;
+	bool split;
 	void *p;
 
 	if (!ns.active)
 		return os_mmap(addr, len, prot, flags, fd, off);
 	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
-	early = why < 0 ? flags & (MAP_POPULATE | MAP_LOCKED) : 0;
+	early = why < 0 ? early_flags(flags) : 0;
 	p = os_mmap(addr, len, prot, flags & ~early, fd, off);
 	if (p == MAP_FAILED)
 		return p;
@@ -263,15 +323,16 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		return p;
 	}
 	set = mapping_set();
-	if (ns_place_splits(set))
-		share_anon_vma(p, prot, flags);
+	split = ns_place_splits(set);
+	if (split)
+		share_anon_vma(p, len, prot, flags);
 	ns_place_range(p, len, set);
-	if (early && populate(p, len, prot, early)) {
+	if (early && (err = populate(p, len, prot, early)) != 0) {
 		os_munmap(p, len);
-		errno = EAGAIN;
+		errno = err;
 		return MAP_FAILED;
 	}
-	live_add(p, len, set);
+	live_add(p, len, set, split);
 	NS_COUNT(mmap_placed, 1);
 	NS_COUNT(mmap_placed_bytes, len);
 	return p;
@@ -297,16 +358,20 @@ NS_EXPORT int munmap(void *addr, size_t len)
  * A placed mapping bound in runs (a weighted large set, the rotation of
  * huge pages) is one VMA per run, and the kernel grows or moves only a
  * range within one VMA: mremap failed with EFAULT on such a mapping (found
- * by a review: a 65 MiB mapping, two runs). It is then bound again as one
- * range, which the kernel merges into one VMA (the runs share one
- * anon_vma: share_anon_vma): its pages stay where they are, new ones
- * follow the set's policy without the runs. The call is retried once.
+ * by a review: a 65 MiB mapping, two runs). When the range lies within
+ * one such mapping of ours that the program has set no policy on (mbind
+ * below), it is bound again as one range, which the kernel merges into
+ * one VMA (the runs share one anon_vma: share_anon_vma): its pages stay
+ * where they are, new ones follow the set's policy without the runs. The
+ * call is retried once; if it fails again (the program split the mapping
+ * some other way), the runs are bound as before.
  */
 NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		       ...)
 {
 	void *new_addr = NULL, *p;
-	int set;
+	bool rebindable;
+	int set, entry = errno;
 
 	if (flags & MREMAP_FIXED) {
 		__builtin_va_list ap;
@@ -318,25 +383,29 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 	p = os_mremap(old, old_len, new_len, flags, new_addr);
 	if (L.n == 0)
 		return p;
-	set = live_set((uintptr_t)old);
-	if (p == MAP_FAILED && errno == EFAULT && set >= 0) {
-		int saved = errno;
+	set = live_find((uintptr_t)old, old_len, &rebindable);
+	if (p == MAP_FAILED && errno == EFAULT && rebindable &&
+	    ns_place_range_whole(old, old_len, set) == 0) {
+		p = os_mremap(old, old_len, new_len, flags, new_addr);
+		if (p == MAP_FAILED) {
+			int err = errno;
 
-		if (ns_place_range_whole(old, old_len, set) == 0)
-			p = os_mremap(old, old_len, new_len, flags, new_addr);
-		else
-			errno = saved;
+			ns_place_range(old, old_len, set);
+			errno = err;
+		} else {
+			errno = entry; /* the first call's EFAULT is not the result */
+		}
 	}
 	if (p == MAP_FAILED)
 		return p;
 	/* The old range goes (unless MREMAP_DONTUNMAP left it mapped, with
 	 * its policy), and so does whatever MREMAP_FIXED replaced; the new
-	 * range keeps the old one's set. */
+	 * range keeps the old one's set, in one VMA now. */
 	if (set >= 0 && !(flags & MREMAP_DONTUNMAP))
 		live_remove((uintptr_t)old, (uintptr_t)old + old_len);
 	live_remove((uintptr_t)p, (uintptr_t)p + new_len);
 	if (set >= 0)
-		live_add(p, new_len, set);
+		live_add(p, new_len, set, false);
 	return p;
 }
 
@@ -347,7 +416,7 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	void *p = os_shmat(id, addr, flags);
 	size_t size;
 	unsigned long nattch;
-	int why;
+	int why, set;
 
 	if (p == (void *)-1 || !ns.active || os_shm_info(id, &size, &nattch))
 		return p;
@@ -360,8 +429,9 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 		NS_COUNT(shm_attached, 1);
 		return p;
 	}
-	ns_place_range(p, size, mapping_set());
-	live_add(p, size, mapping_set());
+	set = mapping_set();
+	ns_place_range(p, size, set);
+	live_add(p, size, set, ns_place_splits(set));
 	NS_COUNT(shm_placed, 1);
 	NS_COUNT(shm_placed_bytes, size);
 	return p;
@@ -395,8 +465,10 @@ long mbind(void *start, unsigned long len, int mode, const unsigned long *mask,
 {
 	long rc = os_mbind_raw(start, len, mode, mask, maxnode, flags);
 
-	if (rc == 0)
+	if (rc == 0) {
 		NS_COUNT(program_mbind, 1);
+		live_theirs((uintptr_t)start, (uintptr_t)start + len);
+	}
 	return rc;
 }
 

@@ -1,0 +1,240 @@
+/* The mmap family's edge cases under the shim (run with a placed mapping
+ * live: NUMASHIM_FAKE_NODES=2 NUMASHIM_INTERLEAVE_MIN=1M), each also
+ * meaningful under glibc alone.
+ *
+ *   mmap_edge signal   a worker mremaps a page in place (a no-op that looks
+ *                      the table of placed mappings up) without end while
+ *                      SIGUSR1's handler, in that very thread, does the
+ *                      same: the worker must keep going (a handler that
+ *                      came while its thread took the table's lock waited
+ *                      for itself)
+ *   mmap_edge fork     children made by _Fork() (no fork handler) while a
+ *                      worker takes that lock without end: each child's
+ *                      first mremap must return (it waited for a holder
+ *                      that is not in its process)
+ *   mmap_edge flags    MAP_POPULATE, MAP_POPULATE|MAP_NONBLOCK, MAP_LOCKED
+ *                      and PROT_NONE|MAP_LOCKED on 128 MiB: pages resident
+ *                      and locked as the kernel makes them without the shim
+ *                      (all, none, all, none but locked)
+ */
+#include "tests/integration/check.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define BIG ((size_t)128 << 20)
+
+static char *page3; /* three pages of the program's own (not placed) */
+static volatile unsigned long iters, handled;
+
+static void *placed(void)
+{
+	/* Over NUMASHIM_INTERLEAVE_MIN: placed, so the table is not empty. */
+	void *p = mmap(NULL, BIG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	page3 = mmap(NULL, 3 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || page3 == MAP_FAILED) {
+		printf("FAIL mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	return p;
+}
+
+static void in_place(char *a)
+{
+	mremap(a, 4096, 4096, 0);
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	in_place(page3 + 8192);
+	handled++;
+}
+
+static void *remapper(void *unused)
+{
+	for (;;) {
+		in_place(page3);
+		iters++;
+	}
+	return unused;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	sched_setaffinity(0, sizeof(one), &one); /* best effort */
+}
+
+static void *remapper_cpu0(void *unused)
+{
+	pin(0);
+	return remapper(unused);
+}
+
+static void *remapper_cpu1(void *unused)
+{
+	pin(1);
+	return remapper(unused);
+}
+
+static void test_signal(int secs)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	unsigned long last = 0, sent = 0;
+	int still = 0;
+	time_t end;
+	pthread_t t;
+
+	placed();
+	sigaction(SIGUSR1, &sa, NULL);
+	/* On CPUs of their own: a signal then comes as an interrupt, at any
+	 * instruction of the worker's, not only as it leaves a system call. */
+	pin(0);
+	pthread_create(&t, NULL, remapper_cpu1, NULL);
+	for (end = time(NULL) + secs; time(NULL) < end;) {
+		for (int i = 0; i < 1000; i++, sent++)
+			pthread_kill(t, SIGUSR1);
+		usleep(1000);
+		if (iters != last) {
+			last = iters;
+			still = 0;
+		} else if (++still > 1000) {
+			check_fail(__FILE__, __LINE__, "signal: expected the worker to go on, got it "
+				   "stuck after %lu calls, %lu signals sent, %lu handled (a deadlock)",
+				   iters, sent, handled);
+			/* Now: exit's own munmap calls would wait for it too. */
+			fflush(stdout);
+			_exit(1);
+		}
+	}
+	printf("signal: %lu calls, %lu signals sent, %lu handled, no deadlock\n", iters, sent,
+	       handled);
+}
+
+static void test_fork(int forks)
+{
+	pthread_t t;
+
+	/* A fuller table holds the lock longer: more children fork while
+	 * the worker holds it. */
+	for (int i = 0; i < 400; i++)
+		placed();
+	/* On one CPU: the main thread runs (and forks) when the scheduler
+	 * takes the CPU from the worker, inside the lock as often as not. */
+	pin(0);
+	pthread_create(&t, NULL, remapper_cpu0, NULL);
+	for (int i = 0; i < forks; i++) {
+		pid_t c = _Fork();
+		int ms = 0;
+
+		if (c == 0) {
+			in_place(page3 + 8192);
+			_exit(0);
+		}
+		if (c < 0) {
+			check_fail(__FILE__, __LINE__, "_Fork: %s", strerror(errno));
+			return;
+		}
+		while (waitpid(c, NULL, WNOHANG) != c) {
+			if (++ms == 5000) {
+				kill(c, SIGKILL);
+				waitpid(c, NULL, 0);
+				check_fail(__FILE__, __LINE__, "fork: expected child %d of %d to return "
+					   "from its first mremap, got it stuck for 5 s", i, forks);
+				return;
+			}
+			usleep(1000);
+		}
+	}
+	printf("fork: %d _Fork children mremapped while a thread took the table's lock\n",
+	       forks);
+}
+
+static size_t resident(const char *p, size_t len)
+{
+	unsigned char v[4096];
+	size_t n = 0;
+
+	for (size_t off = 0; off < len; off += sizeof(v) * 4096) {
+		size_t chunk = len - off < sizeof(v) * 4096 ? len - off : sizeof(v) * 4096;
+
+		if (mincore((void *)(p + off), chunk, v))
+			return (size_t)-1;
+		for (size_t i = 0; i < chunk / 4096; i++)
+			n += v[i] & 1;
+	}
+	return n;
+}
+
+static long locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void one_flags(const char *what, int prot, int flags, size_t want_pages, long want_kb)
+{
+	long before = locked_kb();
+	char *p = mmap(NULL, BIG, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+	size_t got;
+	long kb;
+
+	if (p == MAP_FAILED) {
+		check_fail(__FILE__, __LINE__, "%s: expected a mapping, got %s", what,
+			   strerror(errno));
+		return;
+	}
+	got = resident(p, BIG);
+	kb = locked_kb() - before;
+	CHECK(got == want_pages, "%s: expected %zu pages resident, got %zu", what, want_pages,
+	      got);
+	CHECK(kb == want_kb, "%s: expected %ld KiB more locked, got %ld", what, want_kb, kb);
+	printf("flags: %-28s %zu pages resident, %ld KiB locked\n", what, got, kb);
+	munmap(p, BIG);
+}
+
+static void test_flags(void)
+{
+	size_t all = BIG / 4096;
+	long kb = (long)(BIG >> 10);
+
+	one_flags("MAP_POPULATE", PROT_READ | PROT_WRITE, MAP_POPULATE, all, 0);
+	one_flags("MAP_POPULATE|MAP_NONBLOCK", PROT_READ | PROT_WRITE,
+		  MAP_POPULATE | MAP_NONBLOCK, 0, 0);
+	one_flags("MAP_LOCKED", PROT_READ | PROT_WRITE, MAP_LOCKED, all, kb);
+	one_flags("PROT_NONE|MAP_LOCKED", PROT_NONE, MAP_LOCKED, 0, kb);
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	deadlock_guard(120);
+	if (argc == 3 && strcmp(argv[1], "signal") == 0)
+		test_signal(atoi(argv[2]));
+	else if (argc == 3 && strcmp(argv[1], "fork") == 0)
+		test_fork(atoi(argv[2]));
+	else if (argc == 2 && strcmp(argv[1], "flags") == 0)
+		test_flags();
+	else {
+		fprintf(stderr, "usage: %s signal SECS|fork N|flags\n", argv[0]);
+		return 2;
+	}
+	CHECK_EXIT();
+}
