@@ -32,68 +32,83 @@
 
 /*
  * The mappings we placed, for the stats segment's mmap band, under a small
- * futex lock (0 free, 1 taken, 2 taken with waiters). Its holder's pid is
- * kept beside it. A thread that comes back into the table (a signal
- * handler that interrupted it inside, or while it took or gave the lock)
- * skips its update instead of waiting for itself, and so does a process
- * that finds the lock held by another process's thread: a child made by
- * _Fork() or a raw clone() (no fork handler reset the lock), a vfork child
- * (in its parent's memory). The figure is then off by that mapping. Every
- * other caller waits: a try-lock that gave up after 1,000 spins left
- * entries behind for good under contention (1 to 4 stale 2 MiB entries
- * after 32 threads each mapped and unmapped 20,000 times; found by a
- * review, as were a handler's deadlock and a _Fork child's in a first
- * version of this lock).
+ * futex lock whose word is the holder's thread id (0 free), with
+ * LIVE_WAITERS set while another thread waits. A thread that comes back
+ * into the table (a signal handler that interrupted it inside, or while it
+ * took or gave the lock) skips its update instead of waiting for itself,
+ * and so does a process that finds the lock held by a thread that is not
+ * one of its own (tgkill(pid, tid, 0) fails): a child made by _Fork() or a
+ * raw clone() (no fork handler reset the lock; in a pid namespace of its
+ * own too), a vfork child (in its parent's memory). The figure is then
+ * off by that mapping. Every other caller waits: a try-lock that gave up
+ * after 1,000 spins left entries behind for good under contention (1 to 4
+ * stale 2 MiB entries after 32 threads each mapped and unmapped 20,000
+ * times). Three reviews found that, and then a handler's deadlock, a
+ * _Fork child's hang and a holder's pid kept apart from the lock word
+ * (read stale, or equal in another pid namespace) in earlier versions.
  */
 #define LIVE_MAX 512
+#define LIVE_WAITERS 0x40000000 /* above any thread id (pid_max <= 2^22) */
 
 static struct {
 	int lock;
-	pid_t owner;        /* the holder's process */
 	int n;
 	struct { uintptr_t start, end; int set; bool split, theirs; } m[LIVE_MAX];
 } L;
 
 static __thread bool in_table __attribute__((tls_model("initial-exec")));
 
+/* Whether thread `tid` (a lock word without LIVE_WAITERS) is one of this
+ * process's. */
+static bool our_thread(int tid)
+{
+	return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
+}
+
 static bool live_lock(void)
 {
-	int c = 0, saved;
-	pid_t me;
+	int c = 0, tid, saved;
 
 	if (in_table)
 		return false;
 	in_table = true;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_compare_exchange_n(&L.lock, &c, 1, false, __ATOMIC_ACQUIRE,
-					__ATOMIC_RELAXED)) {
-		L.owner = getpid();
+	tid = (int)syscall(SYS_gettid);
+	if (__atomic_compare_exchange_n(&L.lock, &c, tid, false, __ATOMIC_ACQUIRE,
+					__ATOMIC_RELAXED))
 		return true;
-	}
 	saved = errno;
-	me = getpid();
-	if (c != 2)
-		c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
-	while (c != 0) {
-		if (__atomic_load_n(&L.owner, __ATOMIC_RELAXED) != me) {
-			/* Another process's lock: this one cannot wait for it. The
-			 * 2 written meanwhile only costs its holder a wake call. */
+	for (;;) {
+		if (c == 0) {
+			/* Free again: taken with the waiters' bit, since others
+			 * may still sleep. */
+			if (__atomic_compare_exchange_n(&L.lock, &c, tid | LIVE_WAITERS,
+							false, __ATOMIC_ACQUIRE,
+							__ATOMIC_RELAXED))
+				break;
+			continue;
+		}
+		if (!our_thread(c & ~LIVE_WAITERS)) {
 			errno = saved;
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			in_table = false;
 			return false;
 		}
-		syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-		c = __atomic_exchange_n(&L.lock, 2, __ATOMIC_ACQUIRE);
+		if (!(c & LIVE_WAITERS) &&
+		    !__atomic_compare_exchange_n(&L.lock, &c, c | LIVE_WAITERS, false,
+						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			continue; /* changed meanwhile: look again */
+		syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, c | LIVE_WAITERS,
+			NULL, NULL, 0);
+		c = __atomic_load_n(&L.lock, __ATOMIC_RELAXED);
 	}
-	L.owner = me;
 	errno = saved;
 	return true;
 }
 
 static void live_unlock(void)
 {
-	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) == 2) {
+	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) & LIVE_WAITERS) {
 		int saved = errno;
 
 		syscall(SYS_futex, &L.lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -237,6 +252,32 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 	return -1;
 }
 
+/* mlockall(MCL_FUTURE) in force: the kernel locks every new mapping
+ * inside mmap (and, without MCL_ONFAULT, faults it in) whatever flags
+ * numashim takes off, and populating after the placement would undo
+ * MCL_ONFAULT (found by a review). So none are taken off then: the kernel
+ * does what it would. A raw mlockall system call is not seen. */
+static bool mcl_future;
+
+NS_EXPORT int mlockall(int flags)
+{
+	int rc = (int)syscall(SYS_mlockall, flags);
+
+	if (rc == 0)
+		__atomic_store_n(&mcl_future, (flags & MCL_FUTURE) != 0,
+				 __ATOMIC_RELAXED);
+	return rc;
+}
+
+NS_EXPORT int munlockall(void)
+{
+	int rc = (int)syscall(SYS_munlockall);
+
+	if (rc == 0)
+		__atomic_store_n(&mcl_future, false, __ATOMIC_RELAXED);
+	return rc;
+}
+
 /*
  * MAP_POPULATE (without MAP_NONBLOCK, which makes it a no-op) and
  * MAP_LOCKED fault the pages in inside mmap, before a policy set after it
@@ -253,6 +294,9 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 static int early_flags(int flags)
 {
 	int early = flags & MAP_LOCKED;
+
+	if (__atomic_load_n(&mcl_future, __ATOMIC_RELAXED))
+		return 0;
 
 	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
 		early |= MAP_POPULATE;

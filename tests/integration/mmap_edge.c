@@ -12,17 +12,25 @@
  *                      worker takes that lock without end: each child's
  *                      first mremap must return (it waited for a holder
  *                      that is not in its process)
+ *   mmap_edge fork N newpid
+ *                      the same with raw clone(CLONE_NEWPID) children: run
+ *                      as pid 1 (unshare --pid --fork), each child is pid 1
+ *                      of a namespace of its own, as its parent is
  *   mmap_edge flags    MAP_POPULATE, MAP_POPULATE|MAP_NONBLOCK, MAP_LOCKED
- *                      and PROT_NONE|MAP_LOCKED on 128 MiB: pages resident
- *                      and locked as the kernel makes them without the shim
- *                      (all, none, all, none but locked)
+ *                      and PROT_NONE|MAP_LOCKED on 128 MiB, then MAP_LOCKED
+ *                      and MAP_POPULATE under mlockall(MCL_FUTURE |
+ *                      MCL_ONFAULT): pages resident and locked as the
+ *                      kernel makes them without the shim (all, none, all,
+ *                      none but locked; none but locked twice)
  */
 #include "tests/integration/check.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -120,7 +128,17 @@ static void test_signal(int secs)
 	       handled);
 }
 
-static void test_fork(int forks)
+/* A child of the calling process: _Fork()'s, or a raw clone() into a pid
+ * namespace of its own (no fork handler runs either way). */
+static pid_t child_of(bool newpid)
+{
+	if (newpid)
+		return (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL,
+				      NULL, NULL);
+	return _Fork();
+}
+
+static void test_fork(int forks, bool newpid)
 {
 	pthread_t t;
 
@@ -133,7 +151,7 @@ static void test_fork(int forks)
 	pin(0);
 	pthread_create(&t, NULL, remapper_cpu0, NULL);
 	for (int i = 0; i < forks; i++) {
-		pid_t c = _Fork();
+		pid_t c = child_of(newpid);
 		int ms = 0;
 
 		if (c == 0) {
@@ -141,7 +159,8 @@ static void test_fork(int forks)
 			_exit(0);
 		}
 		if (c < 0) {
-			check_fail(__FILE__, __LINE__, "_Fork: %s", strerror(errno));
+			check_fail(__FILE__, __LINE__, "%s: %s", newpid ?
+				   "clone(CLONE_NEWPID)" : "_Fork", strerror(errno));
 			return;
 		}
 		while (waitpid(c, NULL, WNOHANG) != c) {
@@ -155,8 +174,8 @@ static void test_fork(int forks)
 			usleep(1000);
 		}
 	}
-	printf("fork: %d _Fork children mremapped while a thread took the table's lock\n",
-	       forks);
+	printf("fork: %d %s children mremapped while a thread took the table's lock\n",
+	       forks, newpid ? "clone(CLONE_NEWPID)" : "_Fork");
 }
 
 static size_t resident(const char *p, size_t len)
@@ -220,6 +239,14 @@ static void test_flags(void)
 		  MAP_POPULATE | MAP_NONBLOCK, 0, 0);
 	one_flags("MAP_LOCKED", PROT_READ | PROT_WRITE, MAP_LOCKED, all, kb);
 	one_flags("PROT_NONE|MAP_LOCKED", PROT_NONE, MAP_LOCKED, 0, kb);
+	if (mlockall(MCL_FUTURE | MCL_ONFAULT)) {
+		check_fail(__FILE__, __LINE__, "mlockall(MCL_FUTURE|MCL_ONFAULT): %s",
+			   strerror(errno));
+		return;
+	}
+	one_flags("MAP_LOCKED, MCL_ONFAULT", PROT_READ | PROT_WRITE, MAP_LOCKED, 0, kb);
+	one_flags("MAP_POPULATE, MCL_ONFAULT", PROT_READ | PROT_WRITE, MAP_POPULATE, 0, kb);
+	munlockall();
 }
 
 int main(int argc, char **argv)
@@ -228,12 +255,12 @@ int main(int argc, char **argv)
 	deadlock_guard(120);
 	if (argc == 3 && strcmp(argv[1], "signal") == 0)
 		test_signal(atoi(argv[2]));
-	else if (argc == 3 && strcmp(argv[1], "fork") == 0)
-		test_fork(atoi(argv[2]));
+	else if ((argc == 3 || argc == 4) && strcmp(argv[1], "fork") == 0)
+		test_fork(atoi(argv[2]), argc == 4 && strcmp(argv[3], "newpid") == 0);
 	else if (argc == 2 && strcmp(argv[1], "flags") == 0)
 		test_flags();
 	else {
-		fprintf(stderr, "usage: %s signal SECS|fork N|flags\n", argv[0]);
+		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags\n", argv[0]);
 		return 2;
 	}
 	CHECK_EXIT();
