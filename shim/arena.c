@@ -149,27 +149,56 @@ static int interleave_runs(void *addr, size_t size, int set,
 	return r.rc;
 }
 
+/* How place_range binds a range of a set: not at all (no mbind, or a set
+ * with no policy), as one range, or in runs (one VMA each): weighted runs
+ * for a weighted large set, the rotation of huge pages for another
+ * interleaved set. */
+enum bind_how { BIND_NONE, BIND_WHOLE, BIND_WEIGHTED, BIND_HUGE_RUNS };
+
+static enum bind_how bind_how(int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+
+	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
+		return BIND_NONE;
+	if (set == ns.plan.large_set && ns.plan.weighted)
+		return BIND_WEIGHTED;
+	if (A.huge && set != ns.plan.large_set && s->mpol == POLICY_MPOL_INTERLEAVE)
+		return BIND_HUGE_RUNS;
+	return BIND_WHOLE;
+}
+
+static int bind_whole(void *addr, size_t size, int set)
+{
+	const struct policy_set *s = &ns.plan.set[set];
+
+	return os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
+}
+
 /* next: the rotation of the arena the range is an extent of, or NULL. */
 static void place_range(void *addr, size_t size, int set, unsigned long *next)
 {
-	const struct policy_set *s = &ns.plan.set[set];
 	int rc;
 
-	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
+	switch (bind_how(set)) {
+	case BIND_NONE:
 		return;
-	if (set == ns.plan.large_set && ns.plan.weighted) {
+	case BIND_WEIGHTED: {
 		struct run_ctx r = { addr, 0, 0 };
 		uint64_t before = __atomic_fetch_add(&A.weighted_bytes, size,
 						     __ATOMIC_RELAXED);
 
 		policy_weighted_runs(size, ns.plan.weight, before, bind_run, &r);
 		rc = r.rc;
-	} else if (A.huge && set != ns.plan.large_set &&
-		   s->mpol == POLICY_MPOL_INTERLEAVE) {
+		break;
+	}
+	case BIND_HUGE_RUNS:
 		rc = interleave_runs(addr, size, set,
 				     next ? next : &A.set_next[set]);
-	} else {
-		rc = os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
+		break;
+	default: /* BIND_WHOLE */
+		rc = bind_whole(addr, size, set);
+		break;
 	}
 	if (rc)
 		refused(rc);
@@ -180,27 +209,18 @@ void ns_place_range(void *addr, size_t size, int set)
 	place_range(addr, size, set, NULL);
 }
 
-/* Whether place_range binds a range of this set in runs (one VMA each). */
 bool ns_place_splits(int set)
 {
-	const struct policy_set *s = &ns.plan.set[set];
+	enum bind_how how = bind_how(set);
 
-	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
-		return false;
-	return (set == ns.plan.large_set && ns.plan.weighted) ||
-	       (A.huge && set != ns.plan.large_set &&
-		s->mpol == POLICY_MPOL_INTERLEAVE);
+	return how == BIND_WEIGHTED || how == BIND_HUGE_RUNS;
 }
 
 /* One policy over the whole range, with no runs: the kernel merges the
  * VMAs place_range's runs made (see mremap in shim/mmap.c). 0 or -errno. */
 int ns_place_range_whole(void *addr, size_t size, int set)
 {
-	const struct policy_set *s = &ns.plan.set[set];
-
-	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
-		return -EINVAL;
-	return os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
+	return bind_how(set) == BIND_NONE ? -EINVAL : bind_whole(addr, size, set);
 }
 
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,

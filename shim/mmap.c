@@ -287,9 +287,8 @@ NS_EXPORT int munlockall(void)
  * over RLIMIT_MEMLOCK), then locked in full where the protection lets
  * mlock fault it in (not PROT_NONE); for MAP_POPULATE, MADV_POPULATE_*
  * (best effort, as MAP_POPULATE is: a kernel before 5.14 has no such
- * advice, and the pages come at their first touch, placed). A process
- * that called mlockall(MCL_FUTURE) still gets its pages at mmap, before
- * the placement.
+ * advice, and the pages come at their first touch, placed). None are
+ * taken off under mlockall(MCL_FUTURE) (above).
  */
 static int early_flags(int flags)
 {
@@ -297,7 +296,6 @@ static int early_flags(int flags)
 
 	if (__atomic_load_n(&mcl_future, __ATOMIC_RELAXED))
 		return 0;
-
 	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
 		early |= MAP_POPULATE;
 	return early;

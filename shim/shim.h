@@ -134,7 +134,7 @@ NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size)
  * runs for a weighted interleave set). Warns once if the kernel refuses. */
 NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
 NS_HIDDEN int ns_place_range_whole(void *addr, size_t size, int set);
-NS_HIDDEN bool ns_place_splits(int set);
+NS_HIDDEN bool ns_place_splits(int set); /* bound in runs, a VMA each */
 NS_HIDDEN int ns_arenas_init(void);
 NS_HIDDEN int ns_arena_pick(int set, bool may_create, int *slot, unsigned *arena);
 /* Makes jemalloc's huge arena set s's, with our hooks; 0 and its index, or

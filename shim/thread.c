@@ -44,19 +44,19 @@ static struct {
 	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
 	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
 	int bind_warned;
-	pthread_key_t exit_key;             /* see unstarted_exit */
+	pthread_key_t exit_key;             /* see thread_exit */
 	bool exit_key_ok;
 	unsigned long created;              /* threads placed so far */
 	int cpus_of[POLICY_MAX_NODES];      /* usable CPUs per node */
 } T;
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
-static void unstarted_exit(void *unused);
+static void thread_exit(void *unused);
 
 void ns_thread_init(void)
 {
 	ns_remote_init();
-	T.exit_key_ok = pthread_key_create(&T.exit_key, unstarted_exit) == 0;
+	T.exit_key_ok = pthread_key_create(&T.exit_key, thread_exit) == 0;
 	T.arena_miblen = 2;
 	T.flush_miblen = 3;
 	nsje_mallctlnametomib("thread.arena", T.arena_mib, &T.arena_miblen);
@@ -119,7 +119,7 @@ static void bind_to(int set, bool may_create, bool flush)
 	ns_self.tag = (uint8_t)(set + 1);
 	/* A thread that did not start in our trampoline (C11's thrd_create,
 	 * a SIGEV_THREAD timer's, one from before numashim started) gives
-	 * its slot back through a key's destructor. */
+	 * its slot back through a key's destructor (thread_exit). */
 	if (!was_bound && !ns_self.started && T.exit_key_ok)
 		pthread_setspecific(T.exit_key, (void *)1);
 	ns_thread_watch();
@@ -335,7 +335,13 @@ static void *watch_only(void *p)
 
 /* The start routine returned or called pthread_exit. TLS destructors may
  * still free blocks: they keep the thread's tag (its own blocks stay on the
- * fast path) but must not bind the dying thread again. */
+ * fast path) but must not bind the dying thread again. Also the destructor
+ * of T.exit_key, for a thread bound outside our trampoline: without it,
+ * each such thread left its arena slot counted for good (a SIGEV_THREAD
+ * timer whose callback freed a block of main's: one more per expiry), and
+ * new threads piled onto the other arenas of their node (found by a
+ * review: after 4 C11 threads, two threads on one CPU shared one arena of
+ * two). Once per thread. */
 static void thread_exit(void *unused)
 {
 	if (ns_self.exited)
@@ -344,17 +350,6 @@ static void thread_exit(void *unused)
 		ns_arena_release(ns_self.set, ns_self.slot);
 	ns_remote_release(NULL);
 	ns_self.exited = 1;
-}
-
-/* The exit of a thread bound outside our trampoline: without it, each
- * such thread left its arena slot counted for good (a SIGEV_THREAD timer
- * whose callback freed a block of main's: one more per expiry), and new
- * threads piled onto the other arenas of their node (found by a review:
- * after 4 C11 threads, two threads on one CPU shared one arena of two). */
-static void unstarted_exit(void *unused)
-{
-	(void)unused;
-	thread_exit(NULL);
 }
 
 /* The next definition of `name`: glibc's, in its current version when the

@@ -446,7 +446,8 @@ int stats_shim_pids(const char *root, int **out, size_t *n)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		pid = strtol(de->d_name, &end, 10);
-		if (*end || pid > INT_MAX || stats_maps_have_shim(root, (int)pid) != 1)
+		if (*end || pid > INT_MAX || (!root[0] && pid == getpid()) ||
+		    stats_maps_have_shim(root, (int)pid) != 1)
 			continue;
 		if (*n == cap) {
 			int *w = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));

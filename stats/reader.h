@@ -90,7 +90,8 @@ int stats_maps_have_shim(const char *root, int pid);
 /*
  * The processes under numashim in ROOT/proc (ROOT "" for the real one):
  * those whose maps this process may read and that have numashim mapped
- * (stats_maps_have_shim), sorted by pid. *out is malloc'd (free it).
+ * (stats_maps_have_shim), sorted by pid; not the caller itself (a tool
+ * run under the shim). *out is malloc'd (free it).
  * 0, or -errno when ROOT/proc cannot be listed. It reads every process's
  * maps: about 1 ms for 70 processes here, more for big ones.
  */

@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Remote pages % of a segment (sampled pages found on another node), or
  * -1 when nothing was sampled. */
@@ -109,7 +108,7 @@ void doctor_processes(struct doctor *d)
 		    "%d more process%s under numashim with 5 %% or more of their "
 		    "sampled pages on another node", more, more == 1 ? "" : "es");
 	for (size_t q = 0; q < nquiet; q++)
-		if (quiet[q] != 0 && quiet[q] != (int)getpid())
+		if (quiet[q] != 0)
 			pending++;
 	doctor_add(d, live ? L_OK : L_INFO, "processes", NULL, "%d process%s under "
 	    "numashim in %s (%d placing memory, %d passing through)%s%s", live,

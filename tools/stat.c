@@ -141,8 +141,9 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
  * allocates a second or more after its start, so an idle single-threaded
  * process, or an idle one numashim passes through, has none. The table
  * names them, from their maps (stats_shim_pids), for the real /proc and
- * /dev/shm only. The scan comes before the segments are listed: a process
- * that makes its segment in between is then in both, and dropped here.
+ * /dev/shm only, never the tool itself. The scan comes before the
+ * segments are listed: a process that makes its segment in between is
+ * then in both, and dropped here.
  */
 static void quiet_scan(struct result *r)
 {
@@ -158,7 +159,7 @@ static void quiet_drop_listed(struct result *r)
 	size_t k = 0;
 
 	for (size_t i = 0; i < r->nquiet; i++) {
-		bool listed = r->quiet[i] == (int)getpid();
+		bool listed = false;
 
 		for (size_t j = 0; j < r->n && !listed; j++)
 			listed = r->v[j].state == STATS_LIVE &&
