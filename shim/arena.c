@@ -227,15 +227,28 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 			size_t align, bool *zero, bool *commit, unsigned ind)
 {
 	uint8_t tag = ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+	/* Under mlockall(MCL_FUTURE) the kernel would fault the extent in
+	 * inside mmap, before the placement: it is mapped unlocked, placed,
+	 * then locked (shim/mmap.c). */
+	bool lock = tag != 0 && ns_mcl_populates();
 	void *p;
 
 	/* 2 MiB-aligned starts keep each tag-map chunk to one set. */
 	if (new_addr == NULL && align < NS_CHUNK)
 		align = NS_CHUNK;
+	if (NS_UNLIKELY(lock))
+		ns_je_map_unlocked(true);
 	p = A.dflt->alloc(A.dflt, new_addr, size, align, zero, commit, ind);
+	if (NS_UNLIKELY(lock))
+		ns_je_map_unlocked(false);
 	if (p == NULL || tag == 0)
 		return p;
 	place_range(p, size, tag - 1, &A.arena_next[ind]);
+	if (NS_UNLIKELY(lock) && ns_lock_populate(p, size) != 0) {
+		/* Over the lock limit: the kernel's mmap would have failed. */
+		os_munmap(p, size);
+		return NULL;
+	}
 	tag_range(p, size, tag, false);
 	{
 		unsigned i = __atomic_fetch_add(&A.recent_next[tag - 1], 1,

@@ -90,22 +90,34 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 
 /* ------------------------------------------------ jemalloc's own calls */
 
-/* While set in a thread, what jemalloc maps for it stays off transparent
- * huge pages: metadata only (ns_je_ctl_start, and the creation of
- * numashim's arenas). */
-static __thread bool small_pages __attribute__((tls_model("initial-exec")));
+/* What jemalloc maps for a thread while set in it: MAP_SMALL_PAGES stays
+ * off transparent huge pages (metadata only: ns_je_ctl_start, and the
+ * creation of numashim's arenas); MAP_UNLOCKED is made without its pages
+ * under mlockall(MCL_FUTURE), for hook_alloc to place and lock (shim/arena.c). */
+enum { MAP_SMALL_PAGES = 1, MAP_UNLOCKED = 2 };
+static __thread unsigned char map_how __attribute__((tls_model("initial-exec")));
 
 void ns_je_small_pages(bool on)
 {
-	small_pages = on;
+	map_how = on ? map_how | MAP_SMALL_PAGES : map_how & ~MAP_SMALL_PAGES;
+}
+
+void ns_je_map_unlocked(bool on)
+{
+	map_how = on ? map_how | MAP_UNLOCKED : map_how & ~MAP_UNLOCKED;
 }
 
 NS_HIDDEN void *nsje_sys_mmap(void *addr, size_t len, int prot, int flags,
 			      int fd, off_t off)
 {
-	void *p = os_mmap(addr, len, prot, flags, fd, off);
+	void *p;
 
-	if (NS_UNLIKELY(small_pages) && p != MAP_FAILED)
+	if (NS_LIKELY(map_how == 0))
+		return os_mmap(addr, len, prot, flags, fd, off);
+	if (!(map_how & MAP_UNLOCKED) ||
+	    !ns_map_unlocked(addr, len, prot, flags, fd, off, &p))
+		p = os_mmap(addr, len, prot, flags, fd, off);
+	if ((map_how & MAP_SMALL_PAGES) && p != MAP_FAILED)
 		os_nohugepage(p, len);
 	return p;
 }

@@ -252,19 +252,29 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 	return -1;
 }
 
-/* mlockall(MCL_FUTURE) in force: the kernel locks every new mapping
- * inside mmap (and, without MCL_ONFAULT, faults it in) whatever flags
- * numashim takes off, and populating after the placement would undo
- * MCL_ONFAULT (found by a review). So none are taken off then: the kernel
- * does what it would. A raw mlockall system call is not seen. */
-static bool mcl_future;
+/*
+ * mlockall(MCL_FUTURE) in force: its MCL_FUTURE and MCL_ONFAULT bits, else
+ * 0. The kernel then locks every new mapping inside mmap whatever flags
+ * numashim takes off. With MCL_ONFAULT it faults nothing in, and none are
+ * taken off: populating after the placement would undo MCL_ONFAULT (found
+ * by a review). Without it, it faults the whole mapping in inside mmap,
+ * before any placement; a mapping to place is then made unlocked
+ * (ns_map_unlocked), placed, and locked (populate with MAP_LOCKED), so
+ * that it ends up as the kernel would leave it, with its pages where the
+ * policy puts them. A raw mlockall system call is not seen.
+ */
+static int mcl_future;
 
 NS_EXPORT int mlockall(int flags)
 {
 	int rc = (int)syscall(SYS_mlockall, flags);
 
+	/* Each call sets the future locking anew, as the kernel does. */
 	if (rc == 0)
-		__atomic_store_n(&mcl_future, (flags & MCL_FUTURE) != 0,
+		__atomic_store_n(&mcl_future,
+				 (flags & MCL_FUTURE)
+					 ? flags & (MCL_FUTURE | MCL_ONFAULT)
+					 : 0,
 				 __ATOMIC_RELAXED);
 	return rc;
 }
@@ -274,8 +284,44 @@ NS_EXPORT int munlockall(void)
 	int rc = (int)syscall(SYS_munlockall);
 
 	if (rc == 0)
-		__atomic_store_n(&mcl_future, false, __ATOMIC_RELAXED);
+		__atomic_store_n(&mcl_future, 0, __ATOMIC_RELAXED);
 	return rc;
+}
+
+bool ns_mcl_populates(void)
+{
+	return __atomic_load_n(&mcl_future, __ATOMIC_RELAXED) == MCL_FUTURE;
+}
+
+/*
+ * Under mlockall(MCL_FUTURE) without MCL_ONFAULT: a writable mapping
+ * without its pages. A PROT_NONE mapping is locked but not faulted in;
+ * unlocked, it can take its protection without being faulted in either
+ * (mprotect faults in a locked mapping that becomes writable). The caller
+ * places it, then locks it with populate(MAP_LOCKED). Returns false, with
+ * nothing mapped, when that cannot be done (the caller makes the plain
+ * call); otherwise true, *out the mapping or MAP_FAILED with the kernel's
+ * errno, which the PROT_NONE mapping gets as the real one would (the lock
+ * limit included).
+ */
+bool ns_map_unlocked(void *addr, size_t len, int prot, int flags, int fd,
+		     off_t off, void **out)
+{
+	int saved = errno;
+	void *p;
+
+	if (!(prot & PROT_WRITE))
+		return false; /* faulting in allocates nothing: a zero page */
+	p = os_mmap(addr, len, PROT_NONE, flags & ~(MAP_LOCKED | MAP_POPULATE),
+		    fd, off);
+	if (p != MAP_FAILED &&
+	    (munlock(p, len) != 0 || mprotect(p, len, prot) != 0)) {
+		os_munmap(p, len);
+		errno = saved;
+		return false;
+	}
+	*out = p;
+	return true;
 }
 
 /*
@@ -287,14 +333,20 @@ NS_EXPORT int munlockall(void)
  * over RLIMIT_MEMLOCK), then locked in full where the protection lets
  * mlock fault it in (not PROT_NONE); for MAP_POPULATE, MADV_POPULATE_*
  * (best effort, as MAP_POPULATE is: a kernel before 5.14 has no such
- * advice, and the pages come at their first touch, placed). None are
- * taken off under mlockall(MCL_FUTURE) (above).
+ * advice, and the pages come at their first touch, placed). Under
+ * mlockall(MCL_FUTURE) see mcl_future above.
  */
-static int early_flags(int flags)
+static int early_flags(int flags, int prot, bool *unlocked)
 {
-	int early = flags & MAP_LOCKED;
+	int early = flags & MAP_LOCKED,
+	    mcl = __atomic_load_n(&mcl_future, __ATOMIC_RELAXED);
 
-	if (__atomic_load_n(&mcl_future, __ATOMIC_RELAXED))
+	*unlocked = false;
+	if (mcl == MCL_FUTURE && (prot & PROT_WRITE)) {
+		*unlocked = true;
+		return MAP_LOCKED | (flags & MAP_POPULATE);
+	}
+	if (mcl != 0)
 		return 0;
 	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
 		early |= MAP_POPULATE;
@@ -317,6 +369,11 @@ static int populate(void *p, size_t len, int prot, int early)
 	}
 	errno = saved;
 	return err;
+}
+
+int ns_lock_populate(void *p, size_t len)
+{
+	return populate(p, len, PROT_WRITE, MAP_LOCKED);
 }
 
 /*
@@ -347,14 +404,19 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		     off_t off)
 {
 	int why, early, set, err;
-	bool split;
+	bool split, unlocked = false;
 	void *p;
 
 	if (!ns.active)
 		return os_mmap(addr, len, prot, flags, fd, off);
 	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
-	early = why < 0 ? early_flags(flags) : 0;
-	p = os_mmap(addr, len, prot, flags & ~early, fd, off);
+	early = why < 0 ? early_flags(flags, prot, &unlocked) : 0;
+	if (!unlocked ||
+	    !ns_map_unlocked(addr, len, prot, flags, fd, off, &p)) {
+		if (unlocked)
+			early = 0; /* as the kernel would: locked, faulted in */
+		p = os_mmap(addr, len, prot, flags & ~early, fd, off);
+	}
 	if (p == MAP_FAILED)
 		return p;
 	/* Whatever was mapped there is gone, with its policy. */

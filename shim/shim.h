@@ -162,6 +162,8 @@ NS_HIDDEN void ns_je_ctl_start(void); /* before the first mallctl */
 /* Sets the calling thread's activity callback; 0, or jemalloc's error. */
 NS_HIDDEN int ns_je_set_activity(nsje_activity_fn fn, void *uctx);
 NS_HIDDEN void ns_je_small_pages(bool on);
+/* While on, jemalloc's mappings are made with ns_map_unlocked. */
+NS_HIDDEN void ns_je_map_unlocked(bool on);
 /* No other thread has ever run: a fork needs no allocator locks. */
 NS_HIDDEN bool ns_fork_single(void);
 
@@ -190,6 +192,14 @@ NS_HIDDEN void ns_helper_place(void);
 NS_HIDDEN void ns_mmap_forked(void);     /* in the child after fork */
 NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
 			    uint64_t count[POLICY_MAX_SETS]);
+/* mlockall(MCL_FUTURE) without MCL_ONFAULT in force: the kernel faults a
+ * new mapping in inside mmap. ns_map_unlocked makes a writable one without
+ * its pages (false: it could not, nothing mapped; *out may be MAP_FAILED),
+ * ns_lock_populate locks it once placed (0 or mmap's errno). */
+NS_HIDDEN bool ns_mcl_populates(void);
+NS_HIDDEN bool ns_map_unlocked(void *addr, size_t len, int prot, int flags,
+			       int fd, off_t off, void **out);
+NS_HIDDEN int ns_lock_populate(void *p, size_t len);
 
 /* thread.c */
 /* Registers the activity callback for the calling thread even when

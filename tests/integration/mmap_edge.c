@@ -19,9 +19,13 @@
  *   mmap_edge flags    MAP_POPULATE, MAP_POPULATE|MAP_NONBLOCK, MAP_LOCKED
  *                      and PROT_NONE|MAP_LOCKED on 128 MiB, then MAP_LOCKED
  *                      and MAP_POPULATE under mlockall(MCL_FUTURE |
- *                      MCL_ONFAULT): pages resident and locked as the
- *                      kernel makes them without the shim (all, none, all,
- *                      none but locked; none but locked twice)
+ *                      MCL_ONFAULT), then a plain mapping, MAP_POPULATE,
+ *                      PROT_NONE and a malloc'd block under
+ *                      mlockall(MCL_FUTURE), and a plain mapping after
+ *                      munlockall: pages resident and locked as the kernel
+ *                      makes them without the shim (all, none, all, none
+ *                      but locked; none but locked twice; all locked
+ *                      three times, none but locked; none)
  */
 #include "tests/integration/check.h"
 
@@ -229,6 +233,31 @@ static void one_flags(const char *what, int prot, int flags, size_t want_pages, 
 	munmap(p, BIG);
 }
 
+/* A block of BIG from malloc: all its pages resident, at least want_kb
+ * more locked (the allocator's own mapping may be bigger). */
+static void one_malloc(const char *what, size_t want_pages, long want_kb)
+{
+	long before = locked_kb();
+	char *p = malloc(BIG);
+	size_t got;
+	long kb;
+
+	if (p == NULL) {
+		check_fail(__FILE__, __LINE__, "%s: expected a block, got %s", what,
+			   strerror(errno));
+		return;
+	}
+	/* Whole pages of the block only: its first and last may be shared. */
+	got = resident((char *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095), BIG - 4096);
+	kb = locked_kb() - before;
+	CHECK(got == want_pages - 1, "%s: expected %zu pages resident, got %zu", what,
+	      want_pages - 1, got);
+	CHECK(kb >= want_kb, "%s: expected at least %ld KiB more locked, got %ld", what,
+	      want_kb, kb);
+	printf("flags: %-28s %zu pages resident, %ld KiB locked\n", what, got, kb);
+	free(p);
+}
+
 static void test_flags(void)
 {
 	size_t all = BIG / 4096;
@@ -246,7 +275,18 @@ static void test_flags(void)
 	}
 	one_flags("MAP_LOCKED, MCL_ONFAULT", PROT_READ | PROT_WRITE, MAP_LOCKED, 0, kb);
 	one_flags("MAP_POPULATE, MCL_ONFAULT", PROT_READ | PROT_WRITE, MAP_POPULATE, 0, kb);
+	/* Without MCL_ONFAULT the kernel faults every new mapping in: the
+	 * shim makes it unlocked, places it and locks it. */
+	if (mlockall(MCL_FUTURE)) {
+		check_fail(__FILE__, __LINE__, "mlockall(MCL_FUTURE): %s", strerror(errno));
+		return;
+	}
+	one_flags("plain, MCL_FUTURE", PROT_READ | PROT_WRITE, 0, all, kb);
+	one_flags("MAP_POPULATE, MCL_FUTURE", PROT_READ | PROT_WRITE, MAP_POPULATE, all, kb);
+	one_flags("PROT_NONE, MCL_FUTURE", PROT_NONE, 0, 0, kb);
+	one_malloc("malloc, MCL_FUTURE", all, kb);
 	munlockall();
+	one_flags("plain, after munlockall", PROT_READ | PROT_WRITE, 0, 0, 0);
 }
 
 int main(int argc, char **argv)

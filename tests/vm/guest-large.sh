@@ -58,10 +58,10 @@ run "glibc" "" -- shared
 run "numashim" "$lib" -- --check shared
 run "glibc" "" -- --check keep
 run "numashim" "$lib" -- --check keep
-# Pages the kernel faults in inside mmap (MAP_POPULATE, MAP_LOCKED) are
-# placed too; a mapping placed in weighted runs (one VMA each) can still
+# Pages the kernel faults in inside mmap (MAP_POPULATE, MAP_LOCKED, any
+# mapping after mlockall(MCL_FUTURE), jemalloc's included) are placed too; a mapping placed in weighted runs (one VMA each) can still
 # grow by mremap.
-for sc in populate locked; do
+for sc in populate locked mlockall mlockall-malloc; do
 	run "glibc" "" -- "$sc"
 	run "numashim" "$lib" -- --check "$sc"
 done

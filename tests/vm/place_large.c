@@ -22,6 +22,10 @@
  *       a 256 MiB anonymous mapping made with MAP_POPULATE (or
  *       MAP_LOCKED), never touched: the kernel faults its pages in inside
  *       mmap, so they show whether the placement came first
+ *   place_large mlockall|mlockall-malloc  [--expect ...]
+ *       after mlockall(MCL_CURRENT|MCL_FUTURE), a 256 MiB anonymous
+ *       mapping (or malloc'd block), never touched: the kernel faults
+ *       every new mapping in inside mmap
  *   place_large mremap
  *       a 256 MiB anonymous mapping, touched, grown to 512 MiB by mremap
  *       (MREMAP_MAYMOVE), its contents checked, the new half touched:
@@ -216,6 +220,20 @@ static int scenario_populate(int flag)
 	if (p == MAP_FAILED)
 		die("mmap");
 	return shares(flag == MAP_LOCKED ? "locked" : "populate", p, BIG);
+}
+
+static int scenario_mlockall(bool use_malloc)
+{
+	char *p;
+
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		die("mlockall");
+	p = use_malloc ? malloc(BIG)
+		       : mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == NULL || p == MAP_FAILED)
+		die(use_malloc ? "malloc(256 MiB)" : "mmap");
+	return shares(use_malloc ? "mlockall-malloc" : "mlockall", p, BIG);
 }
 
 static int scenario_mremap(void)
@@ -423,7 +441,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
-			"large|blocks|shared|mixed|keep|spread|populate|locked|mremap\n");
+			"large|blocks|shared|mixed|keep|spread|populate|locked|"
+			"mlockall|mlockall-malloc|mremap\n");
 		return 2;
 	}
 	sc = argv[optind];
@@ -460,6 +479,8 @@ int main(int argc, char **argv)
 		return scenario_populate(MAP_LOCKED);
 	if (strcmp(sc, "mremap") == 0)
 		return scenario_mremap();
+	if (strcmp(sc, "mlockall") == 0 || strcmp(sc, "mlockall-malloc") == 0)
+		return scenario_mlockall(sc[8] != '\0');
 	fprintf(stderr, "place_large: unknown scenario %s\n", sc);
 	return 2;
 }
