@@ -386,9 +386,17 @@ long os_shmdt(const void *addr)
 	return syscall(SYS_shmdt, addr);
 }
 
+/* Called from malloc and free (an inline refresh): keeps errno, which a
+ * refusal (EPERM under a seccomp profile) would set. 0 or -errno. */
 long os_move_pages_query(unsigned long n, void **pages, int *status)
 {
-	return syscall(SYS_move_pages, 0, n, pages, NULL, status, 0);
+	int saved = errno;
+	long rc = syscall(SYS_move_pages, 0, n, pages, NULL, status, 0);
+
+	if (rc != 0)
+		rc = rc < 0 ? -errno : -EIO;
+	errno = saved;
+	return rc;
 }
 
 int os_shm_info(int id, size_t *size, unsigned long *nattch)

@@ -50,7 +50,7 @@ struct ns_stats_node {
 	uint64_t sampled_pages;     /* pages meant for this node that were sampled */
 	uint64_t found_pages;       /* ... of which on this node */
 	uint64_t fallbacks;         /* ... of which on another node */
-	uint64_t migrated_pages;    /* moved here by first-touch correction */
+	uint64_t migrated_pages;    /* reserved: no writer yet (first-touch correction) */
 	uint64_t threads;           /* threads bound to this node now */
 	uint64_t reserved[9];
 };

@@ -38,7 +38,7 @@ struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 {
 	char path[STATS_NAME_MAX + 16], fresh[STATS_NAME_MAX];
 	struct ns_stats_segment *s;
-	int saved = errno, fd;
+	int saved = errno, fd, rc;
 
 	/* Made aside, then copied whole: `name` may already hold this very
 	 * name, read meanwhile by an _exit in another thread, which must
@@ -53,9 +53,13 @@ struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 	}
 	if (fd < 0)
 		goto fail;
-	if (ftruncate(fd, sizeof(*s)) != 0) {
+	/* Its blocks, not only its size: a sparse file's first write through
+	 * the mapping raises SIGBUS when tmpfs has no room (a full /dev/shm:
+	 * Docker gives 64 MiB), in the program numashim is preloaded into. */
+	if ((rc = posix_fallocate(fd, 0, sizeof(*s))) != 0) {
 		close(fd);
 		unlink(path);
+		errno = rc;
 		goto fail;
 	}
 	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
