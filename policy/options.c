@@ -58,6 +58,7 @@ static int opt_policy(const char *v, struct policy_config *cfg, const char **why
 	}
 	if (strcmp(v, "interleave") == 0) {
 		cfg->mode = POLICY_INTERLEAVE;
+		cfg->policy_text = v;
 		return 0;
 	}
 	if (strcmp(v, "off") == 0 || strcmp(v, "none") == 0) {
@@ -141,14 +142,18 @@ static int opt_interleave_min(const char *v, struct policy_config *cfg,
 			      const char **why)
 {
 	size_t n;
+	int rc;
 
 	*why = "not a size (e.g. 64M, 1G) or off";
 	if (strcmp(v, "off") == 0) {
 		cfg->interleave_min = 0;
 		return 0;
 	}
-	if (policy_parse_size(v, &n))
+	if ((rc = policy_parse_size(v, &n)) != 0) {
+		if (rc == -ERANGE)
+			*why = "larger than 16E (2^64 - 1 bytes)";
 		return -EINVAL;
+	}
 	if (n < 4096) {
 		*why = "below one page (4K); use off to disable";
 		return -EINVAL;

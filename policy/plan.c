@@ -14,12 +14,15 @@ static int popcount(policy_nodemask_t m)
 }
 
 /* Reports which requested nodes were dropped and why; returns what is left. */
+/* base_name: what made `usable` what it is, for the message. */
 static policy_nodemask_t narrow(const struct policy_topology *t,
 				policy_nodemask_t want, policy_nodemask_t usable,
-				const char *var, const char *text,
-				policy_warn_fn warn, void *ctx,
+				const char *base_name, const char *var,
+				const char *text, policy_warn_fn warn, void *ctx,
 				policy_nodemask_t fallback)
 {
+	char outside[64];
+
 	policy_nodemask_t left = want & usable;
 	char fb[96];
 	const char *why = NULL;
@@ -30,8 +33,11 @@ static policy_nodemask_t narrow(const struct policy_topology *t,
 		why = "lists a node outside this process's allowed nodes (cpuset.mems)";
 	else if (want & ~t->has_memory)
 		why = "lists a node without memory";
-	else if (want & ~usable)
-		why = "lists a node outside NUMASHIM_NODES";
+	else if (want & ~usable) {
+		strcpy(outside, "lists a node outside ");
+		strncat(outside, base_name, sizeof(outside) - strlen(outside) - 1);
+		why = outside;
+	}
 	if (left == 0) {
 		policy_format_nodelist(fallback, fb, sizeof(fb));
 		warn(ctx, var, text, why ? why : "selects no usable node", fb);
@@ -102,8 +108,8 @@ static unsigned gcd(unsigned a, unsigned b)
  * environment was read; what is left are nodes the machine cannot give. */
 static policy_nodemask_t node_var(const struct policy_topology *t,
 				  const char *var, const char *text,
-				  policy_nodemask_t base, policy_warn_fn warn,
-				  void *ctx)
+				  policy_nodemask_t base, const char *base_name,
+				  policy_warn_fn warn, void *ctx)
 {
 	policy_nodemask_t want;
 	char fb[96];
@@ -116,7 +122,7 @@ static policy_nodemask_t node_var(const struct policy_topology *t,
 		warn(ctx, var, text, "counts past the last usable node", fb);
 		return base;
 	}
-	return narrow(t, want, base, var, text, warn, ctx, base);
+	return narrow(t, want, base, base_name, var, text, warn, ctx, base);
 }
 
 /* The interleave nodes of large blocks, within the plan's nodes (bind and
@@ -124,13 +130,14 @@ static policy_nodemask_t node_var(const struct policy_topology *t,
 static policy_nodemask_t interleave_nodes(const struct policy_config *cfg,
 					  const struct policy_topology *t,
 					  policy_nodemask_t base,
+					  const char *base_name,
 					  policy_warn_fn warn, void *ctx,
 					  bool *weighted)
 {
 	policy_nodemask_t il, given = 0;
 
 	il = node_var(t, "NUMASHIM_INTERLEAVE_NODES", cfg->interleave_nodes_text,
-		      base, warn, ctx);
+		      base, base_name, warn, ctx);
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
 		if (cfg->weight[n])
 			given |= policy_node_bit(n);
@@ -152,7 +159,7 @@ static policy_nodemask_t interleave_nodes(const struct policy_config *cfg,
  * real one add up; sums past 255 are scaled down, keeping proportions). */
 static void add_large_set(const struct policy_config *cfg,
 			  const struct policy_topology *t, struct policy_plan *p,
-			  policy_warn_fn warn, void *ctx)
+			  const char *base_name, policy_warn_fn warn, void *ctx)
 {
 	unsigned sum[POLICY_MAX_NODES] = { 0 }, max = 0, first = 0, g = 0;
 	policy_nodemask_t il;
@@ -160,12 +167,17 @@ static void add_large_set(const struct policy_config *cfg,
 
 	if (cfg->interleave_min == 0)
 		return;
-	il = interleave_nodes(cfg, t, p->nodes, warn, ctx, &weighted);
-	if (popcount(il) < 2 && !t->fake)
-		return; /* nothing to spread over */
+	il = interleave_nodes(cfg, t, p->nodes, base_name, warn, ctx, &weighted);
+	/* One node left of the plan's own nodes: large blocks already go
+	 * where the policy puts them. One node the user named (the list or
+	 * the weights): there, as asked (a memory tier, say). */
+	if (popcount(il) < 2 && !t->fake && !weighted &&
+	    cfg->interleave_nodes_text == NULL)
+		return;
 	add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
 	p->large_set = p->nr_sets - 1;
 	p->large_min = cfg->interleave_min;
+	p->vweighted = weighted;
 	for (int n = 0; n < POLICY_MAX_NODES; n++) {
 		if (!(il & policy_node_bit(n)))
 			continue;
@@ -203,6 +215,10 @@ void policy_resolve(const struct policy_config *cfg,
 						: POLICY_MPOL_PREFERRED;
 	enum policy_mode mode = cfg->mode;
 	const char *ptext = cfg->policy_text ? cfg->policy_text : "";
+	/* What narrows the large-block nodes besides the machine. */
+	const char *base_name = mode == POLICY_PREFERRED || mode == POLICY_BIND
+					? "the nodes of NUMASHIM_POLICY"
+					: "NUMASHIM_NODES";
 
 	memset(p, 0, sizeof(*p));
 	p->nr_cpus = t->nr_cpus < POLICY_MAX_CPUS ? t->nr_cpus : POLICY_MAX_CPUS;
@@ -214,8 +230,8 @@ void policy_resolve(const struct policy_config *cfg,
 		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
 
 	/* Requests first, so an impossible one is reported on any machine. */
-	nodes = node_var(t, "NUMASHIM_NODES", cfg->nodes_text, usable, warn,
-			 ctx);
+	nodes = node_var(t, "NUMASHIM_NODES", cfg->nodes_text, usable,
+			 "NUMASHIM_NODES", warn, ctx);
 	if (mode == POLICY_PREFERRED &&
 	    !(nodes & policy_node_bit(cfg->preferred_node))) {
 		warn(ctx, "NUMASHIM_POLICY", ptext,
@@ -231,14 +247,22 @@ void policy_resolve(const struct policy_config *cfg,
 	}
 	if (mode == POLICY_BIND) {
 		policy_nodemask_t want = cfg->bind_nodes;
+		char fb[96];
 
-		if (cfg->bind_text)
-			policy_parse_nodelist(cfg->bind_text, usable, &want);
-		nodes = narrow(t, want, nodes, "NUMASHIM_POLICY", ptext, warn,
-			       ctx, nodes);
+		/* Read again against the usable nodes: "+N" counts them. */
+		if (cfg->bind_text &&
+		    policy_parse_nodelist(cfg->bind_text, usable, &want) == -ERANGE) {
+			policy_format_nodelist(nodes, fb, sizeof(fb));
+			warn(ctx, "NUMASHIM_POLICY", ptext,
+			     "counts past the last usable node", fb);
+			want = nodes;
+		}
+		nodes = narrow(t, want, nodes, "NUMASHIM_NODES", "NUMASHIM_POLICY",
+			       ptext, warn, ctx, nodes);
 		per_node = POLICY_MPOL_BIND;
 	}
 	p->mode = mode;
+	p->strict = per_node == POLICY_MPOL_BIND;
 	p->nodes = nodes;
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
 		if (nodes & policy_node_bit(n))
@@ -251,12 +275,21 @@ void policy_resolve(const struct policy_config *cfg,
 
 		/* Still say what could not be had (the large-block nodes). */
 		if (cfg->interleave_min)
-			interleave_nodes(cfg, t, nodes, warn, ctx, &unused);
+			interleave_nodes(cfg, t, nodes, base_name, warn, ctx,
+					 &unused);
 		return plan_inactive(p, "one NUMA node with memory: nothing to place");
 	}
+	if (mode == POLICY_INTERLEAVE && popcount(real) < 2 && !t->fake) {
+		/* NUMASHIM_NODES left one node: all memory there, as asked. */
+		char one[96] = "preferred:";
+
+		policy_format_nodelist(nodes, one + strlen(one),
+				       sizeof(one) - strlen(one));
+		warn(ctx, "NUMASHIM_POLICY", ptext,
+		     "interleaves over one node (NUMASHIM_NODES)", one);
+		p->mode = mode = POLICY_PREFERRED;
+	}
 	if (mode == POLICY_INTERLEAVE) {
-		if (popcount(real) < 2 && !t->fake)
-			return plan_inactive(p, "interleave over one node");
 		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, nodes);
 	} else {
 		/* local, preferred, bind: one set per node of the plan. */
@@ -265,6 +298,6 @@ void policy_resolve(const struct policy_config *cfg,
 				add_set(p, t, n, per_node, policy_node_bit(n));
 	}
 	map_cpus(p, t);
-	add_large_set(cfg, t, p, warn, ctx);
+	add_large_set(cfg, t, p, base_name, warn, ctx);
 	p->active = true;
 }

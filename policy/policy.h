@@ -206,6 +206,7 @@ struct policy_plan {
 	const char *reason;
 	enum policy_mode mode;
 	policy_nodemask_t nodes;   /* effective (virtual) nodes used */
+	bool strict;               /* MPOL_BIND: NUMASHIM_STRICT or bind:NODES */
 	int nr_sets;
 	struct policy_set set[POLICY_MAX_SETS];
 	int default_set;           /* for CPUs we cannot map */
@@ -216,6 +217,8 @@ struct policy_plan {
 	size_t large_min;
 	uint8_t weight[POLICY_MAX_NODES];
 	bool weighted;
+	bool vweighted;            /* NUMASHIM_INTERLEAVE_WEIGHTS taken, per
+				    * (virtual) node: cfg.weight[] applies */
 	enum policy_mmap mmap;
 	enum policy_threads threads;
 	int nr_cpus;

@@ -103,7 +103,7 @@ static void bind_run(void *c, size_t off, size_t len, int node)
 	if (r->rc)
 		return;
 	rc = os_mbind(r->base + off, len,
-		      ns.cfg.strict ? MPOL_BIND : MPOL_PREFERRED,
+		      ns.plan.strict ? MPOL_BIND : MPOL_PREFERRED,
 		      policy_node_bit(node), 0);
 	if (rc)
 		r->rc = rc;

@@ -52,7 +52,7 @@ static void say_plan(void)
 	ns_line_str(&l, " on nodes ", 0);
 	policy_format_nodelist(ns.plan.nodes, list, sizeof(list));
 	ns_line_str(&l, list, 0);
-	ns_line_str(&l, ns.cfg.strict ? ", strict" : ", advisory", 0);
+	ns_line_str(&l, ns.plan.strict ? ", strict" : ", advisory", 0);
 	ns_line_str(&l, "; arena sets:", 0);
 	for (int s = 0; s < ns.plan.nr_sets; s++) {
 		ns_line_str(&l, " [node ", 0);

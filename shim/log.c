@@ -31,6 +31,16 @@ void ns_line_str(struct ns_line *l, const char *s, size_t max)
 		memcpy(l->buf + l->len - 3, "...", 3);
 }
 
+void ns_line_clean(struct ns_line *l, const char *s, size_t max)
+{
+	size_t from = l->len;
+
+	ns_line_str(l, s, max);
+	for (size_t i = from; i < l->len; i++)
+		if ((unsigned char)l->buf[i] < 0x20 || l->buf[i] == 0x7f)
+			l->buf[i] = '?';
+}
+
 void ns_line_long(struct ns_line *l, long v)
 {
 	char num[24];
@@ -55,10 +65,11 @@ void ns_log_bad_input(void *ctx, const char *var, const char *value,
 
 	(void)ctx;
 	ns_line_init(&l);
-	ns_line_str(&l, var, 64);
+	ns_line_clean(&l, var, 64);
 	ns_line_str(&l, "=\"", 0);
-	/* A hostile value must not push the reason off the line. */
-	ns_line_str(&l, value, 80);
+	/* A hostile value must not push the reason off the line, nor start
+	 * a line of its own (a newline in it could forge one). */
+	ns_line_clean(&l, value, 80);
 	ns_line_str(&l, "\": ", 0);
 	ns_line_str(&l, why, 0);
 	ns_line_str(&l, "; using ", 0);

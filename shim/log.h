@@ -16,6 +16,9 @@ void ns_line_init(struct ns_line *l) __attribute__((visibility("hidden")));
 /* Appends s, at most max bytes of it ("..." marks a cut); max 0 = all. */
 void ns_line_str(struct ns_line *l, const char *s, size_t max)
 	__attribute__((visibility("hidden")));
+/* The same, with control characters (a newline, an escape) shown as '?'. */
+void ns_line_clean(struct ns_line *l, const char *s, size_t max)
+	__attribute__((visibility("hidden")));
 void ns_line_long(struct ns_line *l, long v) __attribute__((visibility("hidden")));
 /* Appends a newline and writes the line to stderr. */
 void ns_line_emit(struct ns_line *l) __attribute__((visibility("hidden")));

@@ -122,7 +122,7 @@ static void copy_str(char *dst, size_t len, const char *src)
 static void fill_identity(struct ns_stats_header *h)
 {
 	char buf[256], list[96];
-	const char *strict = ns.cfg.strict ? " strict" : " advisory";
+	const char *strict = ns.plan.strict ? " strict" : " advisory";
 	/* The thread's view: once the main thread has called pthread_exit,
 	 * /proc/self/exe no longer reads (thread-self: Linux 3.17). */
 	ssize_t n = readlink("/proc/thread-self/exe", buf, sizeof(buf) - 1);

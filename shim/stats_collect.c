@@ -80,6 +80,16 @@ static uint64_t arena_stat(int which, unsigned arena)
 	return v;
 }
 
+/* The share of node n in a set's bytes: the weights the plan took, for
+ * the large set only (NUMASHIM_INTERLEAVE_WEIGHTS is about large blocks);
+ * equal otherwise, as the kernel interleaves. */
+static uint64_t share(int set, int n)
+{
+	if (set == ns.plan.large_set && ns.plan.vweighted && ns.cfg.weight[n])
+		return ns.cfg.weight[n];
+	return 1;
+}
+
 /* Adds `v` to field `off` of the nodes a set places on, split by weight
  * (an interleaved set's bytes are spread over its nodes). */
 static void spread(struct ns_stats_node *nodes, int set, size_t off, uint64_t v)
@@ -91,7 +101,7 @@ static void spread(struct ns_stats_node *nodes, int set, size_t off, uint64_t v)
 
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
 		if (s->vmask & policy_node_bit(n))
-			total += ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
+			total += share(set, n);
 	if (total == 0)
 		return;
 	for (int n = 0; n < POLICY_MAX_NODES; n++) {
@@ -99,7 +109,7 @@ static void spread(struct ns_stats_node *nodes, int set, size_t off, uint64_t v)
 
 		if (!(s->vmask & policy_node_bit(n)))
 			continue;
-		w = ns.cfg.weight[n] ? ns.cfg.weight[n] : 1;
+		w = share(set, n);
 		part = v / total * w + v % total * w / total;
 		*(uint64_t *)((char *)&nodes[n] + off) += part;
 		given += part;

@@ -154,6 +154,42 @@ def passing_through():
     p.wait()
 
 
+def interleave_weighted():
+    """NUMASHIM_POLICY=interleave with weights for large blocks: the small
+    blocks' set is interleaved evenly by the kernel, so its live blocks
+    count half per node, not 3:1 (the weights were applied to every set)."""
+    p = start({"NUMASHIM_POLICY": "interleave",
+               "NUMASHIM_INTERLEAVE_WEIGHTS": "0:3,1:1"})
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    check(path is not None, "interleave, weights: a segment exists for pid %d" % pid)
+    if path:
+        h, nodes = decode(path)
+        cnt = [n["live_count"][0] for n in nodes]
+        want = BLOCKS * len(nodes)  # one thread per CPU, one CPU per node
+        check(len(cnt) == 2 and all(want / 2 * 0.98 <= c <= want / 2 * 1.03 for c in cnt),
+              "interleave, weights 0:3,1:1: live small blocks per node %s, "
+              "expected about %d each (%s)" % (cnt, want / 2, h["policy"]))
+    p.stdin.close()
+    p.wait()
+
+
+def bind_is_strict():
+    """bind:NODES binds strictly (MPOL_BIND, its large blocks' runs too),
+    and the segment says so (it said "advisory")."""
+    p = start({"NUMASHIM_POLICY": "bind:0-1"})
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    if path:
+        h, _ = decode(path)
+        check(h["policy"].startswith("bind nodes 0-1 strict"),
+              "bind:0-1: the segment's policy reads %r" % h["policy"])
+    else:
+        check(False, "bind:0-1: a segment exists for pid %d" % pid)
+    p.stdin.close()
+    p.wait()
+
+
 def disabled():
     p = start({"NUMASHIM_STATS": "off"})
     pid = int(p.stdout.readline().split()[1])
@@ -169,5 +205,7 @@ known_allocations()
 forked()
 remote_frees()
 passing_through()
+interleave_weighted()
+bind_is_strict()
 disabled()
 sys.exit(1 if failures else 0)

@@ -46,8 +46,13 @@ static void interleave_min_non_size_is_reported(void **state)
 	option_bad("NUMASHIM_INTERLEAVE_MIN", "M");
 	option_bad("NUMASHIM_INTERLEAVE_MIN", "OFF");
 	option_bad("NUMASHIM_INTERLEAVE_MIN", "no");
-	option_bad("NUMASHIM_INTERLEAVE_MIN", "99999999999999999999");
-	option_bad("NUMASHIM_INTERLEAVE_MIN", "16777216T");
+	/* Too large is said so, not "not a size". */
+	option_bad_why("NUMASHIM_INTERLEAVE_MIN", "99999999999999999999",
+		       "larger than 16E (2^64 - 1 bytes)");
+	option_bad_why("NUMASHIM_INTERLEAVE_MIN", "16777216T",
+		       "larger than 16E (2^64 - 1 bytes)");
+	option_bad_why("NUMASHIM_INTERLEAVE_MIN", "12Q",
+		       "not a size (e.g. 64M, 1G) or off");
 }
 
 /* ------------------------------------------------------ NUMASHIM_INTERLEAVE_NODES */

@@ -143,8 +143,10 @@ static void passthrough_has_no_large_set(void **state)
 	faketopo_two(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=off"));
 	assert_int_equal(r.plan.large_set, -1);
+	/* Interleave over one node is that node, preferred: large blocks
+	 * follow it without a set of their own. */
 	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave", "NUMASHIM_NODES=1"));
-	assert_false(r.plan.active);
+	assert_true(r.plan.active);
 	assert_int_equal(r.plan.large_set, -1);
 }
 
@@ -292,8 +294,8 @@ static void interleave_nodes_outside_cpuset_warn_once(void **state)
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=2-3"));
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "2-3");
 	assert_string_equal(r.log.w[0].fallback, "2");
-	/* One node left: nothing to interleave over. */
-	assert_int_equal(r.plan.large_set, -1);
+	/* One node left, the one named: large blocks go there, as said. */
+	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(2));
 }
 
 static void interleave_nodes_memoryless_node_warns_once(void **state)
@@ -304,7 +306,43 @@ static void interleave_nodes_memoryless_node_warns_once(void **state)
 	faketopo_memoryless(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2"));
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1-2");
-	assert_int_equal(r.plan.large_set, -1); /* only node 1 is left */
+	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+}
+
+/* One node named for large blocks (a memory tier, say) is honoured; one
+ * node left by the policy's own is not a set of its own. */
+static void one_named_large_node_is_a_set(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_two(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1"));
+	assert_int_equal(r.log.count, 0);
+	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1"));
+	assert_int_equal(r.log.count, 0);
+	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(0));
+	assert_true(r.plan.vweighted);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:1"));
+	assert_int_equal(r.log.count, 0);
+	assert_int_equal(r.plan.large_set, -1);
+	resolve_env(&r, &t, ENV("NUMASHIM_NODES=0"));
+	assert_int_equal(r.plan.large_set, -1);
+	/* Narrowed by the policy: the message names the policy. */
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:1",
+				"NUMASHIM_INTERLEAVE_NODES=0-1"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "0-1");
+	assert_string_equal(r.log.w[0].why,
+			    "lists a node outside the nodes of NUMASHIM_POLICY");
+	assert_string_equal(r.log.w[0].fallback, "1");
+	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+	resolve_env(&r, &t, ENV("NUMASHIM_NODES=0", "NUMASHIM_INTERLEAVE_NODES=0-1"));
+	assert_string_equal(r.log.w[0].why, "lists a node outside NUMASHIM_NODES");
+	/* Weights that were refused are not the statistics' either. */
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=0",
+				"NUMASHIM_INTERLEAVE_WEIGHTS=0:3,1:1"));
+	assert_false(r.plan.vweighted);
 }
 
 /* "+N" is the N-th usable node: there is no fifth one on four nodes. */
@@ -535,13 +573,17 @@ static void every_large_set_is_usable(void **state)
 			 weights[w]);
 		resolve_env(&r, &t, ENV(policies[p], mins[x], il[i],
 					weights[w]));
-		/* A large set only in an active plan with a threshold, and
-		 * (on a real topology) only over two nodes or more. */
+		/* A large set only in an active plan with a threshold, over
+		 * nodes with memory this process may use (every case names
+		 * its nodes, so one is enough). */
 		if (r.plan.large_set >= 0) {
+			policy_nodemask_t mask = r.plan.set[r.plan.large_set].mask;
+
 			assert_true(r.plan.active && x == 0);
+			assert_true(mask != 0);
 			if (!t.fake)
-				assert_true(__builtin_popcountll(
-					r.plan.set[r.plan.large_set].mask) >= 2);
+				assert_true((mask & ~(t.online & t.has_memory &
+						      t.allowed)) == 0);
 		}
 		for (int k = 0; k < r.log.count; k++) {
 			assert_in_range(k, 0, UNIT_MAX_WARNINGS - 1);
@@ -583,6 +625,7 @@ int main(void)
 		cmocka_unit_test(interleave_nodes_only_missing_nodes_warn_once_use_all),
 		cmocka_unit_test(interleave_nodes_outside_cpuset_warn_once),
 		cmocka_unit_test(interleave_nodes_memoryless_node_warns_once),
+		cmocka_unit_test(one_named_large_node_is_a_set),
 		cmocka_unit_test(interleave_nodes_relative_past_the_last_node_warns_once),
 		cmocka_unit_test(interleave_nodes_missing_node_on_one_node_machine_warns),
 		cmocka_unit_test(weights_go_to_their_nodes),

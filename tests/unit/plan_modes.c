@@ -205,7 +205,9 @@ static void interleave_over_nodes_env(void **state)
 	assert_int_equal(r.plan.set[0].cpus, 16);
 }
 
-static void interleave_over_one_node_is_passthrough(void **state)
+/* NUMASHIM_NODES leaves one node to interleave over: all memory goes
+ * there, as asked, and the line says so (it was passed through, silently). */
+static void interleave_over_one_node_prefers_it(void **state)
 {
 	struct policy_topology t;
 	struct resolved r;
@@ -213,9 +215,49 @@ static void interleave_over_one_node_is_passthrough(void **state)
 	faketopo_two(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave",
 				"NUMASHIM_NODES=1"));
-	assert_false(r.plan.active);
-	assert_non_null(r.plan.reason);
+	assert_true(r.plan.active);
+	assert_int_equal(r.plan.mode, POLICY_PREFERRED);
+	assert_int_equal(r.plan.nr_sets, 1);
+	assert_set(&r.plan, 0, 1, PREF, NODES(1));
+	assert_one_warning(&r.log, "NUMASHIM_POLICY", "interleave");
+	assert_string_equal(r.log.w[0].fallback, "preferred:1");
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave", "NUMASHIM_NODES=1",
+				"NUMASHIM_STRICT=1"));
+	assert_set(&r.plan, 0, 1, BIND, NODES(1));
+}
+
+/* MPOL_BIND for every range: NUMASHIM_STRICT, or bind:NODES itself. */
+static void strict_comes_from_the_option_or_bind(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV(NULL));
+	assert_false(r.plan.strict);
+	resolve_env(&r, &t, ENV("NUMASHIM_STRICT=1"));
+	assert_true(r.plan.strict);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:0-1"));
+	assert_true(r.plan.strict);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=interleave"));
+	assert_false(r.plan.strict);
+}
+
+/* "+N" counts the allowed nodes: past the last one is reported, not read
+ * as node N. */
+static void bind_relative_past_the_allowed_nodes_warns(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_cpuset(&t); /* nodes 0-2 allowed */
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:+3"));
+	assert_one_warning(&r.log, "NUMASHIM_POLICY", "bind:+3");
+	assert_string_equal(r.log.w[0].why, "counts past the last usable node");
+	assert_string_equal(r.log.w[0].fallback, "0-2");
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:+2"));
 	assert_int_equal(r.log.count, 0);
+	assert_int_equal(r.plan.nodes, NODES(2));
 }
 
 /* ------------------------------------------------------ bind */
@@ -514,7 +556,9 @@ int main(void)
 		cmocka_unit_test(interleave_skips_node_outside_cpuset),
 		cmocka_unit_test(interleave_includes_memory_only_node),
 		cmocka_unit_test(interleave_over_nodes_env),
-		cmocka_unit_test(interleave_over_one_node_is_passthrough),
+		cmocka_unit_test(interleave_over_one_node_prefers_it),
+		cmocka_unit_test(strict_comes_from_the_option_or_bind),
+		cmocka_unit_test(bind_relative_past_the_allowed_nodes_warns),
 		cmocka_unit_test(bind_has_a_bind_set_per_listed_node),
 		cmocka_unit_test(bind_unlisted_node_cpus_use_nearest_listed_node),
 		cmocka_unit_test(bind_single_node_serves_every_cpu),

@@ -261,7 +261,7 @@ void option_good(const char *name, const char *value,
 	assert_int_equal(log.count, 0);
 }
 
-void option_bad(const char *name, const char *value)
+void option_bad_why(const char *name, const char *value, const char *why)
 {
 	struct policy_config cfg;
 	struct warnlog log;
@@ -270,5 +270,12 @@ void option_bad(const char *name, const char *value)
 	assert_int_equal(from_one(name, value, &cfg, &log), 1);
 	assert_one_warning(&log, name, value);
 	assert_string_equal(log.w[0].fallback, option_named(name)->def);
+	if (why)
+		assert_string_equal(log.w[0].why, why);
 	assert_config_default(&cfg);
+}
+
+void option_bad(const char *name, const char *value)
+{
+	option_bad_why(name, value, NULL);
 }

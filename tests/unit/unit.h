@@ -100,5 +100,7 @@ void option_good(const char *name, const char *value, struct policy_config *cfg)
  * value, whose fallback is the option's default text, and the config stays
  * the default. */
 void option_bad(const char *name, const char *value);
+/* The same, and the warning's reason must be `why`. */
+void option_bad_why(const char *name, const char *value, const char *why);
 
 #endif
