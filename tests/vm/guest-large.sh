@@ -34,9 +34,9 @@ run() {
 }
 
 if [ "$nodes" -eq 2 ]; then
-	weights=0:3,1:1 expect=75,25
+	weights=0:3,1:1 expect=75,25 on_last=0,100
 else
-	weights=0:3,1:1,2:3,3:1 expect=37.5,12.5,37.5,12.5
+	weights=0:3,1:1,2:3,3:1 expect=37.5,12.5,37.5,12.5 on_last=0,0,0,100
 fi
 
 for bal in 0 1; do
@@ -61,6 +61,9 @@ run "numashim" "$lib" -- --check keep
 # Pages the kernel faults in inside mmap (MAP_POPULATE, MAP_LOCKED, any
 # mapping after mlockall(MCL_FUTURE), jemalloc's included) are placed too; a mapping placed in weighted runs (one VMA each) can still
 # grow by mremap.
+# One node named for large blocks (a memory tier): all of them there.
+run "numashim large blocks on the last node" "$lib" NUMASHIM_INTERLEAVE_NODES=$((nodes - 1)) -- \
+	--expect "$on_last" large
 for sc in populate locked mlockall mlockall-malloc; do
 	run "glibc" "" -- "$sc"
 	run "numashim" "$lib" -- --check "$sc"
