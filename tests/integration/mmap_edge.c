@@ -212,49 +212,50 @@ static long locked_kb(void)
 	return kb;
 }
 
+/* The pages of [p, p+len) resident, and the KiB locked since `before`,
+ * against what the kernel gives without the shim; a block (at_least) may
+ * lock more than asked: its allocator's mapping may be bigger. */
+static void check_pages(const char *what, const char *p, size_t len, long before,
+			size_t want_pages, long want_kb, bool at_least)
+{
+	size_t got = resident(p, len);
+	long kb = locked_kb() - before;
+
+	CHECK(got == want_pages, "%s: expected %zu pages resident, got %zu", what, want_pages,
+	      got);
+	CHECK(at_least ? kb >= want_kb : kb == want_kb, "%s: expected %s%ld KiB more locked, got %ld",
+	      what, at_least ? "at least " : "", want_kb, kb);
+	printf("flags: %-28s %zu pages resident, %ld KiB locked\n", what, got, kb);
+}
+
 static void one_flags(const char *what, int prot, int flags, size_t want_pages, long want_kb)
 {
 	long before = locked_kb();
 	char *p = mmap(NULL, BIG, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
-	size_t got;
-	long kb;
 
 	if (p == MAP_FAILED) {
 		check_fail(__FILE__, __LINE__, "%s: expected a mapping, got %s", what,
 			   strerror(errno));
 		return;
 	}
-	got = resident(p, BIG);
-	kb = locked_kb() - before;
-	CHECK(got == want_pages, "%s: expected %zu pages resident, got %zu", what, want_pages,
-	      got);
-	CHECK(kb == want_kb, "%s: expected %ld KiB more locked, got %ld", what, want_kb, kb);
-	printf("flags: %-28s %zu pages resident, %ld KiB locked\n", what, got, kb);
+	check_pages(what, p, BIG, before, want_pages, want_kb, false);
 	munmap(p, BIG);
 }
 
-/* A block of BIG from malloc: all its pages resident, at least want_kb
- * more locked (the allocator's own mapping may be bigger). */
+/* A block of BIG from malloc; its first and last pages may be shared, so
+ * only the whole pages inside it are counted. */
 static void one_malloc(const char *what, size_t want_pages, long want_kb)
 {
 	long before = locked_kb();
 	char *p = malloc(BIG);
-	size_t got;
-	long kb;
 
 	if (p == NULL) {
 		check_fail(__FILE__, __LINE__, "%s: expected a block, got %s", what,
 			   strerror(errno));
 		return;
 	}
-	/* Whole pages of the block only: its first and last may be shared. */
-	got = resident((char *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095), BIG - 4096);
-	kb = locked_kb() - before;
-	CHECK(got == want_pages - 1, "%s: expected %zu pages resident, got %zu", what,
-	      want_pages - 1, got);
-	CHECK(kb >= want_kb, "%s: expected at least %ld KiB more locked, got %ld", what,
-	      want_kb, kb);
-	printf("flags: %-28s %zu pages resident, %ld KiB locked\n", what, got, kb);
+	check_pages(what, (char *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095), BIG - 4096,
+		    before, want_pages - 1, want_kb, true);
 	free(p);
 }
 
