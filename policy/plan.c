@@ -169,12 +169,19 @@ static void add_large_set(const struct policy_config *cfg,
 		return;
 	il = interleave_nodes(cfg, t, p->nodes, base_name, warn, ctx, &weighted);
 	/* One node left of the plan's own nodes: large blocks already go
-	 * where the policy puts them. One node the user named (the list or
-	 * the weights): there, as asked (a memory tier, say). */
-	if (popcount(il) < 2 && !t->fake && !weighted &&
-	    cfg->interleave_nodes_text == NULL)
-		return;
-	add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
+	 * where the policy puts them. One node the user named (a list other
+	 * than "all", or the weights): there, as asked (a memory tier, say),
+	 * bound as the policy binds a node (strictly under bind: the kernel's
+	 * interleave over one node would take other nodes' pages when full). */
+	if (popcount(il) < 2 && !t->fake) {
+		if (!weighted && (cfg->interleave_nodes_text == NULL ||
+				  strcmp(cfg->interleave_nodes_text, "all") == 0))
+			return;
+		add_set(p, t, -1, p->strict ? POLICY_MPOL_BIND
+					    : POLICY_MPOL_PREFERRED, il);
+	} else {
+		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
+	}
 	p->large_set = p->nr_sets - 1;
 	p->large_min = cfg->interleave_min;
 	p->vweighted = weighted;
@@ -215,10 +222,7 @@ void policy_resolve(const struct policy_config *cfg,
 						: POLICY_MPOL_PREFERRED;
 	enum policy_mode mode = cfg->mode;
 	const char *ptext = cfg->policy_text ? cfg->policy_text : "";
-	/* What narrows the large-block nodes besides the machine. */
-	const char *base_name = mode == POLICY_PREFERRED || mode == POLICY_BIND
-					? "the nodes of NUMASHIM_POLICY"
-					: "NUMASHIM_NODES";
+	const char *base_name;
 
 	memset(p, 0, sizeof(*p));
 	p->nr_cpus = t->nr_cpus < POLICY_MAX_CPUS ? t->nr_cpus : POLICY_MAX_CPUS;
@@ -263,6 +267,12 @@ void policy_resolve(const struct policy_config *cfg,
 	}
 	p->mode = mode;
 	p->strict = per_node == POLICY_MPOL_BIND;
+	/* What narrows the large-block nodes besides the machine (the
+	 * policy as it came out: a preferred node it could not have is
+	 * local). */
+	base_name = mode == POLICY_PREFERRED || mode == POLICY_BIND
+			    ? "the nodes of NUMASHIM_POLICY"
+			    : "NUMASHIM_NODES";
 	p->nodes = nodes;
 	for (int n = 0; n < POLICY_MAX_NODES; n++)
 		if (nodes & policy_node_bit(n))

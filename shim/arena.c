@@ -25,7 +25,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
 #define NS_MAX_PER_SET 64
 
 uint8_t *ns_tags;
@@ -42,29 +41,11 @@ static struct {
 	extent_hooks_t hooks;             /* ours: dflt with alloc/dalloc/destroy */
 	uint8_t arena_tag[NS_MAX_ARENAS]; /* arena index -> set + 1 */
 	struct arena_set set[POLICY_MAX_SETS];
-	int mbind_warned;
 	/* The last extents each set got, for the stats sampler. Written by
 	 * the hook without a lock: a torn entry only samples a wrong page. */
 	struct { uintptr_t addr; size_t size; } recent[POLICY_MAX_SETS][NS_RECENT];
 	unsigned recent_next[POLICY_MAX_SETS];
-	/* Interleave by huge page: whether the heap gets huge pages, and the
-	 * next position in the rotation over the nodes of each arena's
-	 * extents and of each set's other ranges (mappings). */
-	bool huge;
-	unsigned long arena_next[NS_MAX_ARENAS];
-	unsigned long set_next[POLICY_MAX_SETS];
-	uint64_t weighted_bytes;   /* cut into weighted runs so far */
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int mpol_mode(enum policy_mpol m)
-{
-	switch (m) {
-	case POLICY_MPOL_PREFERRED: return MPOL_PREFERRED;
-	case POLICY_MPOL_BIND: return MPOL_BIND;
-	case POLICY_MPOL_INTERLEAVE: return MPOL_INTERLEAVE;
-	default: return MPOL_DEFAULT;
-	}
-}
 
 static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 {
@@ -80,149 +61,6 @@ static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 		ns_tags[c >> NS_CHUNK_SHIFT] = tag;
 }
 
-static void refused(int rc)
-{
-	/* EPERM under a seccomp profile, EINVAL outside cpuset.mems: keep
-	 * running, placed by the kernel's first-touch default. */
-	ns.mbind_ok = false;
-	ns_log_once(&A.mbind_warned, "mbind", rc,
-		    "memory is placed by first touch from now on");
-}
-
-struct run_ctx {
-	char *base;
-	int rc;
-	policy_nodemask_t mask; /* for node -1: MPOL_INTERLEAVE */
-};
-
-static void bind_run(void *c, size_t off, size_t len, int node)
-{
-	struct run_ctx *r = c;
-	int rc;
-
-	if (r->rc)
-		return;
-	rc = os_mbind(r->base + off, len,
-		      ns.plan.strict ? MPOL_BIND : MPOL_PREFERRED,
-		      policy_node_bit(node), 0);
-	if (rc)
-		r->rc = rc;
-}
-
-/*
- * An interleaved heap with huge pages goes round the nodes by huge page
- * (policy_interleave_runs says why MPOL_INTERLEAVE does not do it). Each
- * extent takes the next positions of its arena's rotation, so an arena's
- * heap of 2-4 MiB extents alternates as one contiguous range would, and
- * a thread's heap is spread whatever the other arenas do meanwhile: with
- * one rotation per set, four threads of a 4-node guest, each with a few
- * huge pages, put 4.5 % of theirs on one node and 36 % on another. The
- * arenas of a set start at different positions (create_arena), so their
- * first extents (metadata) are not all on one node.
- */
-static void il_run(void *c, size_t off, size_t len, int node)
-{
-	struct run_ctx *r = c;
-	int rc;
-
-	if (node >= 0) {
-		bind_run(c, off, len, node);
-		return;
-	}
-	if (r->rc)
-		return;
-	rc = os_mbind(r->base + off, len, MPOL_INTERLEAVE, r->mask, 0);
-	if (rc)
-		r->rc = rc;
-}
-
-static int interleave_runs(void *addr, size_t size, int set,
-			   unsigned long *next)
-{
-	policy_nodemask_t mask = ns.plan.set[set].mask;
-	unsigned long first = __atomic_fetch_add(
-		next, policy_interleave_units((uintptr_t)addr, size, mask),
-		__ATOMIC_RELAXED);
-	struct run_ctx r = { addr, 0, mask };
-
-	policy_interleave_runs((uintptr_t)addr, size, mask, first, il_run, &r);
-	return r.rc;
-}
-
-/* How place_range binds a range of a set: not at all (no mbind, or a set
- * with no policy), as one range, or in runs (one VMA each): weighted runs
- * for a weighted large set, the rotation of huge pages for another
- * interleaved set. */
-enum bind_how { BIND_NONE, BIND_WHOLE, BIND_WEIGHTED, BIND_HUGE_RUNS };
-
-static enum bind_how bind_how(int set)
-{
-	const struct policy_set *s = &ns.plan.set[set];
-
-	if (!ns.mbind_ok || s->mpol == POLICY_MPOL_NONE)
-		return BIND_NONE;
-	if (set == ns.plan.large_set && ns.plan.weighted)
-		return BIND_WEIGHTED;
-	if (A.huge && set != ns.plan.large_set && s->mpol == POLICY_MPOL_INTERLEAVE)
-		return BIND_HUGE_RUNS;
-	return BIND_WHOLE;
-}
-
-static int bind_whole(void *addr, size_t size, int set)
-{
-	const struct policy_set *s = &ns.plan.set[set];
-
-	return os_mbind(addr, size, mpol_mode(s->mpol), s->mask, 0);
-}
-
-/* next: the rotation of the arena the range is an extent of, or NULL. */
-static void place_range(void *addr, size_t size, int set, unsigned long *next)
-{
-	int rc;
-
-	switch (bind_how(set)) {
-	case BIND_NONE:
-		return;
-	case BIND_WEIGHTED: {
-		struct run_ctx r = { addr, 0, 0 };
-		uint64_t before = __atomic_fetch_add(&A.weighted_bytes, size,
-						     __ATOMIC_RELAXED);
-
-		policy_weighted_runs(size, ns.plan.weight, before, bind_run, &r);
-		rc = r.rc;
-		break;
-	}
-	case BIND_HUGE_RUNS:
-		rc = interleave_runs(addr, size, set,
-				     next ? next : &A.set_next[set]);
-		break;
-	default: /* BIND_WHOLE */
-		rc = bind_whole(addr, size, set);
-		break;
-	}
-	if (rc)
-		refused(rc);
-}
-
-void ns_place_range(void *addr, size_t size, int set)
-{
-	place_range(addr, size, set, NULL);
-}
-
-bool ns_place_splits(int set)
-{
-	enum bind_how how = bind_how(set);
-
-	return how == BIND_WEIGHTED || how == BIND_HUGE_RUNS;
-}
-
-/* One policy over the whole range, with no runs: the kernel merges the
- * VMAs place_range's runs made (see mremap in shim/mmap.c). 0 or -errno. */
-int ns_place_range_whole(void *addr, size_t size, int set)
-{
-	return bind_how(set) == BIND_NONE ? -EINVAL : bind_whole(addr, size, set);
-}
-
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 			size_t align, bool *zero, bool *commit, unsigned ind)
 {
@@ -230,6 +68,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	/* Under mlockall(MCL_FUTURE) the kernel would fault the extent in
 	 * inside mmap, before the placement: it is mapped unlocked, placed,
 	 * then locked (shim/mmap.c). */
+	unsigned gen = ns_mcl_gen(); /* before the state it is a snapshot for */
 	bool lock = tag != 0 && ns_mcl_populates();
 	void *p;
 
@@ -243,8 +82,8 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 		ns_je_map_unlocked(false);
 	if (p == NULL || tag == 0)
 		return p;
-	place_range(p, size, tag - 1, &A.arena_next[ind]);
-	if (NS_UNLIKELY(lock) && ns_lock_populate(p, size) != 0) {
+	ns_place_extent(p, size, tag - 1, ind);
+	if (NS_UNLIKELY(lock) && ns_lock_populate(p, size, gen) != 0) {
 		/* Over the lock limit: the kernel's mmap would have failed. */
 		os_munmap(p, size);
 		return NULL;
@@ -324,7 +163,7 @@ int ns_arenas_init(void)
 			interleaved = true;
 	}
 	/* Once, not once per interleaved set: it reads sysfs. */
-	A.huge = interleaved && heap_gets_huge_pages();
+	ns_place_huge(interleaved && heap_gets_huge_pages());
 	return 0;
 }
 
@@ -430,7 +269,7 @@ static int create_arena(int s)
 	if (nsje_mallctl("arenas.narenas", &next, &sz, NULL, 0) == 0 &&
 	    next < NS_MAX_ARENAS) {
 		A.arena_tag[next] = (uint8_t)(s + 1);
-		A.arena_next[next] = (unsigned long)as->nr;
+		ns_place_arena_start(next, (unsigned long)as->nr);
 	}
 	sz = sizeof(ind);
 	ns_je_small_pages(true); /* the arena's metadata (shim/je.c) */
@@ -491,7 +330,7 @@ int ns_arena_adopt_huge(int s, unsigned *ind)
 		return -ENOTSUP;
 	pthread_mutex_lock(&A.lock);
 	A.arena_tag[huge] = (uint8_t)(s + 1);
-	A.arena_next[huge] = 0;
+	ns_place_arena_start(huge, 0);
 	sz = sizeof(old);
 	ns_je_small_pages(true); /* jemalloc makes the arena: its metadata */
 	rc = nsje_mallctl("thread.arena", &old, &sz, &huge, sizeof(huge));
@@ -562,28 +401,21 @@ void ns_arena_release(int s, int slot)
 	pthread_mutex_unlock(&A.lock);
 }
 
-/* A single-threaded fork takes no lock and writes nothing here (as
- * jemalloc's handlers, shim/je.c): the counts already are the one
- * thread's. */
-static __thread bool fork_skipped __attribute__((tls_model("initial-exec")));
-
-void ns_arena_atfork_prepare(void)
+/* Around a fork that takes the allocator's locks (shim/je.c decides, and
+ * calls these with jemalloc's own handlers): arena creation and the
+ * thread counts. */
+void ns_arena_fork_prepare(void)
 {
-	fork_skipped = ns_fork_single();
-	if (!fork_skipped)
-		pthread_mutex_lock(&A.lock);
+	pthread_mutex_lock(&A.lock);
 }
 
-void ns_arena_atfork_parent(void)
+void ns_arena_fork_parent(void)
 {
-	if (!fork_skipped)
-		pthread_mutex_unlock(&A.lock);
+	pthread_mutex_unlock(&A.lock);
 }
 
-void ns_arena_atfork_child(void)
+void ns_arena_fork_child(void)
 {
-	if (fork_skipped)
-		return;
 	/* Only the forking thread lives on: its binding is all that counts. */
 	pthread_mutex_init(&A.lock, NULL);
 	for (int s = 0; s < ns.plan.nr_sets; s++)

@@ -184,10 +184,17 @@ void ns_decide(void)
 
 static void setup(void);
 
-/* In the child of a fork: locks other threads of the parent may have held
- * are free, and the child's stats segment is its own. */
-static void forked_child(void)
+/* Set once the constructor is done: what ns_forked_child resets exists. */
+static bool child_ready;
+
+/* In the child of a fork, from jemalloc's child handler (shim/je.c), so
+ * before any other library's (a library's handler may make a thread that
+ * allocates): locks other threads of the parent may have held are free,
+ * and the child's stats segment is its own. */
+void ns_forked_child(void)
 {
+	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE))
+		return;
 	ns_mmap_forked();
 	ns_stats_forked();
 }
@@ -200,7 +207,7 @@ __attribute__((constructor(101))) static void numashim_init(void)
 	setup();
 	ns_thread_watch();
 	ns_stats_init(); /* after the callback, which refreshes the segment */
-	pthread_atfork(NULL, NULL, forked_child);
+	__atomic_store_n(&child_ready, true, __ATOMIC_RELEASE);
 }
 
 /* Acts on the decision. When it is to go active but the arenas or the tag
@@ -246,8 +253,6 @@ static void setup(void)
 			     "the tag map");
 		return;
 	}
-	pthread_atfork(ns_arena_atfork_prepare, ns_arena_atfork_parent,
-		       ns_arena_atfork_child);
 	ns.active = true;
 	ns_dispatch_checked();
 	if (ns.cfg.verbose)

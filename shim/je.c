@@ -149,35 +149,62 @@ NS_HIDDEN int nsje_sys_munmap(void *addr, size_t len)
  * on the lock it holds itself.) Threads made by a raw clone() are not
  * counted; they break glibc's own malloc too, which skips its locks on the
  * same flag. The decision is taken before the fork and kept for its two
- * halves. numashim's own handlers (shim/arena.c) take it the same way.
+ * halves, numashim's arena lock included (below).
  */
 static void (*je_prepare)(void), (*je_parent)(void), (*je_child)(void);
 /* The forking thread's: a prepare handler that made a thread which forks
- * could not flip the first fork's decision. */
+ * could not flip the first fork's decision. arena_locked: numashim's arena
+ * lock was taken with jemalloc's (it was active then). */
 static __thread bool je_fork_skipped __attribute__((tls_model("initial-exec")));
+static __thread bool arena_locked __attribute__((tls_model("initial-exec")));
 
 bool ns_fork_single(void)
 {
 	return __atomic_load_n(&__libc_single_threaded, __ATOMIC_RELAXED);
 }
 
+/*
+ * numashim's own fork work rides on jemalloc's handlers, the first a
+ * process registers (jemalloc starts before any constructor of the
+ * program's is done): prepare handlers run in the reverse order and child
+ * handlers in the order of registration, so the arena lock is taken after
+ * every other library's prepare handler and is free again, and the child
+ * reset, before any other library's child handler runs. Registered from
+ * numashim's constructor, a library's child handler that made a thread
+ * (which binds to an arena) waited for ever on the lock (found by a
+ * review). The arena lock comes before jemalloc's, as everywhere.
+ */
 static void je_fork_prepare(void)
 {
 	je_fork_skipped = ns_fork_single();
-	if (!je_fork_skipped && je_prepare)
+	if (je_fork_skipped)
+		return;
+	arena_locked = ns.active;
+	if (arena_locked)
+		ns_arena_fork_prepare();
+	if (je_prepare)
 		je_prepare();
 }
 
 static void je_fork_parent(void)
 {
-	if (!je_fork_skipped && je_parent)
+	if (je_fork_skipped)
+		return;
+	if (je_parent)
 		je_parent();
+	if (arena_locked)
+		ns_arena_fork_parent();
 }
 
 static void je_fork_child(void)
 {
-	if (!je_fork_skipped && je_child)
-		je_child();
+	if (!je_fork_skipped) {
+		if (je_child)
+			je_child();
+		if (arena_locked)
+			ns_arena_fork_child();
+	}
+	ns_forked_child();
 }
 
 /* Once, from jemalloc's start (it makes no other atfork call). */

@@ -253,130 +253,6 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 }
 
 /*
- * mlockall(MCL_FUTURE) in force: its MCL_FUTURE and MCL_ONFAULT bits, else
- * 0. The kernel then locks every new mapping inside mmap whatever flags
- * numashim takes off. With MCL_ONFAULT it faults nothing in, and none are
- * taken off: populating after the placement would undo MCL_ONFAULT (found
- * by a review). Without it, it faults the whole mapping in inside mmap,
- * before any placement; a mapping to place is then made unlocked
- * (ns_map_unlocked), placed, and locked (populate with MAP_LOCKED), so
- * that it ends up as the kernel would leave it, with its pages where the
- * policy puts them. A raw mlockall system call is not seen.
- */
-static int mcl_future;
-
-NS_EXPORT int mlockall(int flags)
-{
-	int rc = (int)syscall(SYS_mlockall, flags);
-
-	/* Each call sets the future locking anew, as the kernel does. */
-	if (rc == 0)
-		__atomic_store_n(&mcl_future,
-				 (flags & MCL_FUTURE)
-					 ? flags & (MCL_FUTURE | MCL_ONFAULT)
-					 : 0,
-				 __ATOMIC_RELAXED);
-	return rc;
-}
-
-NS_EXPORT int munlockall(void)
-{
-	int rc = (int)syscall(SYS_munlockall);
-
-	if (rc == 0)
-		__atomic_store_n(&mcl_future, 0, __ATOMIC_RELAXED);
-	return rc;
-}
-
-bool ns_mcl_populates(void)
-{
-	return __atomic_load_n(&mcl_future, __ATOMIC_RELAXED) == MCL_FUTURE;
-}
-
-/*
- * Under mlockall(MCL_FUTURE) without MCL_ONFAULT: a writable mapping
- * without its pages. A PROT_NONE mapping is locked but not faulted in;
- * unlocked, it can take its protection without being faulted in either
- * (mprotect faults in a locked mapping that becomes writable). The caller
- * places it, then locks it with populate(MAP_LOCKED). Returns false, with
- * nothing mapped, when that cannot be done (the caller makes the plain
- * call); otherwise true, *out the mapping or MAP_FAILED with the kernel's
- * errno, which the PROT_NONE mapping gets as the real one would (the lock
- * limit included).
- */
-bool ns_map_unlocked(void *addr, size_t len, int prot, int flags, int fd,
-		     off_t off, void **out)
-{
-	int saved = errno;
-	void *p;
-
-	if (!(prot & PROT_WRITE))
-		return false; /* faulting in allocates nothing: a zero page */
-	p = os_mmap(addr, len, PROT_NONE, flags & ~(MAP_LOCKED | MAP_POPULATE),
-		    fd, off);
-	if (p != MAP_FAILED &&
-	    (munlock(p, len) != 0 || mprotect(p, len, prot) != 0)) {
-		os_munmap(p, len);
-		errno = saved;
-		return false;
-	}
-	*out = p;
-	return true;
-}
-
-/*
- * MAP_POPULATE (without MAP_NONBLOCK, which makes it a no-op) and
- * MAP_LOCKED fault the pages in inside mmap, before a policy set after it
- * could apply. A mapping to place is made without them, placed, then
- * populated: for MAP_LOCKED, locked on fault first (mlock2 MLOCK_ONFAULT,
- * whose refusal is the kernel's for mmap: EPERM without the right, EAGAIN
- * over RLIMIT_MEMLOCK), then locked in full where the protection lets
- * mlock fault it in (not PROT_NONE); for MAP_POPULATE, MADV_POPULATE_*
- * (best effort, as MAP_POPULATE is: a kernel before 5.14 has no such
- * advice, and the pages come at their first touch, placed). Under
- * mlockall(MCL_FUTURE) see mcl_future above.
- */
-static int early_flags(int flags, int prot, bool *unlocked)
-{
-	int early = flags & MAP_LOCKED,
-	    mcl = __atomic_load_n(&mcl_future, __ATOMIC_RELAXED);
-
-	*unlocked = false;
-	if (mcl == MCL_FUTURE && (prot & PROT_WRITE)) {
-		*unlocked = true;
-		return MAP_LOCKED | (flags & MAP_POPULATE);
-	}
-	if (mcl != 0)
-		return 0;
-	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
-		early |= MAP_POPULATE;
-	return early;
-}
-
-/* 0, or the errno the kernel's mmap would have failed with. */
-static int populate(void *p, size_t len, int prot, int early)
-{
-	int saved = errno, err = 0;
-
-	if (early & MAP_LOCKED) {
-		if (mlock2(p, len, MLOCK_ONFAULT) != 0)
-			err = errno == ENOMEM ? EAGAIN : errno;
-		else
-			(void)mlock(p, len);
-	} else {
-		madvise(p, len, (prot & PROT_WRITE) ? MADV_POPULATE_WRITE
-						    : MADV_POPULATE_READ);
-	}
-	errno = saved;
-	return err;
-}
-
-int ns_lock_populate(void *p, size_t len)
-{
-	return populate(p, len, PROT_WRITE, MAP_LOCKED);
-}
-
-/*
  * A mapping placed in runs is one VMA per run, and a run first touched
  * under its own policy gets an anon_vma of its own: the kernel never
  * merges such runs again, not even once they have one policy, and mremap
@@ -405,16 +281,19 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 {
 	int why, early, set, err;
 	bool split, unlocked = false;
+	unsigned gen;
 	void *p;
 
 	if (!ns.active)
 		return os_mmap(addr, len, prot, flags, fd, off);
 	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
-	early = why < 0 ? early_flags(flags, prot, &unlocked) : 0;
+	gen = ns_mcl_gen(); /* before the state it is a snapshot for */
+	early = why < 0 ? ns_early_flags(flags, prot, &unlocked) : 0;
 	if (!unlocked ||
 	    !ns_map_unlocked(addr, len, prot, flags, fd, off, &p)) {
 		if (unlocked)
 			early = 0; /* as the kernel would: locked, faulted in */
+		unlocked = false;
 		p = os_mmap(addr, len, prot, flags & ~early, fd, off);
 	}
 	if (p == MAP_FAILED)
@@ -431,7 +310,8 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	if (split)
 		share_anon_vma(p, len, prot, flags);
 	ns_place_range(p, len, set);
-	if (early && (err = populate(p, len, prot, early)) != 0) {
+	if (early && (err = unlocked ? ns_lock_populate(p, len, gen)
+				     : ns_populate(p, len, prot, early)) != 0) {
 		os_munmap(p, len);
 		errno = err;
 		return MAP_FAILED;
@@ -515,6 +395,10 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 
 /* A shm segment's policy is shared by every process that attaches it:
  * place it only when this attach is the first (the creator's). */
+/* A segment attached under mlockall(MCL_FUTURE) without MCL_ONFAULT is
+ * faulted in inside shmat, before the placement, and stays where the
+ * kernel put it (README): shmat has no way to attach without access, and
+ * MPOL_MF_MOVE moves no page that is on one of an interleave's nodes. */
 NS_EXPORT void *shmat(int id, const void *addr, int flags)
 {
 	void *p = os_shmat(id, addr, flags);

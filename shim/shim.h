@@ -132,6 +132,12 @@ NS_HIDDEN int ns_arena_list(int s, unsigned *out, int max, int *threads);
 NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size);
 /* Binds [addr, addr+len) the way set `set` places memory (mbind; weighted
  * runs for a weighted interleave set). Warns once if the kernel refuses. */
+#define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
+/* shim/place.c: binding a set's memory. An extent of arena ind (whose
+ * huge-page rotation starts at pos); whether the heap gets huge pages. */
+NS_HIDDEN void ns_place_extent(void *addr, size_t len, int set, unsigned ind);
+NS_HIDDEN void ns_place_arena_start(unsigned ind, unsigned long pos);
+NS_HIDDEN void ns_place_huge(bool on);
 NS_HIDDEN void ns_place_range(void *addr, size_t len, int set);
 NS_HIDDEN int ns_place_range_whole(void *addr, size_t size, int set);
 NS_HIDDEN bool ns_place_splits(int set); /* bound in runs, a VMA each */
@@ -144,9 +150,11 @@ NS_HIDDEN void ns_arena_route_large(size_t min);
 NS_HIDDEN void ns_arena_release(int set, int slot);
 /* A thread was just bound to arena ind (proves the phantom-thread layout). */
 NS_HIDDEN void ns_arena_bound(unsigned ind);
-NS_HIDDEN void ns_arena_atfork_prepare(void);
-NS_HIDDEN void ns_arena_atfork_parent(void);
-NS_HIDDEN void ns_arena_atfork_child(void);
+NS_HIDDEN void ns_arena_fork_prepare(void);
+NS_HIDDEN void ns_arena_fork_parent(void);
+NS_HIDDEN void ns_arena_fork_child(void);
+/* init.c: in every forked child, after the allocator's own handlers. */
+NS_HIDDEN void ns_forked_child(void);
 
 /* prof.c: libgcc's unwinder for jemalloc's heap profiler, when it is on. */
 NS_HIDDEN void ns_prof_init(bool prof_on);
@@ -199,7 +207,14 @@ NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
 NS_HIDDEN bool ns_mcl_populates(void);
 NS_HIDDEN bool ns_map_unlocked(void *addr, size_t len, int prot, int flags,
 			       int fd, off_t off, void **out);
-NS_HIDDEN int ns_lock_populate(void *p, size_t len);
+/* gen: ns_mcl_gen() from before the mapping was made; a munlockall since
+ * leaves it unlocked, as the kernel would have. */
+NS_HIDDEN unsigned ns_mcl_gen(void);
+NS_HIDDEN int ns_lock_populate(void *p, size_t len, unsigned gen);
+/* The flags of an mmap to place that would fault it in (taken off, then
+ * done by ns_populate once placed); *unlocked: make it ns_map_unlocked. */
+NS_HIDDEN int ns_early_flags(int flags, int prot, bool *unlocked);
+NS_HIDDEN int ns_populate(void *p, size_t len, int prot, int early);
 
 /* thread.c */
 /* Registers the activity callback for the calling thread even when

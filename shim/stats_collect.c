@@ -185,7 +185,6 @@ void ns_stats_collect(struct ns_stats_node *nodes)
 		int threads, na = ns_arena_list(s, arenas, MAX_ARENAS_PER_SET,
 						&threads);
 		uint64_t v[ST_NR] = { 0 };
-		bool large = s == ns.plan.large_set;
 
 		for (int a = 0; a < na; a++)
 			for (int k = 0; k < ST_NR; k++)
@@ -200,7 +199,9 @@ void ns_stats_collect(struct ns_stats_node *nodes)
 		SPREAD(nodes, s, frees, v[ST_SMALL_NDALLOC] + v[ST_LARGE_NDALLOC]);
 		SPREAD(nodes, s, live_bytes[NS_BAND_MMAP], mbytes[s]);
 		SPREAD(nodes, s, live_count[NS_BAND_MMAP], mcount[s]);
-		if (large || ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
+		/* The large set is interleaved, in runs when weighted, unless
+		 * it is one node's (NUMASHIM_INTERLEAVE_NODES=N). */
+		if (ns.plan.set[s].mpol == POLICY_MPOL_INTERLEAVE)
 			SPREAD(nodes, s, interleaved_bytes,
 			       v[ST_LARGE_ALLOC] + v[ST_SMALL_ALLOC] + mbytes[s]);
 		SPREAD(nodes, s, remote_frees,

@@ -127,7 +127,7 @@ static void bind_to(int set, bool may_create, bool flush)
 
 static void bind_here(bool may_create, bool flush)
 {
-	if (!ns.active || ns_self.busy || ns_self.own_policy)
+	if (!ns.active || ns_self.busy || ns_self.own_policy || ns_self.exited)
 		return;
 	ns_self.busy = 1;
 	bind_to(policy_set_for_cpu(&ns.plan, os_getcpu()), may_create, flush);
@@ -238,6 +238,14 @@ void ns_thread_own_policy(bool on)
 
 	if (!ns.active || ns_self.busy)
 		return;
+	/* Past thread_exit (a key's destructor that sets a policy): its slot
+	 * is given back already, and must be neither taken nor given back
+	 * again (found by a review: slots leaked, or a live thread's count
+	 * fell). */
+	if (ns_self.exited) {
+		ns_self.own_policy = on;
+		return;
+	}
 	if (!on) {
 		if (ns_self.own_policy) {
 			ns_self.own_policy = 0;
@@ -278,6 +286,7 @@ struct start {
 	void *arg;
 	int node;    /* NUMASHIM_THREADS placement, -1 for none */
 	bool big_stack;  /* may refresh the statistics inline */
+	bool own_policy; /* the creator's: it set a memory policy of its own */
 };
 
 /*
@@ -366,19 +375,29 @@ static int resolve(void *slot, const char *name, const char *version)
 	return 0;
 }
 
-/* Pins the new thread to `node`'s CPUs within the affinity it inherited
- * (a cpuset or taskset of the program stays respected). */
-static void place_thread(int node)
+/* `node`'s CPUs within the calling thread's affinity (a cpuset or taskset
+ * of the program stays respected); false when there are none. */
+static bool node_cpus(int node, cpu_set_t *want)
 {
-	cpu_set_t have, want;
+	cpu_set_t have;
 
 	if (sched_getaffinity(0, sizeof(have), &have))
-		return;
-	CPU_ZERO(&want);
+		return false;
+	CPU_ZERO(want);
 	for (int c = 0; c < ns.topo.nr_cpus && c < CPU_SETSIZE; c++)
 		if (ns.topo.cpu_node[c] == node && CPU_ISSET(c, &have))
-			CPU_SET(c, &want);
-	if (CPU_COUNT(&want) == 0)
+			CPU_SET(c, want);
+	return CPU_COUNT(want) > 0;
+}
+
+/* Pins the new thread to `node`'s CPUs within the affinity it inherited.
+ * Only for a thread whose creator passed an attribute of its own: see
+ * pthread_create. */
+static void place_thread(int node)
+{
+	cpu_set_t want;
+
+	if (!node_cpus(node, &want))
 		return;
 	if (T.real_setaffinity == NULL &&
 	    resolve(&T.real_setaffinity, "sched_setaffinity", NULL))
@@ -399,10 +418,15 @@ static void *trampoline(void *p)
 
 	if (s.node >= 0)
 		place_thread(s.node);
-	/* A thread that inherited a memory policy of its creator's keeps it.
+	/* A thread that inherited a memory policy of its creator's keeps it:
+	 * one its creator set, or one the process started with that is not
+	 * local allocation (numactl --localalloc, systemd NUMAPolicy=local:
+	 * numashim's start took those as no policy, and so do its threads).
 	 * The binding comes before the thread's first allocation or free, so
 	 * its cache is empty: nothing to flush. */
-	if (os_get_mempolicy(&mode, &mask) == 0 && mode != MPOL_DEFAULT)
+	if (s.own_policy ||
+	    (os_get_mempolicy(&mode, &mask) == 0 && mode != MPOL_DEFAULT &&
+	     mode != MPOL_LOCAL))
 		ns_thread_own_policy(true);
 	else
 		bind_here(true, false);
@@ -426,6 +450,50 @@ static bool has_affinity(const pthread_attr_t *attr)
 	if (attr == NULL || pthread_attr_getaffinity_np(attr, sizeof(set), &set))
 		return false;
 	return CPU_COUNT(&set) < CPU_SETSIZE;
+}
+
+/*
+ * NUMASHIM_THREADS: a new thread's node, and its CPUs. Without an
+ * attribute, the thread gets glibc's default one (pthread_setattr_default_np)
+ * with the node's CPUs as its affinity: glibc sets it before the thread
+ * runs, so a pthread_setaffinity_np its creator makes once pthread_create
+ * has returned wins (placed from the new thread, it was undone: found by a
+ * review), and a default that carries an affinity of its own is kept. An
+ * attribute of the program's cannot be copied (glibc has no call for it)
+ * nor changed (another thread may be using it): without an affinity, the
+ * new thread pins itself first thing, and a creator's call may come before
+ * that (README).
+ */
+static int create_placed(pthread_t *th, const pthread_attr_t *attr,
+			 struct start *s)
+{
+	pthread_attr_t dflt;
+	bool have_dflt = attr == NULL && pthread_getattr_default_np(&dflt) == 0;
+	const pthread_attr_t *use = attr;
+	cpu_set_t want;
+	int node = -1, rc;
+
+	if (!has_affinity(have_dflt ? &dflt : attr))
+		node = policy_thread_node(&ns.plan, ns.plan.threads,
+					  __atomic_fetch_add(&T.created, 1,
+							     __ATOMIC_RELAXED),
+					  T.cpus_of);
+	if (node >= 0 && have_dflt && node_cpus(node, &want) &&
+	    pthread_attr_setaffinity_np(&dflt, sizeof(want), &want) == 0)
+		use = &dflt;
+	else
+		s->node = node;
+	rc = T.real_create(th, use, trampoline, s);
+	if (have_dflt)
+		pthread_attr_destroy(&dflt);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	if (use == &dflt)
+		NS_COUNT(threads_placed[node], 1);
+	ns_stats_thread_start(T.real_create);
+	return 0;
 }
 
 NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
@@ -463,11 +531,9 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	s->arg = arg;
 	s->node = -1;
 	s->big_stack = big_stack(attr);
-	if (ns.plan.threads != POLICY_THREADS_NONE && !has_affinity(attr))
-		s->node = policy_thread_node(&ns.plan, ns.plan.threads,
-					     __atomic_fetch_add(&T.created, 1,
-								__ATOMIC_RELAXED),
-					     T.cpus_of);
+	s->own_policy = ns_self.own_policy;
+	if (ns.plan.threads != POLICY_THREADS_NONE)
+		return create_placed(th, attr, s);
 	rc = T.real_create(th, attr, trampoline, s);
 	if (rc)
 		free(s);

@@ -3,6 +3,7 @@
  * the shim's own constructor has run.  It keeps its blocks in globals for
  * early_main to check, realloc and free. */
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,26 @@
 __attribute__((visibility("default"))) void *early_blocks[EARLY_N];
 __attribute__((visibility("default"))) size_t early_sizes[EARLY_N];
 __attribute__((visibility("default"))) int early_ran;
+/* Set by early_main: the child handler below makes a thread that
+ * allocates, and joins it, as a library's may. Registered from this
+ * constructor, it is registered before the shim's constructor runs. */
+__attribute__((visibility("default"))) int early_fork_thread;
+__attribute__((visibility("default"))) int early_fork_thread_done;
+
+static void *fork_thread(void *arg)
+{
+	free(malloc(100));
+	return arg;
+}
+
+static void forked(void)
+{
+	pthread_t th;
+
+	if (early_fork_thread && pthread_create(&th, NULL, fork_thread, NULL) == 0 &&
+	    pthread_join(th, NULL) == 0)
+		early_fork_thread_done = 1;
+}
 
 static unsigned char early_byte(int k, size_t i)
 {
@@ -39,5 +60,6 @@ __attribute__((constructor(101))) static void early_ctor(void)
 		if (early_blocks[k])
 			for (size_t i = 0; i < early_sizes[k]; i++)
 				((unsigned char *)early_blocks[k])[i] = early_byte(k, i);
+	pthread_atfork(NULL, NULL, forked);
 	early_ran = 1;
 }

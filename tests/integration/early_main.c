@@ -3,10 +3,17 @@
  * must hold their contents, report a sane usable size, and survive realloc
  * and free under the shim.
  *
- *   early_main   (with early.so and the shim in LD_PRELOAD, either order) */
+ *   early_main   (with early.so and the shim in LD_PRELOAD, either order)
+ *
+ * Then, with a second thread running, it forks, and early.so's atfork child
+ * handler (registered before the shim's constructor ran) makes a thread
+ * that allocates: the child must finish (it waited for ever on the shim's
+ * arena lock, still held from the fork, when the shim reset it after). */
 #include "tests/integration/check.h"
 
 #include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
 
 #define EARLY_N 8
 
@@ -28,6 +35,36 @@ static unsigned char early_byte(int k, size_t i)
 }
 
 static const size_t early_align[EARLY_N] = { 8, 16, 16, 256, 4096, 16, 64, 16 };
+
+static void *idle(void *arg)
+{
+	pause();
+	return arg;
+}
+
+static void fork_with_thread(void)
+{
+	int *arm = dlsym(RTLD_DEFAULT, "early_fork_thread");
+	int *done = dlsym(RTLD_DEFAULT, "early_fork_thread_done");
+	pthread_t th;
+	pid_t pid;
+	int st;
+
+	if (arm == NULL || done == NULL || pthread_create(&th, NULL, idle, NULL)) {
+		check_fail(__FILE__, __LINE__, "fork: expected early.so's handler and a thread");
+		return;
+	}
+	*arm = 1;
+	pid = fork();
+	if (pid == 0) {
+		alarm(10);
+		_exit(*done ? 0 : 3);
+	}
+	*arm = 0;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "fork: expected the child to make its handler's thread and exit 0, got status 0x%x%s",
+	      pid > 0 ? st : -1, WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? " (hung)" : "");
+}
 
 int main(void)
 {
@@ -86,6 +123,7 @@ int main(void)
 	ctor_block = realloc(ctor_block, 10000);
 	free(ctor_block);
 	free(ctor_big);
+	fork_with_thread();
 	/* the heap still works after all that */
 	for (int i = 0; i < 10000; i++)
 		free(malloc((size_t)i % 3000 + 1));

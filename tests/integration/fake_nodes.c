@@ -38,6 +38,17 @@
  *           time; with NUMASHIM_ARENAS_PER_CPU=1 they share node 0's one
  *           arena (their blocks come from the same chunks), with 2 each
  *           has an arena of its own (no chunk in common).
+ *   localalloc: "share shared" in a process whose memory policy is
+ *           MPOL_LOCAL, set by a raw system call as numactl --localalloc
+ *           sets it before the exec: the new thread inherits it and must
+ *           still use its node's arena (it was taken off the arenas).
+ *   setaffinity N: (NUMASHIM_THREADS=spread) N times, a thread created
+ *           without an attribute is given every CPU by its creator right
+ *           after pthread_create; it must keep them (numashim's placement
+ *           from inside the new thread undid the creator's call).
+ *   default-affinity: (NUMASHIM_THREADS=spread) glibc's default thread
+ *           attribute carries every CPU, the creator is pinned to CPU 0:
+ *           a thread created without an attribute must get every CPU.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -49,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <threads.h>
 #include <unistd.h>
 
@@ -330,15 +342,66 @@ static int test_tiny_stack(bool raw)
 	return 0;
 }
 
+static void *report_affinity(void *unused)
+{
+	cpu_set_t s;
+
+	usleep(20000); /* the creator's call comes first */
+	if (pthread_getaffinity_np(pthread_self(), sizeof(s), &s))
+		return (void *)-1;
+	return (void *)(intptr_t)CPU_COUNT(&s);
+}
+
+static int test_setaffinity(int n)
+{
+	cpu_set_t all;
+	int narrowed = 0;
+
+	if (sched_getaffinity(0, sizeof(all), &all) || CPU_COUNT(&all) < 2)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		void *cpus;
+
+		if (pthread_create(&t, NULL, report_affinity, NULL) ||
+		    pthread_setaffinity_np(t, sizeof(all), &all) || pthread_join(t, &cpus))
+			return 1;
+		narrowed += (intptr_t)cpus != CPU_COUNT(&all);
+	}
+	printf("setaffinity: %d of %d threads lost the CPUs their creator gave them\n",
+	       narrowed, n);
+	return narrowed != 0;
+}
+
+static int test_default_affinity(void)
+{
+	pthread_attr_t a;
+	cpu_set_t all;
+	pthread_t t;
+	void *cpus;
+
+	if (sched_getaffinity(0, sizeof(all), &all) || CPU_COUNT(&all) < 2 ||
+	    pthread_attr_init(&a) || pthread_attr_setaffinity_np(&a, sizeof(all), &all) ||
+	    pthread_setattr_default_np(&a) || pin(0) ||
+	    pthread_create(&t, NULL, report_affinity, NULL) || pthread_join(t, &cpus))
+		return 1;
+	printf("default-affinity: a thread made with the default attribute (every CPU, %d) "
+	       "has %d\n", CPU_COUNT(&all), (int)(intptr_t)cpus);
+	return (intptr_t)cpus != CPU_COUNT(&all);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "share") == 0)
 		return test_share(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "c11") == 0)
 		return test_c11(atoi(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "setaffinity") == 0)
+		return test_setaffinity(atoi(argv[2]));
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N\n",
+			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|\n"
+			"localalloc|setaffinity N|default-affinity\n",
 			argv[0]);
 		return 2;
 	}
@@ -350,6 +413,14 @@ int main(int argc, char **argv)
 		return test_first();
 	if (strcmp(argv[1], "handed") == 0)
 		return test_handed();
+	if (strcmp(argv[1], "localalloc") == 0) {
+		/* numactl --localalloc: MPOL_LOCAL (4), before the shim saw it. */
+		if (syscall(SYS_set_mempolicy, 4, NULL, 0))
+			return 1;
+		return test_share("shared");
+	}
+	if (strcmp(argv[1], "default-affinity") == 0)
+		return test_default_affinity();
 	if (strcmp(argv[1], "tiny-stack") == 0)
 		return test_tiny_stack(false);
 	if (strcmp(argv[1], "tiny-stack-raw") == 0)

@@ -26,6 +26,13 @@
  *                      makes them without the shim (all, none, all, none
  *                      but locked; none but locked twice; all locked
  *                      three times, none but locked; none)
+ *                      and a shared read-only mapping under MCL_FUTURE (all
+ *                      locked), and a fork's child's mapping (not locked:
+ *                      the kernel does not pass it on)
+ *   mmap_edge mcl-race N
+ *                      N rounds of a thread mapping 4 MiB while the main
+ *                      thread calls munlockall under MCL_FUTURE: nothing
+ *                      may stay locked
  */
 #include "tests/integration/check.h"
 
@@ -231,7 +238,8 @@ static void check_pages(const char *what, const char *p, size_t len, long before
 static void one_flags(const char *what, int prot, int flags, size_t want_pages, long want_kb)
 {
 	long before = locked_kb();
-	char *p = mmap(NULL, BIG, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+	char *p = mmap(NULL, BIG, prot,
+		       ((flags & MAP_SHARED) ? 0 : MAP_PRIVATE) | MAP_ANONYMOUS | flags, -1, 0);
 
 	if (p == MAP_FAILED) {
 		check_fail(__FILE__, __LINE__, "%s: expected a mapping, got %s", what,
@@ -257,6 +265,57 @@ static void one_malloc(const char *what, size_t want_pages, long want_kb)
 	check_pages(what, (char *)(((uintptr_t)p + 4095) & ~(uintptr_t)4095), BIG - 4096,
 		    before, want_pages - 1, want_kb, true);
 	free(p);
+}
+
+/* The kernel does not pass mlockall(MCL_FUTURE) on to a fork's child: its
+ * mappings are neither locked nor faulted in. (Not a block: the child's
+ * malloc may reuse the parent's freed extent, faulted in before the fork.) */
+static void fork_child_unlocked(void)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		check_failures = 0;
+		one_flags("plain, child of MCL_FUTURE", PROT_READ | PROT_WRITE, 0, 0, 0);
+		_exit(check_failures ? 1 : 0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "fork under MCL_FUTURE: expected the child's checks to pass");
+}
+
+/* A thread maps while another calls munlockall, under MCL_FUTURE: once
+ * both are done, nothing may be locked (a mapping the shim made unlocked
+ * and locked once placed stayed locked after the munlockall). */
+static void *map_one(void *unused)
+{
+	char *p = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void test_mcl_race(int rounds)
+{
+	int locked = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		pthread_t t;
+		void *p = NULL;
+
+		if (mlockall(MCL_FUTURE) || pthread_create(&t, NULL, map_one, NULL)) {
+			check_fail(__FILE__, __LINE__, "mlockall or pthread_create failed");
+			return;
+		}
+		munlockall();
+		pthread_join(t, &p);
+		locked += locked_kb() != 0;
+		if (p)
+			munmap(p, 4 << 20);
+	}
+	CHECK(locked == 0, "mcl-race: expected nothing locked after munlockall, got memory "
+	      "locked in %d of %d rounds", locked, rounds);
+	printf("mcl-race: %d rounds, memory locked after munlockall in %d\n", rounds, locked);
 }
 
 static void test_flags(void)
@@ -285,7 +344,9 @@ static void test_flags(void)
 	one_flags("plain, MCL_FUTURE", PROT_READ | PROT_WRITE, 0, all, kb);
 	one_flags("MAP_POPULATE, MCL_FUTURE", PROT_READ | PROT_WRITE, MAP_POPULATE, all, kb);
 	one_flags("PROT_NONE, MCL_FUTURE", PROT_NONE, 0, 0, kb);
+	one_flags("shared read-only, MCL_FUTURE", PROT_READ, MAP_SHARED, all, kb);
 	one_malloc("malloc, MCL_FUTURE", all, kb);
+	fork_child_unlocked();
 	munlockall();
 	one_flags("plain, after munlockall", PROT_READ | PROT_WRITE, 0, 0, 0);
 }
@@ -300,8 +361,11 @@ int main(int argc, char **argv)
 		test_fork(atoi(argv[2]), argc == 4 && strcmp(argv[3], "newpid") == 0);
 	else if (argc == 2 && strcmp(argv[1], "flags") == 0)
 		test_flags();
+	else if (argc == 3 && strcmp(argv[1], "mcl-race") == 0)
+		test_mcl_race(atoi(argv[2]));
 	else {
-		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags\n", argv[0]);
+		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|mcl-race N\n",
+			argv[0]);
 		return 2;
 	}
 	CHECK_EXIT();

@@ -190,6 +190,23 @@ def bind_is_strict():
     p.wait()
 
 
+def thread_exit_policy():
+    """Threads that set or clear a memory policy in a key destructor, after
+    numashim's exit work: none may stay counted (one was bound again and
+    its slot leaked, or its slot was given back twice)."""
+    p = start({}, "dtor")
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    check(path is not None, "dtor: a segment exists for pid %d" % pid)
+    if path:
+        h, nodes = decode(path)
+        threads = [n["threads"] for n in nodes]
+        check(sum(threads) == 1, "dtor: threads bound per node %s, expected the "
+              "main thread's alone" % threads)
+    p.stdin.close()
+    p.wait()
+
+
 def disabled():
     p = start({"NUMASHIM_STATS": "off"})
     pid = int(p.stdout.readline().split()[1])
@@ -207,5 +224,6 @@ remote_frees()
 passing_through()
 interleave_weighted()
 bind_is_strict()
+thread_exit_policy()
 disabled()
 sys.exit(1 if failures else 0)

@@ -28,6 +28,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sched.h>
@@ -51,6 +52,23 @@ static bool mode(const char *m)
 	return mode_arg && strcmp(mode_arg, m) == 0;
 }
 
+/* The interposed set_mempolicy (the shim's), for "dtor". */
+static long mempolicy(int mode, unsigned long mask)
+{
+	long (*set)(int, const unsigned long *, unsigned long) =
+		(long (*)(int, const unsigned long *, unsigned long))dlsym(RTLD_DEFAULT,
+									  "set_mempolicy");
+
+	return set ? set(mode, mode == 0 ? NULL : &mask, mode == 0 ? 0 : 64) : -1;
+}
+
+static pthread_key_t dtor_key;
+
+static void dtor(void *how)
+{
+	mempolicy(how == (void *)1 ? 0 /* MPOL_DEFAULT */ : 1 /* MPOL_PREFERRED */, 1);
+}
+
 static void *worker(void *arg)
 {
 	int cpu = (int)(intptr_t)arg;
@@ -59,6 +77,14 @@ static void *worker(void *arg)
 	CPU_ZERO(&s);
 	CPU_SET(cpu, &s);
 	sched_setaffinity(0, sizeof(s), &s);
+	if (mode("dtor")) {
+		/* Half the threads set a policy and clear it in a key
+		 * destructor, the other half set one there only: after
+		 * numashim's exit work either way. */
+		if (cpu % 2 == 0 && mempolicy(1 /* MPOL_PREFERRED */, 1))
+			exit(2);
+		pthread_setspecific(dtor_key, cpu % 2 == 0 ? (void *)1 : (void *)2);
+	}
 	for (size_t i = 0; i < blocks; i++) {
 		char *p = malloc(size);
 
@@ -112,6 +138,8 @@ int main(int argc, char **argv)
 	}
 	if (cpus > 64)
 		cpus = 64;
+	if (mode("dtor") && pthread_key_create(&dtor_key, dtor))
+		return 2;
 	if (mode("pinned-main")) {
 		struct sched_param prio = { 0 };
 		int start = sched_getscheduler(0), to = -1, last = -1;

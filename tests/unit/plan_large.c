@@ -13,6 +13,8 @@
 #include <string.h>
 
 #define INTERLEAVE POLICY_MPOL_INTERLEAVE
+#define PREFERRED POLICY_MPOL_PREFERRED
+#define BIND POLICY_MPOL_BIND
 
 /* Asserts the plan has a large set, the last one, over real nodes `mask`. */
 static void assert_large_set(const struct resolved *r, policy_nodemask_t mask)
@@ -295,7 +297,7 @@ static void interleave_nodes_outside_cpuset_warn_once(void **state)
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "2-3");
 	assert_string_equal(r.log.w[0].fallback, "2");
 	/* One node left, the one named: large blocks go there, as said. */
-	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(2));
+	assert_set(&r.plan, r.plan.large_set, -1, PREFERRED, NODES(2));
 }
 
 static void interleave_nodes_memoryless_node_warns_once(void **state)
@@ -306,7 +308,7 @@ static void interleave_nodes_memoryless_node_warns_once(void **state)
 	faketopo_memoryless(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1-2"));
 	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1-2");
-	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+	assert_set(&r.plan, r.plan.large_set, -1, PREFERRED, NODES(1));
 }
 
 /* One node named for large blocks (a memory tier, say) is honoured; one
@@ -319,16 +321,32 @@ static void one_named_large_node_is_a_set(void **state)
 	faketopo_two(&t);
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_NODES=1"));
 	assert_int_equal(r.log.count, 0);
-	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+	assert_set(&r.plan, r.plan.large_set, -1, PREFERRED, NODES(1));
 	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_WEIGHTS=0:1"));
 	assert_int_equal(r.log.count, 0);
-	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(0));
+	assert_set(&r.plan, r.plan.large_set, -1, PREFERRED, NODES(0));
 	assert_true(r.plan.vweighted);
+	/* Bound as the policy binds a node: strictly under bind. */
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:0-1",
+				"NUMASHIM_INTERLEAVE_NODES=1"));
+	assert_set(&r.plan, r.plan.large_set, -1, BIND, NODES(1));
 	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:1"));
 	assert_int_equal(r.log.count, 0);
 	assert_int_equal(r.plan.large_set, -1);
 	resolve_env(&r, &t, ENV("NUMASHIM_NODES=0"));
 	assert_int_equal(r.plan.large_set, -1);
+	/* "all" names no node: the plan is the one without the variable. */
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=bind:1",
+				"NUMASHIM_INTERLEAVE_NODES=all"));
+	assert_int_equal(r.plan.large_set, -1);
+	/* A preferred node the machine lacks falls back to local: then it
+	 * is NUMASHIM_NODES that narrows the list. */
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:7", "NUMASHIM_NODES=0-1",
+				"NUMASHIM_INTERLEAVE_NODES=1-2"));
+	assert_int_equal(r.log.count, 2);
+	assert_string_equal(r.log.w[1].why, "lists a node outside NUMASHIM_NODES");
+	faketopo_two(&t);
 	/* Narrowed by the policy: the message names the policy. */
 	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=preferred:1",
 				"NUMASHIM_INTERLEAVE_NODES=0-1"));
@@ -336,7 +354,7 @@ static void one_named_large_node_is_a_set(void **state)
 	assert_string_equal(r.log.w[0].why,
 			    "lists a node outside the nodes of NUMASHIM_POLICY");
 	assert_string_equal(r.log.w[0].fallback, "1");
-	assert_set(&r.plan, r.plan.large_set, -1, INTERLEAVE, NODES(1));
+	assert_set(&r.plan, r.plan.large_set, -1, PREFERRED, NODES(1));
 	resolve_env(&r, &t, ENV("NUMASHIM_NODES=0", "NUMASHIM_INTERLEAVE_NODES=0-1"));
 	assert_string_equal(r.log.w[0].why, "lists a node outside NUMASHIM_NODES");
 	/* Weights that were refused are not the statistics' either. */

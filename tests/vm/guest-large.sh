@@ -68,6 +68,8 @@ for sc in populate locked mlockall mlockall-malloc; do
 	run "glibc" "" -- "$sc"
 	run "numashim" "$lib" -- --check "$sc"
 done
+# Not placed (README): shmat faults a segment in under mlockall(MCL_FUTURE).
+run "numashim, printed" "$lib" -- mlockall-shm
 run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- mremap
 run "glibc" "" -- spread
 run "numashim spread" "$lib" NUMASHIM_THREADS=spread -- --check spread

@@ -22,10 +22,10 @@
  *       a 256 MiB anonymous mapping made with MAP_POPULATE (or
  *       MAP_LOCKED), never touched: the kernel faults its pages in inside
  *       mmap, so they show whether the placement came first
- *   place_large mlockall|mlockall-malloc  [--expect ...]
+ *   place_large mlockall|mlockall-malloc|mlockall-shm  [--expect ...]
  *       after mlockall(MCL_CURRENT|MCL_FUTURE), a 256 MiB anonymous
- *       mapping (or malloc'd block), never touched: the kernel faults
- *       every new mapping in inside mmap
+ *       mapping (or malloc'd block, or shm segment), never touched: the
+ *       kernel faults every new mapping in inside mmap (and shmat)
  *   place_large mremap
  *       a 256 MiB anonymous mapping, touched, grown to 512 MiB by mremap
  *       (MREMAP_MAYMOVE), its contents checked, the new half touched:
@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -222,18 +223,32 @@ static int scenario_populate(int flag)
 	return shares(flag == MAP_LOCKED ? "locked" : "populate", p, BIG);
 }
 
-static int scenario_mlockall(bool use_malloc)
+/* how: 'm' mmap, 'b' malloc, 's' a System V shm segment. */
+static int scenario_mlockall(char how)
 {
+	const char *name = how == 'b' ? "mlockall-malloc" : how == 's' ? "mlockall-shm"
+								     : "mlockall";
 	char *p;
+	int id;
 
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))
 		die("mlockall");
-	p = use_malloc ? malloc(BIG)
-		       : mmap(NULL, BIG, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (how == 'b') {
+		p = malloc(BIG);
+	} else if (how == 's') {
+		if ((id = shmget(IPC_PRIVATE, BIG, IPC_CREAT | 0600)) < 0)
+			die("shmget");
+		p = shmat(id, NULL, 0);
+		shmctl(id, IPC_RMID, NULL); /* gone with the last detach */
+		if (p == (void *)-1)
+			die("shmat");
+	} else {
+		p = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	}
 	if (p == NULL || p == MAP_FAILED)
-		die(use_malloc ? "malloc(256 MiB)" : "mmap");
-	return shares(use_malloc ? "mlockall-malloc" : "mlockall", p, BIG);
+		die(name);
+	return shares(name, p, BIG);
 }
 
 static int scenario_mremap(void)
@@ -442,7 +457,7 @@ int main(int argc, char **argv)
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
 			"large|blocks|shared|mixed|keep|spread|populate|locked|"
-			"mlockall|mlockall-malloc|mremap\n");
+			"mlockall|mlockall-malloc|mlockall-shm|mremap\n");
 		return 2;
 	}
 	sc = argv[optind];
@@ -479,8 +494,12 @@ int main(int argc, char **argv)
 		return scenario_populate(MAP_LOCKED);
 	if (strcmp(sc, "mremap") == 0)
 		return scenario_mremap();
-	if (strcmp(sc, "mlockall") == 0 || strcmp(sc, "mlockall-malloc") == 0)
-		return scenario_mlockall(sc[8] != '\0');
+	if (strcmp(sc, "mlockall") == 0)
+		return scenario_mlockall('m');
+	if (strcmp(sc, "mlockall-malloc") == 0)
+		return scenario_mlockall('b');
+	if (strcmp(sc, "mlockall-shm") == 0)
+		return scenario_mlockall('s');
 	fprintf(stderr, "place_large: unknown scenario %s\n", sc);
 	return 2;
 }
