@@ -92,6 +92,22 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/*
+ * Whether a and b are one process's segment: by the identity the validated
+ * header holds (pid, start time, pid namespace; the reader refuses a file
+ * whose name says another pid or start), not by the path, which names it
+ * in many ways (a pid, "./numashim.PID.START", a symbolic link to the
+ * directory). A copy elsewhere is the same process too: shown once, as the
+ * Prometheus text must (node_exporter refuses a series given twice).
+ */
+static bool same_segment(const struct stats_snapshot *a,
+			 const struct stats_snapshot *b)
+{
+	return a->seg.h.pid == b->seg.h.pid &&
+	       a->seg.h.start_time == b->seg.h.start_time &&
+	       a->seg.h.pid_ns == b->seg.h.pid_ns;
+}
+
 /* `listed`: arg came from listing the directory, where a segment that
  * vanished (its process exited) or is still being created is skipped. */
 static void one(struct result *r, const struct stat_opts *o, const char *arg,
@@ -130,7 +146,7 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 	s->resident_ok = s->state == STATS_LIVE && s->seg.h.active &&
 			 stats_resident(s->seg.h.pid, s->resident) == 0;
 	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(r->v[i].path, s->path) == 0)
+		if (same_segment(&r->v[i], s))
 			return; /* named twice */
 	r->n++;
 }

@@ -149,6 +149,10 @@ def check_prom(text, pids):
                 check(m.group(1) in helped and m.group(1) in typed,
                       "prom: %s has HELP and TYPE before it" % m.group(1))
             samples.append((m.group(1), labels, float(m.group(3))))
+    # node_exporter's textfile collector refuses a file with a series twice.
+    series = [(n, tuple(sorted(lab.items()))) for n, lab, _ in samples]
+    dups = sorted(set(x for x in series if series.count(x) > 1))
+    check(not dups, "prom: no duplicate series (%d: %s)" % (len(dups), dups[:2]))
 
     def get(name, pid, **kw):
         for n, lab, v in samples:
