@@ -244,7 +244,7 @@ static void print_quiet(FILE *f, const struct result *r)
 		return;
 	fprintf(f, "%sUnder numashim, no statistics yet:", r->n ? "\n" : "");
 	for (size_t i = 0; i < shown; i++) {
-		char path[64], comm[32] = "";
+		char path[64], comm[32] = "", clean[64];
 		FILE *c;
 
 		snprintf(path, sizeof(path), "/proc/%d/comm", r->quiet[i]);
@@ -253,9 +253,12 @@ static void print_quiet(FILE *f, const struct result *r)
 				comm[strcspn(comm, "\n")] = '\0';
 			fclose(c);
 		}
+		/* The program names itself: no escape or tab of its reaches
+		 * the terminal. */
+		tool_clean(comm, clean, sizeof(clean));
 		fprintf(f, "%s %d", i ? "," : "", r->quiet[i]);
-		if (comm[0])
-			fprintf(f, " (%s)", comm);
+		if (clean[0])
+			fprintf(f, " (%s)", clean);
 	}
 	if (r->nquiet > shown)
 		fprintf(f, " and %zu more", r->nquiet - shown);
