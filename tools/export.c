@@ -115,7 +115,6 @@ static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
 	json_u(f, "sampled_pages", nd->sampled_pages, true);
 	json_u(f, "found_pages", nd->found_pages, true);
 	json_u(f, "fallback_pages", nd->fallbacks, true);
-	json_u(f, "migrated_pages", nd->migrated_pages, true);
 	json_u(f, "threads", nd->threads, true);
 	if (nd->sampled_pages) {
 		double loc = 100.0 * (double)nd->found_pages / (double)nd->sampled_pages;
@@ -192,7 +191,6 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 		total.sampled_pages += nd->sampled_pages;
 		total.found_pages += nd->found_pages;
 		total.fallbacks += nd->fallbacks;
-		total.migrated_pages += nd->migrated_pages;
 		total.threads += nd->threads;
 	}
 	fputs("],\n   \"total\":\n", f);
@@ -246,8 +244,6 @@ static const struct family families[] = {
 	  "another node; remote-page ratio: rate(numashim_pages_fallback_total[5m])"
 	  " / rate(numashim_pages_sampled_total[5m]) (<0.05 normal, 0.05-0.10 "
 	  "monitor, 0.10-0.20 investigate, >0.20 critical).", NODE, N(fallbacks) },
-	{ "numashim_pages_migrated_total", "counter", "Pages moved to the node "
-	  "by first-touch correction.", NODE, N(migrated_pages) },
 	{ "numashim_threads", "gauge", "Threads bound to the node now.", NODE,
 	  N(threads) },
 	{ "numashim_active", "gauge", "1: per-node arenas; 0: passing straight "

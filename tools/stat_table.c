@@ -185,7 +185,6 @@ void tool_print_table(FILE *f, const struct stats_snapshot *snap)
 	ROW(f, "Pages sampled", s, shown, sampled_pages, false);
 	ROW(f, "Pages found", s, shown, found_pages, false);
 	ROW(f, "Pages fallback", s, shown, fallbacks, false);
-	ROW(f, "Pages migrated", s, shown, migrated_pages, false);
 	ROW(f, "Threads", s, shown, threads, false);
 	rule(f, cols);
 	row_pct(f, "Local pages %", s, shown, 0);
