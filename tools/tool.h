@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "stats/reader.h"
@@ -99,6 +100,22 @@ void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
 /* One process's segment as stat's table (stat_table.c). */
 void tool_print_table(FILE *f, const struct stats_snapshot *snap);
 void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n);
+
+/*
+ * *acc += v, saturating at UINT64_MAX; true when the sum did not fit. Only
+ * a damaged or hostile segment gets there (2^64 bytes or events), where a
+ * wrapped sum would pass for a small, believable number: the outputs show
+ * UINT64_MAX and say which sums saturated (the table in a line below it,
+ * the JSON in total's "saturated").
+ */
+static inline bool tool_add_sat(uint64_t *acc, uint64_t v)
+{
+	if (__builtin_add_overflow(*acc, v, acc)) {
+		*acc = UINT64_MAX;
+		return true;
+	}
+	return false;
+}
 
 /* Remote-access level of the seeds for a percentage. */
 const char *tool_level(double pct);

@@ -3,9 +3,11 @@
 KIND valid (the numbers of mkseg.c's fill_valid).
 
     check_tool_output.py table|json|prom FILE PID [PID...]
+    check_tool_output.py wide-table|wide-json FILE PID
 
-Each PID must appear with exactly those numbers; prints one "ok"/"FAIL" line
-per check and exits 1 when a check failed."""
+Each PID must appear with exactly those numbers (wide-*: KIND wide, the
+numbers in WIDE); prints one "ok"/"FAIL" line per check and exits 1 when a
+check failed."""
 import json
 import re
 import sys
@@ -205,10 +207,53 @@ def check_prom(text, pids):
         check(get("numashim_shm_attached_total", pid) == 4, "prom %d: shm attached" % pid)
 
 
+# mkseg's KIND wide: counters of 16 to 20 digits, and sums beyond 2^64-1,
+# which stay at 2^64-1 (MAX) and are named in a note / "saturated".
+MAX = (1 << 64) - 1
+WIDE = {
+    "Allocs": [str(MAX), "1", str(MAX)],
+    "Frees": ["1", "9999999999999999", "10000000000000000"],
+    "Live small (MiB)": ["%.2f" % (MAX / MiB), "1.00", "%.2f" % (MAX / MiB)],
+    "Live blocks": [str(MAX), "101", str(MAX)],
+    "Remote frees": ["400", "150", "550"],
+}
+WIDE_SATURATED = ["live_bytes.small", "live_count.small", "allocs"]
+
+
+def check_wide_table(text, pids):
+    lines = text.splitlines()
+    head = next(i for i, l in enumerate(lines) if "Node 0" in l)
+    for line in lines[head + 1:]:
+        if line.startswith(("Saturated", "Remote pages:")):
+            break
+        check(len(line[18:].split()) == 3, "wide table: 3 columns apart: %r" % line)
+    rows = {l[:18].strip(): l[18:].split() for l in lines}
+    for label, want in WIDE.items():
+        check(rows.get(label) == want,
+              "wide table: %s = %s (got %s)" % (label, want, rows.get(label)))
+    note = next((l for l in lines if l.startswith("Saturated")), "")
+    check(all(r in note for r in ("Allocs", "Live small (MiB)", "Live blocks")) and
+          "Frees" not in note, "wide table: the note names the saturated rows: %r" % note)
+
+
+def check_wide_json(text, pids):
+    t = json.loads(text)[0]["total"]
+    check(t["allocs"] == MAX and t["frees"] == 10000000000000000 and
+          t["live_bytes"]["small"] == MAX and t["live_count"]["small"] == MAX and
+          t["remote_frees"] == 550,
+          "wide json: totals saturate at 2^64-1: %s" % {k: t[k] for k in (
+              "allocs", "frees", "live_bytes", "live_count")})
+    check(t.get("saturated") == WIDE_SATURATED, "wide json: total's saturated = %s (got %s)"
+          % (WIDE_SATURATED, t.get("saturated")))
+    for n in json.loads(text)[0]["nodes"]:
+        check("saturated" not in n, "wide json: node %d has no saturated" % n["node"])
+
+
 def main():
     kind, path, pids = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
     text = open(path, encoding="utf-8").read()
-    {"table": check_table, "json": check_json, "prom": check_prom}[kind](text, pids)
+    {"table": check_table, "json": check_json, "prom": check_prom,
+     "wide-table": check_wide_table, "wide-json": check_wide_json}[kind](text, pids)
     sys.exit(1 if failures else 0)
 
 
