@@ -387,7 +387,7 @@ static int parse_opts(int argc, char **argv, struct stat_opts *o)
 			}
 			break;
 		default:
-			return tool_badopt("stat", c, argv);
+			return tool_badopt("stat", c, argv, opts);
 		}
 	}
 	o->args = argv + optind;

@@ -80,9 +80,11 @@ const char *tool_optname(const char *var, char *buf, size_t len);
  */
 int tool_find_lib(const char *given, bool for_service, char *out, size_t len);
 
-/* Report a getopt failure (opterr = 0, optstring starting with ':' or
- * "+:"): one line naming the command and the option. Returns TOOL_USAGE. */
-int tool_badopt(const char *cmd, int c, char **argv);
+/* Report a getopt_long failure (opterr = 0, optstring starting with ':'
+ * or "+:"; `opts` the long options it was given): one line naming the
+ * command and the option as written. Returns TOOL_USAGE. */
+int tool_badopt(const char *cmd, int c, char **argv,
+		const struct option *opts);
 
 /* Print the policy options for a usage text. */
 void tool_print_policy_usage(FILE *f);
