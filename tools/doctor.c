@@ -543,7 +543,7 @@ int cmd_doctor(int argc, char **argv)
 			d->root = strcmp(optarg, "/") ? optarg : "";
 		} else {
 			free(d);
-			return tool_badopt("doctor", c, argv);
+			return tool_badopt("doctor", c, argv, opts);
 		}
 	}
 	for (int i = optind; i < argc; i++) {

@@ -91,8 +91,10 @@ static void json_u(FILE *f, const char *key, uint64_t v, bool comma)
 	fprintf(f, "\"%s\": %llu%s", key, (unsigned long long)v, comma ? ", " : "");
 }
 
+/* `saturated` (the total only): the JSON array's items, see json_total. */
 static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
-		      const char *indent, const uint64_t *resident)
+		      const char *indent, const uint64_t *resident,
+		      const char *saturated)
 {
 	fprintf(f, "%s{", indent);
 	if (node >= 0)
@@ -115,8 +117,9 @@ static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
 	json_u(f, "sampled_pages", nd->sampled_pages, true);
 	json_u(f, "found_pages", nd->found_pages, true);
 	json_u(f, "fallback_pages", nd->fallbacks, true);
-	json_u(f, "migrated_pages", nd->migrated_pages, true);
 	json_u(f, "threads", nd->threads, true);
+	if (saturated)
+		fprintf(f, "\"saturated\": [%s], ", saturated);
 	if (nd->sampled_pages) {
 		double loc = 100.0 * (double)nd->found_pages / (double)nd->sampled_pages;
 		double rem = 100.0 * (double)nd->fallbacks / (double)nd->sampled_pages;
@@ -129,16 +132,79 @@ static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
 	}
 }
 
+#define N(field) offsetof(struct ns_stats_node, field)
+
+/* The counters summed into "total", by their JSON names. */
+static const struct {
+	const char *name;
+	size_t off;
+} summed[] = {
+	{ "live_bytes.small", N(live_bytes[NS_BAND_SMALL]) },
+	{ "live_bytes.large", N(live_bytes[NS_BAND_LARGE]) },
+	{ "live_bytes.mmap", N(live_bytes[NS_BAND_MMAP]) },
+	{ "live_count.small", N(live_count[NS_BAND_SMALL]) },
+	{ "live_count.large", N(live_count[NS_BAND_LARGE]) },
+	{ "live_count.mmap", N(live_count[NS_BAND_MMAP]) },
+	{ "allocs", N(allocs) },
+	{ "frees", N(frees) },
+	{ "remote_frees", N(remote_frees) },
+	{ "interleaved_bytes", N(interleaved_bytes) },
+	{ "sampled_pages", N(sampled_pages) },
+	{ "found_pages", N(found_pages) },
+	{ "fallback_pages", N(fallbacks) },
+	{ "threads", N(threads) },
+};
+
+/*
+ * "total": the shown nodes' counters summed, each saturating at
+ * UINT64_MAX (tool_add_sat), and "saturated": the names of the sums that
+ * did ("live_bytes.small", "allocs", ...; "resident_bytes"), empty for a
+ * sound segment.
+ */
+static void json_total(FILE *f, const struct stats_snapshot *snap,
+		       uint64_t shown)
+{
+	struct ns_stats_node total;
+	uint64_t resident = 0;
+	char sat[512] = "";
+	size_t len = 0;
+
+	memset(&total, 0, sizeof(total));
+	for (size_t i = 0; i < sizeof(summed) / sizeof(summed[0]); i++) {
+		uint64_t *acc = (uint64_t *)((char *)&total + summed[i].off);
+		bool over = false;
+
+		for (int k = 0; k < NS_STATS_MAX_NODES; k++)
+			if (shown >> k & 1)
+				over |= tool_add_sat(acc, *(const uint64_t *)(
+					(const char *)&snap->seg.node[k] +
+					summed[i].off));
+		if (over && len < sizeof(sat))
+			len += (size_t)snprintf(sat + len, sizeof(sat) - len,
+						"%s\"%s\"", len ? ", " : "",
+						summed[i].name);
+	}
+	if (snap->resident_ok) {
+		bool over = false;
+
+		for (int k = 0; k < NS_STATS_MAX_NODES; k++)
+			if (shown >> k & 1)
+				over |= tool_add_sat(&resident, snap->resident[k]);
+		if (over && len < sizeof(sat))
+			snprintf(sat + len, sizeof(sat) - len, "%s\"resident_bytes\"",
+				 len ? ", " : "");
+	}
+	json_node(f, &total, -1, "    ", snap->resident_ok ? &resident : NULL,
+		  sat);
+}
+
 static void json_one(FILE *f, const struct stats_snapshot *snap)
 {
 	const struct ns_stats_segment *s = &snap->seg;
 	const struct ns_stats_header *h = &s->h;
 	uint64_t shown = stats_nodes_shown(s);
-	struct ns_stats_node total;
-	uint64_t resident = 0;
 	bool first = true;
 
-	memset(&total, 0, sizeof(total));
 	fprintf(f, "  {\"pid\": %d, ", h->pid);
 	json_u(f, "start_time", h->start_time, true);
 	fputs("\"comm\": ", f);
@@ -179,24 +245,10 @@ static void json_one(FILE *f, const struct stats_snapshot *snap)
 		fputs(first ? "\n" : ",\n", f);
 		first = false;
 		json_node(f, nd, k, "    ",
-			  snap->resident_ok ? &snap->resident[k] : NULL);
-		resident += snap->resident[k];
-		for (int b = 0; b < NS_BANDS; b++) {
-			total.live_bytes[b] += nd->live_bytes[b];
-			total.live_count[b] += nd->live_count[b];
-		}
-		total.allocs += nd->allocs;
-		total.frees += nd->frees;
-		total.remote_frees += nd->remote_frees;
-		total.interleaved_bytes += nd->interleaved_bytes;
-		total.sampled_pages += nd->sampled_pages;
-		total.found_pages += nd->found_pages;
-		total.fallbacks += nd->fallbacks;
-		total.migrated_pages += nd->migrated_pages;
-		total.threads += nd->threads;
+			  snap->resident_ok ? &snap->resident[k] : NULL, NULL);
 	}
 	fputs("],\n   \"total\":\n", f);
-	json_node(f, &total, -1, "    ", snap->resident_ok ? &resident : NULL);
+	json_total(f, snap, shown);
 	fputs("}", f);
 }
 
@@ -220,7 +272,6 @@ struct family {
 	size_t off;         /* in the node (NODE, BAND) or header (PROC) */
 };
 
-#define N(field) offsetof(struct ns_stats_node, field)
 #define H(field) offsetof(struct ns_stats_header, field)
 
 static const struct family families[] = {
@@ -246,8 +297,6 @@ static const struct family families[] = {
 	  "another node; remote-page ratio: rate(numashim_pages_fallback_total[5m])"
 	  " / rate(numashim_pages_sampled_total[5m]) (<0.05 normal, 0.05-0.10 "
 	  "monitor, 0.10-0.20 investigate, >0.20 critical).", NODE, N(fallbacks) },
-	{ "numashim_pages_migrated_total", "counter", "Pages moved to the node "
-	  "by first-touch correction.", NODE, N(migrated_pages) },
 	{ "numashim_threads", "gauge", "Threads bound to the node now.", NODE,
 	  N(threads) },
 	{ "numashim_active", "gauge", "1: per-node arenas; 0: passing straight "

@@ -238,6 +238,67 @@ int tool_find_lib(const char *given, bool for_service, char *out, size_t len)
 	return -ENOENT;
 }
 
+/*
+ * The long option of `opts` that `arg` ("--NAME=VALUE", NAME perhaps
+ * abbreviated) names, if it takes no value and getopt reported it by its
+ * val `opt`: glibc reports such an option by setting optopt to its val,
+ * exactly as it reports an unknown short option -<val>. NULL for anything
+ * else, such as an unknown short option that followed a --NAME=VALUE.
+ */
+static const struct option *valued_flag(const char *arg, int opt,
+					 const struct option *opts)
+{
+	const struct option *found = NULL;
+	size_t n;
+
+	if (strncmp(arg, "--", 2) != 0 || strchr(arg, '=') == NULL)
+		return NULL;
+	arg += 2;
+	n = strcspn(arg, "=");
+	for (; opts->name; opts++) {
+		if (opts->has_arg != no_argument || opts->flag || opts->val != opt ||
+		    strncmp(opts->name, arg, n) != 0)
+			continue;
+		if (opts->name[n] == '\0')
+			return opts; /* exact */
+		if (found == NULL)
+			found = opts;
+	}
+	return found;
+}
+
+int tool_badopt(const char *cmd, int c, char **argv,
+		const struct option *opts)
+{
+	/* The argument getopt stopped at, or (a short option within a
+	 * group, "-jZ") the one before it: a short option is named by
+	 * optopt instead. Cleaned: it may hold any byte. */
+	char bad[256], short_opt[3], opt[8];
+	const struct option *flag;
+	const char *raw = argv[optind - 1];
+
+	tool_clean(raw, bad, sizeof(bad));
+	snprintf(short_opt, sizeof(short_opt), "-%c",
+		 optopt > 0 && optopt < 256 ? optopt : '?');
+	tool_clean(short_opt, opt, sizeof(opt));
+	if (c == ':' && strncmp(raw, "--", 2) == 0)
+		tool_err("%s: %s needs a value (see numashim %s --help)", cmd, bad,
+			 cmd);
+	else if (c == ':')
+		tool_err("%s: %s needs a value (see numashim %s --help)", cmd, opt,
+			 cmd);
+	else if (optopt && (flag = valued_flag(raw, optopt, opts)) != NULL)
+		tool_err("%s: %s: --%s takes no value (see numashim %s --help)",
+			 cmd, bad, flag->name, cmd);
+	else if (optopt && optopt < 256)
+		tool_err("%s: unknown option %s (see numashim %s --help)", cmd,
+			 opt, cmd);
+	else
+		tool_err("%s: unknown or ambiguous option %s (see numashim "
+			 "%s --help)", cmd, bad, cmd);
+	return TOOL_USAGE;
+}
+
 void tool_print_policy_usage(FILE *f)
 {
 	for (size_t i = 0; i < policy_option_count; i++) {

@@ -66,22 +66,6 @@ static char *preload_value(const char *lib)
 	return v;
 }
 
-int tool_badopt(const char *cmd, int c, char **argv)
-{
-	const char *bad = argv[optind - 1];
-
-	if (c == ':')
-		tool_err("%s: %s needs a value (see numashim %s --help)", cmd, bad,
-			 cmd);
-	else if (optopt && optopt < 256)
-		tool_err("%s: unknown option -%c (see numashim %s --help)", cmd,
-			 optopt, cmd);
-	else
-		tool_err("%s: unknown or ambiguous option %s (see numashim "
-			 "%s --help)", cmd, bad, cmd);
-	return TOOL_USAGE;
-}
-
 int cmd_run(int argc, char **argv)
 {
 	struct option opts[MAX_LONGOPTS];
@@ -102,7 +86,7 @@ int cmd_run(int argc, char **argv)
 			return TOOL_OK;
 		}
 		if (!tool_policy_opt(c, optarg, &s))
-			return tool_badopt("run", c, argv);
+			return tool_badopt("run", c, argv, opts);
 	}
 	if (optind >= argc) {
 		tool_err("run: no command given (numashim run [OPTIONS] -- CMD "
@@ -312,7 +296,7 @@ int cmd_dropin(int argc, char **argv)
 		} else if (c == 'r') {
 			root = optarg;
 		} else if (!tool_policy_opt(c, optarg, &s)) {
-			return tool_badopt("dropin", c, argv);
+			return tool_badopt("dropin", c, argv, opts);
 		}
 	}
 	if (optind >= argc) {

@@ -92,6 +92,22 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/*
+ * Whether a and b are one process's segment: by the identity the validated
+ * header holds (pid, start time, pid namespace; the reader refuses a file
+ * whose name says another pid or start), not by the path, which names it
+ * in many ways (a pid, "./numashim.PID.START", a symbolic link to the
+ * directory). A copy elsewhere is the same process too: shown once, as the
+ * Prometheus text must (node_exporter refuses a series given twice).
+ */
+static bool same_segment(const struct stats_snapshot *a,
+			 const struct stats_snapshot *b)
+{
+	return a->seg.h.pid == b->seg.h.pid &&
+	       a->seg.h.start_time == b->seg.h.start_time &&
+	       a->seg.h.pid_ns == b->seg.h.pid_ns;
+}
+
 /* `listed`: arg came from listing the directory, where a segment that
  * vanished (its process exited) or is still being created is skipped. */
 static void one(struct result *r, const struct stat_opts *o, const char *arg,
@@ -130,7 +146,7 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 	s->resident_ok = s->state == STATS_LIVE && s->seg.h.active &&
 			 stats_resident(s->seg.h.pid, s->resident) == 0;
 	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(r->v[i].path, s->path) == 0)
+		if (same_segment(&r->v[i], s))
 			return; /* named twice */
 	r->n++;
 }
@@ -228,7 +244,7 @@ static void print_quiet(FILE *f, const struct result *r)
 		return;
 	fprintf(f, "%sUnder numashim, no statistics yet:", r->n ? "\n" : "");
 	for (size_t i = 0; i < shown; i++) {
-		char path[64], comm[32] = "";
+		char path[64], comm[32] = "", clean[64];
 		FILE *c;
 
 		snprintf(path, sizeof(path), "/proc/%d/comm", r->quiet[i]);
@@ -237,9 +253,12 @@ static void print_quiet(FILE *f, const struct result *r)
 				comm[strcspn(comm, "\n")] = '\0';
 			fclose(c);
 		}
+		/* The program names itself: no escape or tab of its reaches
+		 * the terminal. */
+		tool_clean(comm, clean, sizeof(clean));
 		fprintf(f, "%s %d", i ? "," : "", r->quiet[i]);
-		if (comm[0])
-			fprintf(f, " (%s)", comm);
+		if (clean[0])
+			fprintf(f, " (%s)", clean);
 	}
 	if (r->nquiet > shown)
 		fprintf(f, " and %zu more", r->nquiet - shown);
@@ -368,7 +387,7 @@ static int parse_opts(int argc, char **argv, struct stat_opts *o)
 			}
 			break;
 		default:
-			return tool_badopt("stat", c, argv);
+			return tool_badopt("stat", c, argv, opts);
 		}
 	}
 	o->args = argv + optind;

@@ -21,46 +21,89 @@ const char *tool_level(double pct)
 }
 
 
+/*
+ * Columns are COLW wide and always at least one space apart: a cell of
+ * COLW - 1 characters or more (a 20-digit counter of a damaged segment)
+ * pushes the rest of its row right rather than running into its neighbour.
+ */
 #define COLW 16
+
+/* The labels of the rows with a saturated sum, for the line below the
+ * table (see tool_add_sat). */
+struct saturated {
+	char rows[512];
+};
+
+static void saturated_add(struct saturated *sat, const char *label)
+{
+	size_t len = strlen(sat->rows);
+
+	snprintf(sat->rows + len, sizeof(sat->rows) - len, "%s%s",
+		 len ? ", " : "", label);
+}
 
 static double mib(uint64_t b)
 {
 	return (double)b / (1024.0 * 1024.0);
 }
 
+static void cell(FILE *f, const char *text)
+{
+	fprintf(f, " %*s", COLW - 1, text);
+}
+
+static void cell_u(FILE *f, uint64_t v, bool in_mib)
+{
+	char buf[48];
+
+	if (in_mib)
+		snprintf(buf, sizeof(buf), "%.2f", mib(v));
+	else
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	cell(f, buf);
+}
+
 static void row_u(FILE *f, const char *label, const struct ns_stats_segment *s,
-		  uint64_t shown, size_t off, size_t band, bool in_mib)
+		  uint64_t shown, size_t off, size_t band, bool in_mib,
+		  struct saturated *sat)
 {
 	uint64_t total = 0;
+	bool over = false;
 
 	fprintf(f, "%-18s", label);
 	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
 		const struct ns_stats_node *nd = &s->node[k];
-		uint64_t v;
+		const uint64_t *a = (const uint64_t *)((const char *)nd + off);
+		uint64_t v = 0;
 
 		if (!(shown >> k & 1))
 			continue;
 		if (band == NS_BANDS) { /* all bands */
-			const uint64_t *a = (const uint64_t *)((const char *)nd + off);
-
-			v = a[0] + a[1] + a[2];
+			for (int b = 0; b < NS_BANDS; b++)
+				over |= tool_add_sat(&v, a[b]);
 		} else {
-			v = ((const uint64_t *)((const char *)nd + off))[band];
+			v = a[band];
 		}
-		total += v;
-		if (in_mib)
-			fprintf(f, "%*.2f", COLW, mib(v));
-		else
-			fprintf(f, "%*llu", COLW, (unsigned long long)v);
+		over |= tool_add_sat(&total, v);
+		cell_u(f, v, in_mib);
 	}
-	if (in_mib)
-		fprintf(f, "%*.2f\n", COLW, mib(total));
-	else
-		fprintf(f, "%*llu\n", COLW, (unsigned long long)total);
+	cell_u(f, total, in_mib);
+	fputc('\n', f);
+	if (over)
+		saturated_add(sat, label);
 }
 
-#define ROW(f, label, s, shown, field, in_mib) \
-	row_u(f, label, s, shown, offsetof(struct ns_stats_node, field), 0, in_mib)
+#define ROW(f, label, s, shown, field, in_mib, sat) \
+	row_u(f, label, s, shown, offsetof(struct ns_stats_node, field), 0, \
+	      in_mib, sat)
+
+static void cell_pct(FILE *f, double pct)
+{
+	char buf[48];
+
+	snprintf(buf, sizeof(buf), "%.2f", pct);
+	cell(f, buf);
+}
 
 /* Local %, remote % or the level: one row over the nodes and the total. */
 static void row_pct(FILE *f, const char *label, const struct ns_stats_segment *s,
@@ -78,43 +121,48 @@ static void row_pct(FILE *f, const char *label, const struct ns_stats_segment *s
 			sp = s->node[k].sampled_pages;
 			fp = s->node[k].found_pages;
 			fb = s->node[k].fallbacks;
-			ts += sp, tf += fp, tb += fb;
+			tool_add_sat(&ts, sp);
+			tool_add_sat(&tf, fp);
+			tool_add_sat(&tb, fb);
 		} else {
 			sp = ts, fp = tf, fb = tb;
 		}
 		if (sp == 0)
-			fprintf(f, "%*s", COLW, "-");
+			cell(f, "-");
 		else if (what == 0)
-			fprintf(f, "%*.2f", COLW, 100.0 * (double)fp / (double)sp);
+			cell_pct(f, 100.0 * (double)fp / (double)sp);
 		else if (what == 1)
-			fprintf(f, "%*.2f", COLW, 100.0 * (double)fb / (double)sp);
+			cell_pct(f, 100.0 * (double)fb / (double)sp);
 		else
-			fprintf(f, "%*s", COLW,
-				tool_level(100.0 * (double)fb / (double)sp));
+			cell(f, tool_level(100.0 * (double)fb / (double)sp));
 	}
 	fputc('\n', f);
 }
 
 /* Resident memory numashim placed, per node (numa_maps; see the reader). */
 static void row_resident(FILE *f, const struct stats_snapshot *snap,
-			 uint64_t shown)
+			 uint64_t shown, struct saturated *sat)
 {
 	uint64_t total = 0;
+	bool over = false;
 
 	fprintf(f, "%-18s", "Resident (MiB)");
 	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
 		if (!(shown >> k & 1))
 			continue;
-		total += snap->resident[k];
+		over |= tool_add_sat(&total, snap->resident[k]);
 		if (snap->resident_ok)
-			fprintf(f, "%*.2f", COLW, mib(snap->resident[k]));
+			cell_u(f, snap->resident[k], true);
 		else
-			fprintf(f, "%*s", COLW, "-");
+			cell(f, "-");
 	}
 	if (snap->resident_ok)
-		fprintf(f, "%*.2f\n", COLW, mib(total));
+		cell_u(f, total, true);
 	else
-		fprintf(f, "%*s\n", COLW, "-");
+		cell(f, "-");
+	fputc('\n', f);
+	if (over && snap->resident_ok)
+		saturated_add(sat, "Resident (MiB)");
 }
 
 static void rule(FILE *f, int cols)
@@ -135,6 +183,7 @@ void tool_print_table(FILE *f, const struct stats_snapshot *snap)
 	const struct ns_stats_header *h = &s->h;
 	uint64_t shown = stats_nodes_shown(s), ts = 0, tb = 0;
 	char comm[64], exe[512], policy[256], col[32];
+	struct saturated sat = { "" };
 	struct timespec now;
 	int cols = 1;
 
@@ -164,37 +213,40 @@ void tool_print_table(FILE *f, const struct stats_snapshot *snap)
 		if (!(shown >> k & 1))
 			continue;
 		snprintf(col, sizeof(col), "Node %d", k);
-		fprintf(f, "%*s", COLW, col);
+		cell(f, col);
 		cols++;
 	}
-	fprintf(f, "%*s\n", COLW, "Total");
+	cell(f, "Total");
+	fputc('\n', f);
 	rule(f, cols);
 	row_u(f, "Live small (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_SMALL, true);
+	      live_bytes), NS_BAND_SMALL, true, &sat);
 	row_u(f, "Live large (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_LARGE, true);
+	      live_bytes), NS_BAND_LARGE, true, &sat);
 	row_u(f, "Live mmap (MiB)", s, shown, offsetof(struct ns_stats_node,
-	      live_bytes), NS_BAND_MMAP, true);
-	row_resident(f, snap, shown);
+	      live_bytes), NS_BAND_MMAP, true, &sat);
+	row_resident(f, snap, shown, &sat);
 	row_u(f, "Live blocks", s, shown, offsetof(struct ns_stats_node,
-	      live_count), NS_BANDS, false);
-	ROW(f, "Allocs", s, shown, allocs, false);
-	ROW(f, "Frees", s, shown, frees, false);
-	ROW(f, "Remote frees", s, shown, remote_frees, false);
-	ROW(f, "Interleaved (MiB)", s, shown, interleaved_bytes, true);
-	ROW(f, "Pages sampled", s, shown, sampled_pages, false);
-	ROW(f, "Pages found", s, shown, found_pages, false);
-	ROW(f, "Pages fallback", s, shown, fallbacks, false);
-	ROW(f, "Pages migrated", s, shown, migrated_pages, false);
-	ROW(f, "Threads", s, shown, threads, false);
+	      live_count), NS_BANDS, false, &sat);
+	ROW(f, "Allocs", s, shown, allocs, false, &sat);
+	ROW(f, "Frees", s, shown, frees, false, &sat);
+	ROW(f, "Remote frees", s, shown, remote_frees, false, &sat);
+	ROW(f, "Interleaved (MiB)", s, shown, interleaved_bytes, true, &sat);
+	ROW(f, "Pages sampled", s, shown, sampled_pages, false, &sat);
+	ROW(f, "Pages found", s, shown, found_pages, false, &sat);
+	ROW(f, "Pages fallback", s, shown, fallbacks, false, &sat);
+	ROW(f, "Threads", s, shown, threads, false, &sat);
 	rule(f, cols);
 	row_pct(f, "Local pages %", s, shown, 0);
 	row_pct(f, "Remote pages %", s, shown, 1);
 	row_pct(f, "Remote level", s, shown, 2);
+	if (sat.rows[0])
+		fprintf(f, "Saturated (these sums exceed 2^64-1 and show that "
+			"maximum; the segment is damaged): %s\n", sat.rows);
 	for (int k = 0; k < NS_STATS_MAX_NODES; k++) {
 		if (shown >> k & 1) {
-			ts += s->node[k].sampled_pages;
-			tb += s->node[k].fallbacks;
+			tool_add_sat(&ts, s->node[k].sampled_pages);
+			tool_add_sat(&tb, s->node[k].fallbacks);
 		}
 	}
 	if (ts)

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "stats/reader.h"
@@ -79,9 +80,11 @@ const char *tool_optname(const char *var, char *buf, size_t len);
  */
 int tool_find_lib(const char *given, bool for_service, char *out, size_t len);
 
-/* Report a getopt failure (opterr = 0, optstring starting with ':' or
- * "+:"): one line naming the command and the option. Returns TOOL_USAGE. */
-int tool_badopt(const char *cmd, int c, char **argv);
+/* Report a getopt_long failure (opterr = 0, optstring starting with ':'
+ * or "+:"; `opts` the long options it was given): one line naming the
+ * command and the option as written. Returns TOOL_USAGE. */
+int tool_badopt(const char *cmd, int c, char **argv,
+		const struct option *opts);
 
 /* Print the policy options for a usage text. */
 void tool_print_policy_usage(FILE *f);
@@ -99,6 +102,22 @@ void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
 /* One process's segment as stat's table (stat_table.c). */
 void tool_print_table(FILE *f, const struct stats_snapshot *snap);
 void tool_print_prometheus(FILE *f, const struct stats_snapshot *v, size_t n);
+
+/*
+ * *acc += v, saturating at UINT64_MAX; true when the sum did not fit. Only
+ * a damaged or hostile segment gets there (2^64 bytes or events), where a
+ * wrapped sum would pass for a small, believable number: the outputs show
+ * UINT64_MAX and say which sums saturated (the table in a line below it,
+ * the JSON in total's "saturated").
+ */
+static inline bool tool_add_sat(uint64_t *acc, uint64_t v)
+{
+	if (__builtin_add_overflow(*acc, v, acc)) {
+		*acc = UINT64_MAX;
+		return true;
+	}
+	return false;
+}
 
 /* Remote-access level of the seeds for a percentage. */
 const char *tool_level(double pct);

@@ -21,6 +21,9 @@
  *   stuck         seq odd, and this process stays alive holding it (a
  *                 writer stuck mid-update) until killed or 60 s pass
  *   flapping      seq advanced without pause for 10 s (torn reads)
+ *   wide          valid, with counters of 16 to 20 digits whose sums
+ *                 over the nodes (or bands) exceed UINT64_MAX (see
+ *                 check_tool_output.py's WIDE)
  * Prints the file name it wrote on stdout (stuck/flapping: before waiting).
  */
 #include <errno.h>
@@ -247,6 +250,13 @@ int main(int argc, char **argv)
 		s.h.pid = 0;
 	} else if (strcmp(kind, "odd") == 0) {
 		s.h.seq = 43;
+	} else if (strcmp(kind, "wide") == 0) {
+		s.node[0].allocs = UINT64_MAX;
+		s.node[1].allocs = 1;
+		s.node[0].frees = 1;
+		s.node[1].frees = 9999999999999999ULL;     /* 16 digits */
+		s.node[0].live_bytes[NS_BAND_SMALL] = UINT64_MAX;
+		s.node[0].live_count[NS_BAND_SMALL] = UINT64_MAX - 1;
 	} else {
 		fprintf(stderr, "mkseg: unknown kind %s\n", kind);
 		return 2;
