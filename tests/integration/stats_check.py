@@ -154,57 +154,52 @@ def passing_through():
     p.wait()
 
 
+def decoded(what, env, *args):
+    """Runs stats_prog, decodes its segment once it is ready; (h, nodes)
+    or None (a failed check) when it made none."""
+    p = start(env, *args)
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    check(path is not None, "%s: a segment exists for pid %d" % (what, pid))
+    seg = decode(path) if path else None
+    p.stdin.close()
+    p.wait()
+    return seg
+
+
 def interleave_weighted():
     """NUMASHIM_POLICY=interleave with weights for large blocks: the small
     blocks' set is interleaved evenly by the kernel, so its live blocks
     count half per node, not 3:1 (the weights were applied to every set)."""
-    p = start({"NUMASHIM_POLICY": "interleave",
-               "NUMASHIM_INTERLEAVE_WEIGHTS": "0:3,1:1"})
-    pid = int(p.stdout.readline().split()[1])
-    path = segment_of(pid)
-    check(path is not None, "interleave, weights: a segment exists for pid %d" % pid)
-    if path:
-        h, nodes = decode(path)
+    seg = decoded("interleave, weights", {"NUMASHIM_POLICY": "interleave",
+                                          "NUMASHIM_INTERLEAVE_WEIGHTS": "0:3,1:1"})
+    if seg:
+        h, nodes = seg
         cnt = [n["live_count"][0] for n in nodes]
         want = BLOCKS * len(nodes)  # one thread per CPU, one CPU per node
         check(len(cnt) == 2 and all(want / 2 * 0.98 <= c <= want / 2 * 1.03 for c in cnt),
               "interleave, weights 0:3,1:1: live small blocks per node %s, "
               "expected about %d each (%s)" % (cnt, want / 2, h["policy"]))
-    p.stdin.close()
-    p.wait()
 
 
 def bind_is_strict():
     """bind:NODES binds strictly (MPOL_BIND, its large blocks' runs too),
     and the segment says so (it said "advisory")."""
-    p = start({"NUMASHIM_POLICY": "bind:0-1"})
-    pid = int(p.stdout.readline().split()[1])
-    path = segment_of(pid)
-    if path:
-        h, _ = decode(path)
-        check(h["policy"].startswith("bind nodes 0-1 strict"),
-              "bind:0-1: the segment's policy reads %r" % h["policy"])
-    else:
-        check(False, "bind:0-1: a segment exists for pid %d" % pid)
-    p.stdin.close()
-    p.wait()
+    seg = decoded("bind:0-1", {"NUMASHIM_POLICY": "bind:0-1"})
+    if seg:
+        check(seg[0]["policy"].startswith("bind nodes 0-1 strict"),
+              "bind:0-1: the segment's policy reads %r" % seg[0]["policy"])
 
 
 def thread_exit_policy():
     """Threads that set or clear a memory policy in a key destructor, after
     numashim's exit work: none may stay counted (one was bound again and
     its slot leaked, or its slot was given back twice)."""
-    p = start({}, "dtor")
-    pid = int(p.stdout.readline().split()[1])
-    path = segment_of(pid)
-    check(path is not None, "dtor: a segment exists for pid %d" % pid)
-    if path:
-        h, nodes = decode(path)
-        threads = [n["threads"] for n in nodes]
+    seg = decoded("dtor", {}, "dtor")
+    if seg:
+        threads = [n["threads"] for n in seg[1]]
         check(sum(threads) == 1, "dtor: threads bound per node %s, expected the "
               "main thread's alone" % threads)
-    p.stdin.close()
-    p.wait()
 
 
 def disabled():
