@@ -43,7 +43,7 @@ static struct {
 			   void *(*)(void *), void *);
 	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
 	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
-	int bind_warned;
+	int bind_warned, own_policy_warned;
 	pthread_key_t exit_key;             /* see thread_exit */
 	bool exit_key_ok;
 	unsigned long created;              /* threads placed so far */
@@ -254,10 +254,21 @@ void ns_thread_own_policy(bool on)
 		return;
 	}
 	ns_self.busy = 1;
+	/* jemalloc refuses arena 0 under MALLOC_CONF=percpu_arena (EPERM):
+	 * the thread then stays on its node arena, bound as before, rather
+	 * than allocate there while its frees take the remote path (found
+	 * by a review). Said once. */
+	if (nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &zero,
+			      sizeof(zero)) != 0) {
+		ns_log_once(&T.own_policy_warned, "taking a thread with a memory "
+			    "policy of its own off numashim's arenas",
+			    EPERM, "it keeps its node's arena (MALLOC_CONF "
+			    "percpu_arena?)");
+		ns_self.busy = 0;
+		return;
+	}
 	if (ns_self.tag)
 		ns_arena_release(ns_self.set, ns_self.slot);
-	nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &zero,
-			  sizeof(zero));
 	nsje_mallctlbymib(T.flush_mib, T.flush_miblen, NULL, NULL, NULL, 0);
 	ns_self.tag = 0;
 	ns_self.own_policy = 1;

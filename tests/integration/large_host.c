@@ -5,7 +5,7 @@
  * gave each mapping, which /proc/self/numa_maps shows exactly
  * ("interleave:0", "prefer:0", "bind:0", "default").
  *
- *   usage: large_host malloc|threshold|mmap|program|threads
+ *   usage: large_host malloc|threshold|tiny|mmap|program|threads
  * Each prints what it found and exits 1 on the first wrong policy.
  */
 #ifndef _GNU_SOURCE
@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -99,6 +100,31 @@ static void test_malloc(bool user_threshold)
 	free(grown);
 	free(zeroed);
 	free(al);
+}
+
+/* Run with NUMASHIM_INTERLEAVE_MIN=4K, below jemalloc's thread cache
+ * limit (32 KiB): the threshold is raised above it, so malloc, calloc and
+ * memalign agree on every size (malloc's cached sizes were not
+ * interleaved, calloc's and memalign's were). */
+static void test_tiny(void)
+{
+	static const size_t sizes[] = { 4096, 20000, 32768, 40000, 200000 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		const char *want = sizes[i] > 32768 ? "interleave:0" : "prefer:0";
+		char what[3][48];
+		void *p[3] = { malloc(sizes[i]), calloc(1, sizes[i]), memalign(64, sizes[i]) };
+
+		if (!p[0] || !p[1] || !p[2])
+			exit(2);
+		snprintf(what[0], sizeof(what[0]), "malloc(%zu)", sizes[i]);
+		snprintf(what[1], sizeof(what[1]), "calloc(1, %zu)", sizes[i]);
+		snprintf(what[2], sizeof(what[2]), "memalign(64, %zu)", sizes[i]);
+		for (int k = 0; k < 3; k++) {
+			touch(p[k], sizes[i]);
+			expect(what[k], p[k], want);
+		}
+	}
 }
 
 static void *map(size_t len, int flags, int fd)
@@ -211,11 +237,14 @@ static void test_threads(void)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s malloc|threshold|mmap|program|threads\n", argv[0]);
+		fprintf(stderr, "usage: %s malloc|threshold|tiny|mmap|program|threads\n",
+			argv[0]);
 		return 2;
 	}
 	if (strcmp(argv[1], "malloc") == 0)
 		test_malloc(false);
+	else if (strcmp(argv[1], "tiny") == 0)
+		test_tiny();
 	else if (strcmp(argv[1], "threshold") == 0)
 		test_malloc(true);
 	else if (strcmp(argv[1], "mmap") == 0)
