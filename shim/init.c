@@ -193,6 +193,7 @@ static bool child_ready;
  * and the child's stats segment is its own. */
 void ns_forked_child(void)
 {
+	ns_mlock_forked();
 	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE))
 		return;
 	ns_mmap_forked();

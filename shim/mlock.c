@@ -64,6 +64,14 @@ NS_EXPORT int munlockall(void)
 	return (int)syscall(SYS_munlockall);
 }
 
+/* In a fork's child, from jemalloc's child handler: the kernel passed no
+ * future locking on. The pid check below misses a child whose pid equals
+ * its parent's (an init's child made in a new pid namespace). */
+void ns_mlock_forked(void)
+{
+	__atomic_store_n(&mcl_future, 0, __ATOMIC_SEQ_CST);
+}
+
 /* This process's future locking (0 nearly always: no system call then). */
 static int mcl_state(void)
 {

@@ -205,6 +205,7 @@ NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],
  * its pages (false: it could not, nothing mapped; *out may be MAP_FAILED),
  * ns_lock_populate locks it once placed (0 or mmap's errno). */
 NS_HIDDEN bool ns_mcl_populates(void);
+NS_HIDDEN void ns_mlock_forked(void);
 NS_HIDDEN bool ns_map_unlocked(void *addr, size_t len, int prot, int flags,
 			       int fd, off_t off, void **out);
 /* gen: ns_mcl_gen() from before the mapping was made; a munlockall since

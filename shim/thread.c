@@ -495,6 +495,15 @@ static int create_placed(pthread_t *th, const pthread_attr_t *attr,
 	else
 		s->node = node;
 	rc = T.real_create(th, use, trampoline, s);
+	if (rc && rc != EAGAIN && use == &dflt) {
+		/* glibc fails the creation when the kernel refuses the
+		 * affinity (a seccomp filter on sched_setaffinity, a cpuset):
+		 * made as asked, the thread pins itself, best effort (found by
+		 * a review: every pthread_create failed with EPERM). */
+		s->node = node;
+		use = attr;
+		rc = T.real_create(th, attr, trampoline, s);
+	}
 	if (have_dflt)
 		pthread_attr_destroy(&dflt);
 	if (rc) {

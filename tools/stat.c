@@ -105,7 +105,8 @@ static bool same_segment(const struct stats_snapshot *a,
 {
 	return a->seg.h.pid == b->seg.h.pid &&
 	       a->seg.h.start_time == b->seg.h.start_time &&
-	       a->seg.h.pid_ns == b->seg.h.pid_ns;
+	       a->seg.h.pid_ns == b->seg.h.pid_ns &&
+	       a->seg.h.image == b->seg.h.image;
 }
 
 /* `listed`: arg came from listing the directory, where a segment that

@@ -13,9 +13,11 @@
 __attribute__((visibility("default"))) void *early_blocks[EARLY_N];
 __attribute__((visibility("default"))) size_t early_sizes[EARLY_N];
 __attribute__((visibility("default"))) int early_ran;
-/* Set by early_main: the child handler below makes a thread that
- * allocates, and joins it, as a library's may. Registered from this
- * constructor, it is registered before the shim's constructor runs. */
+/* Set by early_main: the prepare handler below allocates, and the child
+ * handler makes a thread that allocates and joins it, as a library's may.
+ * They are registered first thing in this constructor, before anything
+ * allocated (in one preload order, before the shim's constructor ran):
+ * jemalloc must still come first. */
 __attribute__((visibility("default"))) int early_fork_thread;
 __attribute__((visibility("default"))) int early_fork_thread_done;
 
@@ -23,6 +25,12 @@ static void *fork_thread(void *arg)
 {
 	free(malloc(100));
 	return arg;
+}
+
+static void preparing(void)
+{
+	if (early_fork_thread)
+		free(malloc(1 << 20));
 }
 
 static void forked(void)
@@ -43,6 +51,7 @@ __attribute__((constructor(101))) static void early_ctor(void)
 {
 	void *p;
 
+	pthread_atfork(preparing, NULL, forked);
 	early_blocks[0] = malloc(early_sizes[0] = 24);
 	early_blocks[1] = calloc(10, early_sizes[1] = 100);
 	early_blocks[1] = realloc(early_blocks[1], early_sizes[1] = 5000);
@@ -60,6 +69,5 @@ __attribute__((constructor(101))) static void early_ctor(void)
 		if (early_blocks[k])
 			for (size_t i = 0; i < early_sizes[k]; i++)
 				((unsigned char *)early_blocks[k])[i] = early_byte(k, i);
-	pthread_atfork(NULL, NULL, forked);
 	early_ran = 1;
 }

@@ -5,10 +5,11 @@
  *
  *   early_main   (with early.so and the shim in LD_PRELOAD, either order)
  *
- * Then, with a second thread running, it forks, and early.so's atfork child
- * handler (registered before the shim's constructor ran) makes a thread
- * that allocates: the child must finish (it waited for ever on the shim's
- * arena lock, still held from the fork, when the shim reset it after). */
+ * Then, with a second thread running, it forks: early.so's atfork prepare
+ * handler allocates, and its child handler makes a thread that allocates,
+ * both registered before anything allocated. The fork must return (the
+ * prepare handler ran with the allocator's locks held) and the child must
+ * finish (it waited for ever on a lock still held from the fork). */
 #include "tests/integration/check.h"
 
 #include <malloc.h>

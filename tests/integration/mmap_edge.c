@@ -272,9 +272,14 @@ static void one_malloc(const char *what, size_t want_pages, long want_kb)
  * malloc may reuse the parent's freed extent, faulted in before the fork.) */
 static void fork_child_unlocked(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
 	int st;
 
+	/* As pid 1 (run under unshare --pid --fork), the child is made pid 1
+	 * of a namespace of its own: the same pid as its parent's. */
+	if (getpid() == 1 && unshare(CLONE_NEWPID) == 0)
+		printf("flags: the fork's child is pid 1 of a new pid namespace\n");
+	pid = fork();
 	if (pid == 0) {
 		check_failures = 0;
 		one_flags("plain, child of MCL_FUTURE", PROT_READ | PROT_WRITE, 0, 0, 0);

@@ -1,16 +1,19 @@
 /*
  * Runs a command with mbind, set_mempolicy and move_pages failing with
  * EPERM, as Docker's default seccomp profile makes them fail. The shim
- * must warn once and keep the program running.
+ * must warn once and keep the program running. With --affinity,
+ * sched_setaffinity fails too (systemd's SystemCallFilter=~@resources).
  *
- *   usage: no_mbind CMD [ARGS...]
+ *   usage: no_mbind [--affinity] CMD [ARGS...]
  */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -31,15 +34,25 @@ int main(int argc, char **argv)
 		DENY(SYS_mbind),
 		DENY(SYS_set_mempolicy),
 		DENY(SYS_move_pages),
+		DENY(SYS_sched_setaffinity), /* skipped without --affinity */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
+	bool affinity = argc > 1 && strcmp(argv[1], "--affinity") == 0;
 	struct sock_fprog prog = {
 		.len = sizeof(filter) / sizeof(filter[0]),
 		.filter = filter,
 	};
 
+	if (!affinity) { /* the last DENY's two instructions go */
+		filter[prog.len - 3] = filter[prog.len - 1];
+		prog.len -= 2;
+	} else {
+		argv++;
+		argc--;
+	}
+
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s CMD [ARGS...]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--affinity] CMD [ARGS...]\n", argv[0]);
 		return 2;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
