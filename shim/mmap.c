@@ -17,10 +17,12 @@
  */
 #include "shim/shim.h"
 #include "shim/os.h"
+#include "shim/log.h"
 
 #include <errno.h>
 #include <linux/futex.h>
 #include <numaif.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
@@ -47,14 +49,22 @@
  * _Fork child's hang and a holder's pid kept apart from the lock word
  * (read stale, or equal in another pid namespace) in earlier versions.
  */
-#define LIVE_MAX 512
+#define LIVE_FIRST 512
+#define LIVE_MAX 65536 /* 2 MiB of entries */
 #define LIVE_WAITERS 0x40000000 /* above any thread id (pid_max <= 2^22) */
 
+/* split: bound in runs; theirs: the program set a policy on it since;
+ * shm: a System V segment's attach (shmdt forgets it). */
+struct live { uintptr_t start, end; int set; bool split, theirs, shm; };
+
+static struct live live_first[LIVE_FIRST];
 static struct {
 	int lock;
-	int n;
-	struct { uintptr_t start, end; int set; bool split, theirs; } m[LIVE_MAX];
-} L;
+	int n, cap;
+	struct live *m;
+	bool full;    /* an entry was dropped: the figures undercount */
+} L = { .cap = LIVE_FIRST, .m = live_first };
+static int live_full_said;
 
 static __thread bool in_table __attribute__((tls_model("initial-exec")));
 
@@ -118,35 +128,97 @@ static void live_unlock(void)
 	in_table = false;
 }
 
+/* Whether the page at a is mapped (mincore fails with ENOMEM if not). */
+static bool page_mapped(uintptr_t a)
+{
+	unsigned char v;
+	int saved = errno;
+	bool mapped = syscall(SYS_mincore, a & ~(uintptr_t)4095, 4096UL, &v) == 0 ||
+		      errno != ENOMEM;
+
+	errno = saved;
+	return mapped;
+}
+
 /* In a fork's child: another thread of the parent may have held the lock
- * (the stats helper reading the table); no one holds it in the child. */
+ * (the stats helper reading the table); no one holds it in the child.
+ * A mapping the parent marked MADV_DONTFORK is not the child's: its entry
+ * goes (found by a review: the child counted a mapping it did not have). */
 void ns_mmap_forked(void)
 {
 	/* Read first: a write would copy the page the fork shared. */
 	if (__atomic_load_n(&L.lock, __ATOMIC_RELAXED))
 		__atomic_store_n(&L.lock, 0, __ATOMIC_RELAXED);
+	for (int i = 0; i < L.n; i++)
+		if (!page_mapped(L.m[i].start) || !page_mapped(L.m[i].end - 1))
+			L.m[i--] = L.m[--L.n];
 }
 
-/* split: bound in runs (one VMA each, see mremap). */
-static void live_add(void *p, size_t len, int set, bool split)
+/* Room for one more entry, under the lock: the table grows by doubling,
+ * in memory of its own (raw mmap: no placement, no recursion), up to
+ * LIVE_MAX entries. A full table drops the entry, and says so once. */
+static bool live_room(void)
+{
+	size_t bytes;
+	struct live *m;
+	int saved;
+
+	if (L.n < L.cap)
+		return true;
+	if (L.cap >= LIVE_MAX) {
+		L.full = true;
+		return false;
+	}
+	saved = errno;
+	bytes = 2 * (size_t)L.cap * sizeof(*m);
+	m = os_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	errno = saved;
+	if (m == MAP_FAILED) {
+		L.full = true;
+		return false;
+	}
+	memcpy(m, L.m, (size_t)L.n * sizeof(*m));
+	if (L.m != live_first)
+		os_munmap(L.m, (size_t)L.cap * sizeof(*m));
+	errno = saved;
+	L.m = m;
+	L.cap *= 2;
+	return true;
+}
+
+static void live_unlock_said(void)
+{
+	bool full = L.full;
+
+	live_unlock();
+	if (full)
+		ns_log_once(&live_full_said, "tracking the placed mappings", ENOMEM,
+			    "the live mmap figures undercount from now on");
+}
+
+static uintptr_t page_end(uintptr_t b)
+{
+	return (b + 4095) & ~(uintptr_t)4095;
+}
+
+/* The kernel's ranges are whole pages: ends are rounded up (an entry
+ * trimmed to an unaligned end stayed for ever; found by a review). */
+static void live_add(void *p, size_t len, int set, bool split, bool shm)
 {
 	if (!live_lock())
 		return;
-	if (L.n < LIVE_MAX) {
-		L.m[L.n].start = (uintptr_t)p;
-		L.m[L.n].end = (uintptr_t)p + len;
-		L.m[L.n].set = set;
-		L.m[L.n].split = split;
-		L.m[L.n].theirs = false;
-		L.n++;
-	}
-	live_unlock();
+	if (live_room())
+		L.m[L.n++] = (struct live){ (uintptr_t)p, page_end((uintptr_t)p + len),
+					    set, split, false, shm };
+	live_unlock_said();
 }
 
 /* Forget [a, b): whole entries go, overlapped ends are trimmed; a hole in
  * the middle keeps the lower part only when the table is full. */
 static void live_remove(uintptr_t a, uintptr_t b)
 {
+	b = page_end(b);
 	if (!live_lock())
 		return;
 	for (int i = 0; i < L.n; i++) {
@@ -164,7 +236,7 @@ static void live_remove(uintptr_t a, uintptr_t b)
 			L.m[i].end = a;
 		} else {
 			L.m[i].end = a;
-			if (L.n < LIVE_MAX) {
+			if (live_room()) {
 				L.m[L.n] = L.m[i];
 				L.m[L.n].start = b;
 				L.m[L.n].end = e;
@@ -172,7 +244,7 @@ static void live_remove(uintptr_t a, uintptr_t b)
 			}
 		}
 	}
-	live_unlock();
+	live_unlock_said();
 }
 
 /* The placed mapping that holds addr: its set (-1 if none is known), and
@@ -316,7 +388,7 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		errno = err;
 		return MAP_FAILED;
 	}
-	live_add(p, len, set, split);
+	live_add(p, len, set, split, false);
 	NS_COUNT(mmap_placed, 1);
 	NS_COUNT(mmap_placed_bytes, len);
 	return p;
@@ -389,12 +461,16 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		live_remove((uintptr_t)old, (uintptr_t)old + old_len);
 	live_remove((uintptr_t)p, (uintptr_t)p + new_len);
 	if (set >= 0)
-		live_add(p, new_len, set, false);
+		live_add(p, new_len, set, false, false);
 	return p;
 }
 
 /* A shm segment's policy is shared by every process that attaches it:
- * place it only when this attach is the first (the creator's). */
+ * place it only when this attach is the only one and the segment has no
+ * policy yet. Attached again after every other detach, one the program
+ * bound (mbind) kept its policy, no longer replaced by ours; a hugetlb
+ * segment (SHM_HUGETLB) is left alone, as hugetlb mappings are (both
+ * found by a review). */
 /* A segment attached under mlockall(MCL_FUTURE) without MCL_ONFAULT is
  * faulted in inside shmat, before the placement, and stays where the
  * kernel put it (README): shmat has no way to attach without access, and
@@ -404,22 +480,27 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	void *p = os_shmat(id, addr, flags);
 	size_t size;
 	unsigned long nattch;
-	int why, set;
+	int why, set, mode;
 
 	if (p == (void *)-1 || !ns.active || os_shm_info(id, &size, &nattch))
 		return p;
+	/* SHM_REMAP replaced whatever was mapped there, with its policy. */
+	if (L.n)
+		live_remove((uintptr_t)p, (uintptr_t)p + size);
 	why = leave_reason(size, 0, true);
+	if (why < 0 && size > 4096 && os_is_hugetlb(p))
+		why = NS_LEFT_HUGETLB;
 	if (why >= 0) {
 		NS_COUNT(mmap_left[why], 1);
 		return p;
 	}
-	if (nattch != 1) {
+	if (nattch != 1 || os_addr_policy(p, &mode) || mode != MPOL_DEFAULT) {
 		NS_COUNT(shm_attached, 1);
 		return p;
 	}
 	set = mapping_set();
 	ns_place_range(p, size, set);
-	live_add(p, size, set, ns_place_splits(set));
+	live_add(p, size, set, ns_place_splits(set), true);
 	NS_COUNT(shm_placed, 1);
 	NS_COUNT(shm_placed_bytes, size);
 	return p;
@@ -433,7 +514,7 @@ NS_EXPORT int shmdt(const void *addr)
 		uintptr_t end = 0;
 
 		for (int i = 0; i < L.n; i++)
-			if (L.m[i].start == (uintptr_t)addr)
+			if (L.m[i].start == (uintptr_t)addr && L.m[i].shm)
 				end = L.m[i].end;
 		live_unlock();
 		if (end)

@@ -415,6 +415,35 @@ int os_shm_info(int id, size_t *size, unsigned long *nattch)
 	return 0;
 }
 
+int os_addr_policy(const void *addr, int *mode)
+{
+	unsigned long m[(POLICY_MAX_NODES + 1 + 63) / 64 + 1];
+	int saved = errno, rc = 0;
+
+	if (syscall(SYS_get_mempolicy, mode, m, POLICY_MAX_NODES + 1UL, addr,
+		    (unsigned long)MPOL_F_ADDR) != 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+/* The kernel refuses an mremap inside a hugetlb mapping at an address not
+ * aligned to its huge page (EINVAL), and one that keeps the size of a
+ * range of a normal mapping changes nothing and returns it. A SysV
+ * segment's hugetlb flag is seen nowhere else without /proc (shmctl's
+ * mode has no bit for it): a segment made by another process is known
+ * only by its mapping. */
+bool os_is_hugetlb(const void *addr)
+{
+	int saved = errno;
+	long r = syscall(SYS_mremap, (const char *)addr + 4096, 4096UL, 4096UL,
+			 0, NULL);
+	bool huge = r == -1 && errno == EINVAL;
+
+	errno = saved;
+	return huge;
+}
+
 long os_mbind_raw(void *start, unsigned long len, int mode,
 		  const unsigned long *mask, unsigned long maxnode,
 		  unsigned flags)

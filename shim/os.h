@@ -8,6 +8,7 @@
 
 #include "policy/policy.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -67,6 +68,10 @@ NS_OS long os_shmdt(const void *addr);
 NS_OS long os_move_pages_query(unsigned long n, void **pages, int *status);
 /* Size and attach count of a System V shm segment. */
 NS_OS int os_shm_info(int id, size_t *size, unsigned long *nattch);
+/* The policy mode (MPOL_*) of the mapping at addr: 0 or -errno. */
+NS_OS int os_addr_policy(const void *addr, int *mode);
+/* Whether the mapping at addr (two pages or more) is a hugetlb one. */
+NS_OS bool os_is_hugetlb(const void *addr);
 /* Raw mbind / set_mempolicy with the caller's arguments; -1 and errno. */
 NS_OS long os_mbind_raw(void *start, unsigned long len, int mode,
 			const unsigned long *mask, unsigned long maxnode,

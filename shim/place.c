@@ -13,7 +13,7 @@
 #include <numaif.h>
 
 static struct {
-	int mbind_warned;
+	int mbind_warned, range_warned;
 	/* Interleave by huge page: whether the heap gets huge pages, and the
 	 * next position in the rotation over the nodes of each arena's
 	 * extents and of each set's other ranges (mappings). */
@@ -35,11 +35,19 @@ static int mpol_mode(enum policy_mpol m)
 
 static void refused(int rc)
 {
-	/* EPERM under a seccomp profile, EINVAL outside cpuset.mems: keep
-	 * running, placed by the kernel's first-touch default. */
-	ns.mbind_ok = false;
-	ns_log_once(&P.mbind_warned, "mbind", rc,
-		    "memory is placed by first touch from now on");
+	/* EPERM under a seccomp profile, ENOSYS without NUMA, EINVAL outside
+	 * cpuset.mems: keep running, placed by the kernel's first-touch
+	 * default. Any other failure is this range's: ENOMEM when a new VMA
+	 * would pass vm.max_map_count (one such failure turned placement off
+	 * for good; found by a review). */
+	if (rc == -EPERM || rc == -ENOSYS || rc == -EINVAL) {
+		ns.mbind_ok = false;
+		ns_log_once(&P.mbind_warned, "mbind", rc,
+			    "memory is placed by first touch from now on");
+	} else {
+		ns_log_once(&P.range_warned, "mbind", rc,
+			    "a range is left to first touch (said once)");
+	}
 }
 
 struct run_ctx {
