@@ -30,6 +30,7 @@ NS_HIDDEN void *nsje_mallocx(size_t n, int flags);
 NS_HIDDEN void *nsje_rallocx(void *p, size_t n, int flags);
 NS_HIDDEN void nsje_dallocx(void *p, int flags);
 NS_HIDDEN size_t nsje_sallocx(const void *p, int flags);
+NS_HIDDEN size_t nsje_nallocx(size_t n, int flags);
 NS_HIDDEN int nsje_mallctl(const char *name, void *oldp, size_t *oldlenp,
 			   void *newp, size_t newlen);
 NS_HIDDEN int nsje_mallctlnametomib(const char *name, size_t *mibp,

@@ -5,7 +5,7 @@
  * gave each mapping, which /proc/self/numa_maps shows exactly
  * ("interleave:0", "prefer:0", "bind:0", "default").
  *
- *   usage: large_host malloc|threshold|tiny|mmap|program|threads
+ *   usage: large_host malloc|threshold|tiny|classes|mmap|program|threads
  * Each prints what it found and exits 1 on the first wrong policy.
  */
 #ifndef _GNU_SOURCE
@@ -127,6 +127,50 @@ static void test_tiny(void)
 	}
 }
 
+/* Run with NUMASHIM_INTERLEAVE_MIN=64M: a block is large by its size
+ * class, in every call. 60M is of the 64M class, 56M of its own: malloc
+ * and calloc did not interleave 60M while the aligned calls and realloc
+ * did (jemalloc tests the class there), and realloc then moved a 60M
+ * block back to the node to grow it by 4 KiB. */
+static void test_classes(void)
+{
+	static const size_t sizes[] = { 56 * MiB, 56 * MiB + 1, 60 * MiB, 64 * MiB };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		const char *want = n > 56 * MiB ? "interleave:0" : "prefer:0";
+		void *p[6] = { malloc(n), calloc(1, n), memalign(64, n),
+			       aligned_alloc(4096, n), NULL, realloc(malloc(64), n) };
+		static const char *const call[6] = { "malloc", "calloc", "memalign(64)",
+						     "aligned_alloc(4096)", "posix_memalign(4096)",
+						     "realloc(64 ->)" };
+		char what[64];
+
+		if (posix_memalign(&p[4], 4096, n))
+			exit(2);
+		for (int k = 0; k < 6; k++) {
+			if (p[k] == NULL)
+				exit(2);
+			snprintf(what, sizeof(what), "%s %zu", call[k], n);
+			expect(what, p[k], want);
+		}
+		if (n == 60 * MiB) {
+			void *grown = realloc(p[0], n + 4096);
+
+			if (grown == NULL)
+				exit(2);
+			if (grown != p[0]) {
+				printf("FAIL realloc(60M -> 60M + 4K) moved the block\n");
+				failures++;
+			}
+			expect("realloc(60M -> 60M + 4K)", grown, want);
+			p[0] = grown;
+		}
+		for (int k = 0; k < 6; k++)
+			free(p[k]);
+	}
+}
+
 static void *map(size_t len, int flags, int fd)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, 0);
@@ -237,7 +281,7 @@ static void test_threads(void)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s malloc|threshold|tiny|mmap|program|threads\n",
+		fprintf(stderr, "usage: %s malloc|threshold|tiny|classes|mmap|program|threads\n",
 			argv[0]);
 		return 2;
 	}
@@ -245,6 +289,8 @@ int main(int argc, char **argv)
 		test_malloc(false);
 	else if (strcmp(argv[1], "tiny") == 0)
 		test_tiny();
+	else if (strcmp(argv[1], "classes") == 0)
+		test_classes();
 	else if (strcmp(argv[1], "threshold") == 0)
 		test_malloc(true);
 	else if (strcmp(argv[1], "mmap") == 0)
