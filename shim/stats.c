@@ -156,7 +156,12 @@ static void create(void)
 	if (S.start == 0)
 		take_start();
 	S.seg = stats_create(getpid(), S.start, S.name, &err);
-	if (S.seg == NULL) {
+	if (S.seg == NULL && err == -EEXIST) {
+		/* Not ours to remove: another user's file has the name. */
+		ns_log_once(&S.create_warned, "creating the stats segment", err,
+			    "a file numashim may not remove has its name in /dev/shm; "
+			    "numashim stat cannot see this process");
+	} else if (S.seg == NULL) {
 		ns_log_once(&S.create_warned, "creating the stats segment", err,
 			    "numashim stat cannot see this process");
 	} else {

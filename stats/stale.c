@@ -120,6 +120,56 @@ int stats_proc_start(int pid, uint64_t *start)
 	return stats_proc_stat(pid, start, &state);
 }
 
+/* The boottime offset of pid's time namespace ("self" for ours), in
+ * nanoseconds: 0 where there is none (no time namespaces, or the file
+ * cannot be read). */
+static int64_t boottime_offset(const char *pid)
+{
+	char path[48], buf[256], *line, *save = NULL;
+	long long sec, nsec;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/timens_offsets", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2 &&
+		    sec > -(1LL << 40) && sec < (1LL << 40))
+			return (int64_t)sec * 1000000000 + nsec;
+	return 0;
+}
+
+/*
+ * A start time in /proc is shown shifted by the reader's time namespace's
+ * boottime offset: a process in another time namespace (unshare --time
+ * --boottime, some container runtimes) wrote its start time as it saw it,
+ * which is not ours. Its start matches ours once both offsets are taken
+ * into account; gc removed a live process's segment as of a reused pid
+ * without this (found by a review). Within one clock tick: offsets may
+ * carry nanoseconds, and the kernel rounds each view down.
+ */
+static bool same_start_across_time_ns(int pid, uint64_t now, uint64_t start)
+{
+	char id[16];
+	int64_t theirs, ours, hz = sysconf(_SC_CLK_TCK), d, want;
+
+	snprintf(id, sizeof(id), "%d", pid);
+	theirs = boottime_offset(id);
+	ours = boottime_offset("self");
+	if (theirs == ours || hz <= 0)
+		return false;
+	d = (ours - theirs) / (1000000000 / hz); /* ticks from theirs to ours */
+	want = (int64_t)start + d;
+	return (int64_t)now >= want - 1 && (int64_t)now <= want + 1;
+}
+
 enum stats_state stats_state_image(int pid, uint64_t start, uint64_t image)
 {
 	uint64_t now, img = 0, threads = 0;
@@ -132,7 +182,7 @@ enum stats_state stats_state_image(int pid, uint64_t start, uint64_t image)
 	if (proc_fields(pid, &now, &state, &threads, image ? &img : NULL) ||
 	    state == 'X' || (state == 'Z' && threads <= 1))
 		return STATS_DEAD;
-	if (now != start)
+	if (now != start && !same_start_across_time_ns(pid, now, start))
 		return STATS_REUSED;
 	return image && img && img != image ? STATS_EXECED : STATS_LIVE;
 }

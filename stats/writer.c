@@ -26,11 +26,21 @@ static void shm_path(const char *name, char path[STATS_NAME_MAX + 16])
 	strcat(path, name);
 }
 
+/* 0600 whatever the umask: the reader trusts no other mode (a umask of
+ * 0277 made a 0400 segment that numashim stat refused; found by a
+ * review). */
 static int open_path(const char *name, char path[STATS_NAME_MAX + 16])
 {
+	int fd;
+
 	shm_path(name, path);
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) != 0) {
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
 }
 
 struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,

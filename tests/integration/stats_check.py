@@ -43,10 +43,12 @@ def decode(path):
     return h, nodes
 
 
-def start(extra_env, *args):
+def start(extra_env, *args, umask=None):
     env = dict(os.environ, LD_PRELOAD=LIB, NUMASHIM_FAKE_NODES="2", **extra_env)
+    pre = (lambda: os.umask(umask)) if umask is not None else None
     p = subprocess.Popen([PROG, str(BLOCKS), str(BSIZE), *args], env=env,
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         preexec_fn=pre)
     return p
 
 
@@ -202,6 +204,18 @@ def thread_exit_policy():
               "main thread's alone" % threads)
 
 
+def umask_kept_out():
+    """A umask that takes the owner's write bit (0277) still makes a 0600
+    segment: the reader trusts no other mode (it was 0400, refused)."""
+    p = start({}, umask=0o277)
+    pid = int(p.stdout.readline().split()[1])
+    path = segment_of(pid)
+    mode = oct(os.stat(path).st_mode & 0o777) if path else None
+    check(mode == "0o600", "umask 0277: the segment's mode is %s, expected 0o600" % mode)
+    p.stdin.close()
+    p.wait()
+
+
 def disabled():
     p = start({"NUMASHIM_STATS": "off"})
     pid = int(p.stdout.readline().split()[1])
@@ -220,5 +234,6 @@ passing_through()
 interleave_weighted()
 bind_is_strict()
 thread_exit_policy()
+umask_kept_out()
 disabled()
 sys.exit(1 if failures else 0)
