@@ -333,7 +333,8 @@ static bool being_created(const char *path, const struct stat *st,
 	int pid;
 
 	base = base ? base + 1 : path;
-	if (st->st_size != 0 && (h == NULL || h->magic != 0))
+	if (!S_ISREG(st->st_mode) || /* a FIFO's size is 0 too */
+	    (st->st_size != 0 && (h == NULL || h->magic != 0)))
 		return false;
 	return stats_parse_name(base, &pid, &start) == 0 &&
 	       stats_state_of(pid, start) == STATS_LIVE;

@@ -344,9 +344,10 @@ static void check_remote(struct doctor *d)
 		    "processes under numashim get remote pages; run the service "
 		    "under numashim (numashim dropin SERVICE --write), or bind it "
 		    "to a node (numactl --cpunodebind=N --membind=N)",
-		    "node %d: %.1f %% of the pages allocated on it %s went to tasks "
-		    "running on another node (other_node %llu, less an estimated "
-		    "%.0f interleaved on purpose; local_node %llu): %s", nd->id,
+		    "node %d: " TOOL_PCT " %% of the pages allocated on it %s "
+		    "went to tasks running on another node (other_node %llu, "
+		    "less an estimated %.0f interleaved on purpose; local_node "
+		    "%llu): %s", nd->id,
 		    pct, span, (unsigned long long)nd->stat[ST_OTHER], spread,
 		    (unsigned long long)nd->stat[ST_LOCAL], tool_level(pct));
 	}
@@ -358,9 +359,10 @@ static void check_remote(struct doctor *d)
 		    "CPUs not rated: every page there is for a task on another "
 		    "node", cpuless, cpuless == 1 ? "" : "s");
 	if (!bad && tl + to > 0)
-		doctor_add(d, L_OK, "remote-access", NULL, "%.2f %% of the pages "
-		    "allocated %s went to a task on another node (interleaved "
-		    "pages aside): normal (< 5 %%)", 100.0 * to / (tl + to), span);
+		doctor_add(d, L_OK, "remote-access", NULL, TOOL_PCT " %% of the "
+		    "pages allocated %s went to a task on another node "
+		    "(interleaved pages aside): normal (< 5 %%)",
+		    100.0 * to / (tl + to), span);
 	else if (!bad && !unread)
 		doctor_add(d, L_OK, "remote-access", NULL, "no allocations %s", span);
 }

@@ -12,19 +12,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Remote pages % of a segment (sampled pages found on another node), or
- * -1 when nothing was sampled. */
-static double seg_remote(const struct ns_stats_segment *s)
+/*
+ * Remote pages % of a segment (sampled pages found on another node), or
+ * -1 when nothing was sampled. The sums saturate as stat's do
+ * (tool_add_sat), and no more pages fall back than were sampled: *damaged
+ * when either had to be corrected (only a damaged segment gets there; the
+ * share is then not rated).
+ */
+static double seg_remote(const struct ns_stats_segment *s, bool *damaged)
 {
 	uint64_t shown = stats_nodes_shown(s), sp = 0, fb = 0;
+	bool bad = false;
 
 	for (int k = 0; k < NS_STATS_MAX_NODES; k++)
 		if (shown >> k & 1) {
-			sp += s->node[k].sampled_pages;
-			fb += s->node[k].fallbacks;
+			bad |= tool_add_sat(&sp, s->node[k].sampled_pages);
+			bad |= tool_add_sat(&fb, s->node[k].fallbacks);
+			bad |= s->node[k].fallbacks > s->node[k].sampled_pages;
 		}
+	if (fb > sp)
+		fb = sp;
+	*damaged = bad;
 	return sp ? 100.0 * (double)fb / (double)sp : -1.0;
 }
+
+static const char damaged_text[] = "its segment's page counters are "
+	"damaged (a sum beyond 2^64-1, or more pages fallen back than "
+	"sampled): its remote share is not rated";
 
 /* The tail of the count line: processes under numashim that have no
  * segment yet (idle since their first second). */
@@ -39,14 +53,74 @@ static const char *pending_note(int pending)
 	return buf;
 }
 
+/* The tail of the count line: segments that could not be read, and why
+ * (the reader's line of the first, cleaned: a file name may hold any
+ * byte). */
+static const char *unread_note(int unread, const char *first)
+{
+	static char buf[400];
+	char clean[256];
+
+	if (unread == 0)
+		return "";
+	tool_clean(first, clean, sizeof(clean));
+	snprintf(buf, sizeof(buf), "; %d segment%s could not be read (%s%s)",
+		 unread, unread == 1 ? "" : "s", unread == 1 ? "" : "the first: ",
+		 clean);
+	return buf;
+}
+
+/* Counts of the segments that are not live, by stat --gc's verdict. */
+struct not_live {
+	int stale, others, other_ns, invalid;
+	char invalid_err[STATS_ERR_LEN];
+};
+
+/*
+ * Stale are exactly the segments `numashim stat --gc` removes (its
+ * verdict, tool_gc_verdict): a warning with that fix. Those it leaves, an
+ * other user's (we are not root), another pid namespace's, a file that is
+ * no valid segment, are noted only: the fix would not remove them.
+ */
+static void report_not_live(struct doctor *d, const struct not_live *nl)
+{
+	char clean[256];
+
+	if (nl->stale)
+		doctor_add(d, L_WARN, "processes", "numashim stat --gc",
+		    "%d stats segment%s of processes that are gone (killed) "
+		    "in %s", nl->stale, nl->stale == 1 ? "" : "s", d->dir);
+	if (nl->others)
+		doctor_add(d, L_INFO, "processes", NULL, "%d stats segment%s of "
+		    "other users' processes that are gone in %s: not yours to "
+		    "remove (root's numashim stat --gc removes them)", nl->others,
+		    nl->others == 1 ? "" : "s", d->dir);
+	if (nl->other_ns)
+		doctor_add(d, L_INFO, "processes", NULL, "%d stats segment%s in "
+		    "%s written in another pid namespace (a container sharing "
+		    "it): not judged here (numashim stat --gc run there removes "
+		    "stale ones)", nl->other_ns, nl->other_ns == 1 ? "" : "s",
+		    d->dir);
+	if (nl->invalid) {
+		tool_clean(nl->invalid_err, clean, sizeof(clean));
+		doctor_add(d, L_INFO, "processes", NULL, "%d file%s in %s named "
+		    "like stats segments that numashim stat --gc keeps (not "
+		    "valid segments%s: %s)", nl->invalid, nl->invalid == 1 ?
+		    "" : "s", d->dir, nl->invalid == 1 ? "" : "; the first", clean);
+	}
+}
+
 void doctor_processes(struct doctor *d)
 {
 	char err[STATS_ERR_LEN], path[PATH_MAX], comm[64];
+	char unread_err[STATS_ERR_LEN] = "";
 	struct stats_snapshot *snap = malloc(sizeof(*snap));
-	int live = 0, active = 0, stale = 0, unread = 0, named = 0, more = 0;
+	int live = 0, active = 0, unread = 0, named = 0, more = 0;
 	int pending = 0;
 	enum level more_level = L_OK;
+	struct not_live nl = { 0 };
 	struct stats_entry *e = NULL;
+	uint64_t ns = stats_pid_ns();
 	size_t n = 0, nquiet = 0;
 	int *quiet = NULL;
 
@@ -63,23 +137,37 @@ void doctor_processes(struct doctor *d)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
+		bool damaged;
 		double r;
 
-		if (!e[i].name_ok)
-			continue;
-		if (e[i].state != STATS_LIVE) {
-			stale++;
-			continue;
-		}
 		snprintf(path, sizeof(path), "%s/%s", d->dir, e[i].name);
+		switch (tool_gc_verdict(path, &e[i], ns, snap, err, sizeof(err))) {
+		case TOOL_V_LIVE:
+			break;
+		case TOOL_V_STALE:
+			nl.stale++;
+			continue;
+		case TOOL_V_OTHERS:
+			nl.others += e[i].name_ok;
+			continue;
+		case TOOL_V_OTHER_NS:
+			nl.other_ns++;
+			continue;
+		case TOOL_V_INVALID:
+			if (nl.invalid++ == 0)
+				snprintf(nl.invalid_err, sizeof(nl.invalid_err),
+					 "%s", err);
+			continue;
+		case TOOL_V_VANISHED:
+			continue;
+		}
 		if (stats_read_path(path, false, snap, err, sizeof(err))) {
-			unread++; /* another user's, or busy */
+			if (unread++ == 0) /* another user's, or busy */
+				snprintf(unread_err, sizeof(unread_err), "%s", err);
 			continue;
 		}
-		if (snap->state != STATS_LIVE) {
-			stale++; /* its process has exec'd since */
-			continue;
-		}
+		if (snap->state != STATS_LIVE)
+			continue; /* its process ended meanwhile */
 		live++;
 		for (size_t q = 0; q < nquiet; q++)
 			if (quiet[q] == e[i].pid)
@@ -87,20 +175,23 @@ void doctor_processes(struct doctor *d)
 		if (!snap->seg.h.active)
 			continue;
 		active++;
-		r = seg_remote(&snap->seg);
-		if (r >= 5.0 && named == SHOWN_PROCESSES) {
+		r = seg_remote(&snap->seg, &damaged);
+		tool_clean(snap->seg.h.comm, comm, sizeof(comm));
+		if (damaged) {
+			doctor_add(d, L_INFO, "processes", NULL, "pid %d (%s) under "
+			    "numashim: %s", e[i].pid, comm, damaged_text);
+		} else if (doctor_level(r) > L_OK && named == SHOWN_PROCESSES) {
 			more++; /* one line for the rest, at their worst level */
 			if (doctor_level(r) > more_level)
 				more_level = doctor_level(r);
-		} else if (r >= 5.0) {
+		} else if (doctor_level(r) > L_OK) {
 			named++;
-			tool_clean(snap->seg.h.comm, comm, sizeof(comm));
 			doctor_add(d, doctor_level(r), "processes", "numashim stat PID shows "
 			    "the nodes; a thread pinned away from its memory, or a "
 			    "node short of free memory, are the usual causes",
-			    "pid %d (%s) under numashim: %.1f %% of its sampled "
-			    "pages are on another node than numashim meant: %s",
-			    e[i].pid, comm, r, tool_level(r));
+			    "pid %d (%s) under numashim: " TOOL_PCT " %% of its "
+			    "sampled pages are on another node than numashim meant: "
+			    "%s", e[i].pid, comm, r, tool_level(r));
 		}
 	}
 	if (more)
@@ -113,12 +204,8 @@ void doctor_processes(struct doctor *d)
 	doctor_add(d, live ? L_OK : L_INFO, "processes", NULL, "%d process%s under "
 	    "numashim in %s (%d placing memory, %d passing through)%s%s", live,
 	    live == 1 ? "" : "es", d->dir, active, live - active,
-	    unread ? "; some segments could not be read (another user's: "
-	    "run as root to see all)" : "", pending_note(pending));
-	if (stale)
-		doctor_add(d, L_WARN, "processes", "numashim stat --gc",
-		    "%d stats segment%s of processes that are gone (killed) "
-		    "in %s", stale, stale == 1 ? "" : "s", d->dir);
+	    unread_note(unread, unread_err), pending_note(pending));
+	report_not_live(d, &nl);
 	free(e);
 	free(snap);
 	free(quiet);
@@ -391,21 +478,26 @@ void doctor_pid(struct doctor *d, int pid)
 	if (snap)
 		rc = stats_read_pid(d->dir, pid, snap, err, sizeof(err));
 	if (rc == 0 && snap->state == STATS_LIVE) {
-		double r = seg_remote(&snap->seg);
+		bool damaged;
+		double r = seg_remote(&snap->seg, &damaged);
 
 		under = true;
 		tool_clean(snap->seg.h.policy, policy, sizeof(policy));
 		if (!snap->seg.h.active)
 			doctor_add(d, L_INFO, what, NULL, "%s runs under numashim, which "
 			    "passes through (%s)", comm, policy);
+		else if (damaged)
+			doctor_add(d, L_INFO, what, NULL, "%s runs under numashim "
+			    "(%s); %s", comm, policy, damaged_text);
 		else if (r < 0)
 			doctor_add(d, L_OK, what, NULL, "%s runs under numashim (%s); no "
 			    "pages sampled yet", comm, policy);
 		else
-			doctor_add(d, doctor_level(r), what, r >= 5.0 ? "numashim stat "
-			    "PID shows the nodes" : NULL, "%s runs under numashim "
-			    "(%s): %.1f %% of its sampled pages on another node "
-			    "than meant: %s", comm, policy, r, tool_level(r));
+			doctor_add(d, doctor_level(r), what, doctor_level(r) > L_OK ?
+			    "numashim stat PID shows the nodes" : NULL, "%s runs "
+			    "under numashim (%s): " TOOL_PCT " %% of its sampled "
+			    "pages on another node than meant: %s", comm, policy, r,
+			    tool_level(r));
 	} else if ((rc == 0 || rc == -ENOENT || rc == -EAGAIN) &&
 		   stats_maps_have_shim(d->root, pid) == 1) {
 		/* Its segment comes with its first refresh (shim/stats.c);

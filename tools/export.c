@@ -40,6 +40,21 @@ static int utf8_len(const unsigned char *s)
 	return n;
 }
 
+/* The next character of s made printable: *n bytes of s (a valid UTF-8
+ * sequence, or a printable ASCII byte) or, for a control byte or invalid
+ * UTF-8, "?" standing for one byte of s; returns what to print. */
+static const char *clean_char(const unsigned char *s, int *n, int *out_len)
+{
+	int len = utf8_len(s);
+
+	if (len > 1) {
+		*n = *out_len = len;
+		return (const char *)s;
+	}
+	*n = *out_len = 1;
+	return len == 1 && *s >= 0x20 && *s != 0x7f ? (const char *)s : "?";
+}
+
 void tool_clean(const char *in, char *out, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;
@@ -48,32 +63,48 @@ void tool_clean(const char *in, char *out, size_t len)
 	if (len == 0)
 		return;
 	while (*s) {
-		int n = utf8_len(s);
+		int n, w;
+		const char *c = clean_char(s, &n, &w);
 
-		if (n <= 1 || o + (size_t)n >= len) {
+		if (o + (size_t)w >= len) {
 			if (o + 1 >= len)
 				break;
-			out[o++] = (n == 1 && *s >= 0x20 && *s != 0x7f) ? (char)*s : '?';
-			s++;
-			continue;
+			c = "?", w = 1, n = 1; /* a sequence cut by the end */
 		}
-		memcpy(out + o, s, (size_t)n);
-		o += (size_t)n;
+		memcpy(out + o, c, (size_t)w);
+		o += (size_t)w;
 		s += n;
 	}
 	out[o] = '\0';
 }
 
+bool tool_utf8_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; ) {
+		int n = utf8_len(p);
+
+		if (n == 0)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+/* Cleaned as tool_clean, escaped while written: no length limit (a
+ * segment's path may be as long as PATH_MAX). */
 void tool_json_str(FILE *f, const char *raw)
 {
-	char clean[1024];
+	const unsigned char *s = (const unsigned char *)raw;
 
-	tool_clean(raw, clean, sizeof(clean));
 	fputc('"', f);
-	for (const char *p = clean; *p; p++) {
-		if (*p == '\\' || *p == '"')
+	while (*s) {
+		int n, w;
+		const char *c = clean_char(s, &n, &w);
+
+		if (w == 1 && (*c == '\\' || *c == '"'))
 			fputc('\\', f);
-		fputc(*p, f);
+		fwrite(c, 1, (size_t)w, f);
+		s += n;
 	}
 	fputc('"', f);
 }
@@ -124,8 +155,8 @@ static void json_node(FILE *f, const struct ns_stats_node *nd, int node,
 		double loc = 100.0 * (double)nd->found_pages / (double)nd->sampled_pages;
 		double rem = 100.0 * (double)nd->fallbacks / (double)nd->sampled_pages;
 
-		fprintf(f, "\"local_pct\": %.2f, \"remote_pct\": %.2f, "
-			"\"remote_level\": \"%s\"}", loc, rem, tool_level(rem));
+		fprintf(f, "\"local_pct\": %.2f, \"remote_pct\": " TOOL_PCT
+			", \"remote_level\": \"%s\"}", loc, rem, tool_level(rem));
 	} else {
 		fputs("\"local_pct\": null, \"remote_pct\": null, "
 		      "\"remote_level\": null}", f);
@@ -302,7 +333,8 @@ static const struct family families[] = {
 	{ "numashim_active", "gauge", "1: per-node arenas; 0: passing straight "
 	  "through to jemalloc.", PROC, H(active) },
 	{ "numashim_last_update_timestamp_seconds", "gauge", "When the process "
-	  "last updated its stats (Unix time).", PROC, H(updated_ns) },
+	  "last updated its stats (Unix time); no sample before its first "
+	  "update.", PROC, H(updated_ns) },
 	{ "numashim_updates_total", "counter", "Stats updates written by the "
 	  "process.", PROC, H(updates) },
 	{ "numashim_mmap_placed_total", "counter", "Anonymous mappings numashim "
@@ -364,6 +396,10 @@ static void prom_family(FILE *f, const struct family *fam,
 					header_value(&s->h, fam) :
 					((const uint64_t *)(base + fam->off))[j];
 
+				/* Never updated: no time to give (not 1970). */
+				if (fam->off == H(updated_ns) && fam->scope == PROC &&
+				    val == 0)
+					continue;
 				fprintf(f, "%s{pid=\"%d\"", fam->name, s->h.pid);
 				put_label(f, "comm", s->h.comm, true);
 				if (node)

@@ -13,16 +13,30 @@
 #include "config.h"
 #include "policy/policy.h"
 
+static void verr(FILE *f, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs(TOOL_NAME ": ", f);
+	vfprintf(f, fmt, ap);
+	fputc('\n', f);
+}
+
 void tool_err(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs(TOOL_NAME ": ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verr(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+void tool_ferr(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr(f, fmt, ap);
+	va_end(ap);
 }
 
 static void usage(FILE *f)

@@ -131,6 +131,13 @@ int tool_validate(const struct tool_settings *s)
 				return -EINVAL;
 			}
 		}
+		/* No value of the table is, and systemd would ignore the
+		 * drop-in's whole Environment= line. */
+		if (!tool_utf8_ok(s->value[i])) {
+			tool_err("--%s: the value is not valid UTF-8",
+				 tool_optname(s->name[i], opt, sizeof(opt)));
+			return -EINVAL;
+		}
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		size_t len = strlen(s->name[i]) + strlen(s->value[i]) + 2;
@@ -154,16 +161,21 @@ int tool_validate(const struct tool_settings *s)
 	return rc;
 }
 
-/* A usable preload path: an existing regular file, absolute, and free of
- * the characters that split LD_PRELOAD (space, colon). */
-static int usable(const char *path, bool must_exist, char *out, size_t len,
+/*
+ * A usable preload path: an existing regular file, absolute, and free of
+ * the characters that split LD_PRELOAD (space, colon). For a service
+ * (dropin) it need not exist here, and must be valid UTF-8: systemd
+ * ignores an Environment= line that is not ("not UTF-8 clean"), and the
+ * service would run without the shim.
+ */
+static int usable(const char *path, bool for_service, char *out, size_t len,
 		  const char *from)
 {
-	char real[PATH_MAX];
+	char real[PATH_MAX], clean[PATH_MAX];
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		if (must_exist) {
+		if (!for_service) {
 			tool_err("%s: %s (%s): %s", from, path, "the shim library",
 				 strerror(errno));
 			return -ENOENT;
@@ -179,6 +191,12 @@ static int usable(const char *path, bool must_exist, char *out, size_t len,
 	if (real[0] != '/' || strpbrk(real, " :\t\n") != NULL) {
 		tool_err("%s: %s: LD_PRELOAD needs an absolute path without "
 			 "spaces or colons", from, real);
+		return -EINVAL;
+	}
+	if (for_service && !tool_utf8_ok(real)) {
+		tool_clean(real, clean, sizeof(clean));
+		tool_err("%s: %s: not valid UTF-8 (systemd would ignore the "
+			 "Environment= line)", from, clean);
 		return -EINVAL;
 	}
 	if (strlen(real) >= len) {
@@ -200,9 +218,9 @@ int tool_find_lib(const char *given, bool for_service, char *out, size_t len)
 	ssize_t n;
 
 	if (given)
-		return usable(given, !for_service, out, len, "--lib");
+		return usable(given, for_service, out, len, "--lib");
 	if (env && *env)
-		return usable(env, !for_service, out, len, "NUMASHIM_LIB");
+		return usable(env, for_service, out, len, "NUMASHIM_LIB");
 	/* A service gets the installed library, present here or not (the
 	 * drop-in may be meant for another machine). */
 	if (for_service) {
@@ -210,7 +228,7 @@ int tool_find_lib(const char *given, bool for_service, char *out, size_t len)
 			fprintf(stderr, TOOL_NAME ": note: %s is not installed on "
 				"this machine (make install, or pass --lib PATH)\n",
 				NUMASHIM_INSTALLED_LIB);
-		return usable(NUMASHIM_INSTALLED_LIB, false, out, len,
+		return usable(NUMASHIM_INSTALLED_LIB, true, out, len,
 			      "installed library");
 	}
 	/* A numashim run from its build tree uses that tree's shim, not an
@@ -226,11 +244,11 @@ int tool_find_lib(const char *given, bool for_service, char *out, size_t len)
 		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 			snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
 			if (access(cand, R_OK) == 0)
-				return usable(cand, true, out, len, "build tree");
+				return usable(cand, false, out, len, "build tree");
 		}
 	}
 	if (access(NUMASHIM_INSTALLED_LIB, R_OK) == 0)
-		return usable(NUMASHIM_INSTALLED_LIB, true, out, len,
+		return usable(NUMASHIM_INSTALLED_LIB, false, out, len,
 			      "installed library");
 	tool_err("cannot find libnumashim.so (not installed as %s, not in a "
 		 "build tree next to this program): pass --lib PATH or set "

@@ -43,7 +43,8 @@ static void stat_usage(FILE *f)
 		"their\nsegments in " STATS_DIR " (default: every live one).\n\n"
 		"  -a, --all             also stale segments (process gone)\n"
 		"  -w, --watch SECS      refresh every SECS seconds until "
-		"interrupted\n"
+		"interrupted, or\n                        until every PID "
+		"named is gone\n"
 		"  -j, --json            JSON: an array, one object per process\n"
 		"  -p, --prometheus      node_exporter textfile-collector format\n"
 		"  -o, --output FILE     write to FILE (atomically: a temporary "
@@ -64,8 +65,10 @@ struct result {
 	size_t n, cap;
 	int failed;         /* lines of error printed */
 	int others;         /* other users' segments skipped */
+	int alive;          /* PIDs and paths named whose process still runs */
 	int *quiet;         /* processes under numashim with no segment yet */
 	size_t nquiet;
+	FILE *err;          /* where the errors go: stderr, or a watch's frame */
 };
 
 static struct stats_snapshot *slot(struct result *r)
@@ -109,6 +112,23 @@ static bool same_segment(const struct stats_snapshot *a,
 	       a->seg.h.image == b->seg.h.image;
 }
 
+/*
+ * Whether what `arg` names may still show live figures (stat --watch ends
+ * when none does): its segment is a live process's, or it could not be
+ * read while its process runs (no segment yet, busy). A segment whose
+ * process is gone, a missing file, a pid no process has: not.
+ */
+static bool still_alive(long pid, int rc, const struct stats_snapshot *s)
+{
+	uint64_t start;
+
+	if (rc == 0)
+		return s->state == STATS_LIVE;
+	if (pid > 0)
+		return stats_proc_start((int)pid, &start) == 0;
+	return rc != -ENOENT;
+}
+
 /* `listed`: arg came from listing the directory, where a segment that
  * vanished (its process exited) or is still being created is skipped. */
 static void one(struct result *r, const struct stat_opts *o, const char *arg,
@@ -116,18 +136,18 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 {
 	char err[STATS_ERR_LEN];
 	struct stats_snapshot *s = slot(r);
+	long pid = 0;
 	int rc;
 
 	if (s == NULL) {
-		tool_err("out of memory");
+		tool_ferr(r->err, "out of memory");
 		r->failed++;
 		return;
 	}
 	if (all_digits(arg)) {
-		long pid = strtol(arg, NULL, 10);
-
+		pid = strtol(arg, NULL, 10);
 		if (pid <= 0 || pid > INT_MAX) {
-			tool_err("stat: %s: not a process id", arg);
+			tool_ferr(r->err, "stat: %s: not a process id", arg);
 			r->failed++;
 			return;
 		}
@@ -135,10 +155,12 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 	} else {
 		rc = stats_read_path(arg, false, s, err, sizeof(err));
 	}
+	if (!listed)
+		r->alive += still_alive(pid, rc, s);
 	if (rc && listed && (rc == -ENOENT || rc == -EAGAIN))
 		return;
 	if (rc) {
-		tool_err("%s", err);
+		tool_ferr(r->err, "%s", err);
 		r->failed++;
 		return;
 	}
@@ -196,7 +218,7 @@ static void collect(struct result *r, const struct stat_opts *o)
 	size_t n;
 
 	r->n = 0;
-	r->failed = r->others = 0;
+	r->failed = r->others = r->alive = 0;
 	if (o->nargs) {
 		for (int i = 0; i < o->nargs; i++)
 			one(r, o, o->args[i], false);
@@ -205,7 +227,7 @@ static void collect(struct result *r, const struct stat_opts *o)
 	if (o->dir == NULL && o->fmt == FMT_TABLE)
 		quiet_scan(r);
 	if (stats_list(dir, &e, &n, err, sizeof(err))) {
-		tool_err("%s", err);
+		tool_ferr(r->err, "%s", err);
 		r->failed++;
 		return;
 	}
@@ -222,8 +244,8 @@ static void collect(struct result *r, const struct stat_opts *o)
 			continue;
 		}
 		if (!e[i].name_ok) {
-			tool_err("%s: not a segment name (%s<pid>.<start>)", path,
-				 NS_STATS_PREFIX);
+			tool_ferr(r->err, "%s: not a segment name (%s<pid>.<start>)",
+				  path, NS_STATS_PREFIX);
 			r->failed++;
 			continue;
 		}
@@ -322,24 +344,41 @@ static int write_file(const char *path, const struct result *r,
 	return 0;
 }
 
+/*
+ * One refresh. `clear` (a table on a terminal): one write per screen, no
+ * flicker, and the refresh's errors are in it, above the table: on stderr
+ * the clear would wipe them at once, and a process that has exited would
+ * leave a blank screen.
+ */
 static int once(struct result *r, const struct stat_opts *o, bool clear)
 {
+	char *errs = NULL, *buf = NULL;
+	size_t elen = 0, len = 0;
+	FILE *em = clear ? open_memstream(&errs, &elen) : NULL, *m;
+
+	r->err = em ? em : stderr;
 	collect(r, o);
-	if (o->output)
+	r->err = stderr;
+	if (em)
+		fclose(em);
+	if (o->output) {
+		free(errs);
 		return write_file(o->output, r, o) ? TOOL_FAIL :
 		       r->failed ? TOOL_FAIL : TOOL_OK;
+	}
 	if (clear) {
-		/* One write per screen: no flicker. */
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *m = open_memstream(&buf, &len);
-
+		m = open_memstream(&buf, &len);
 		if (m) {
 			render(m, r, o);
 			fclose(m);
-			printf("\033[H\033[2J%s", buf);
-			free(buf);
 		}
+		printf("\033[H\033[2J%s", errs ? errs : "");
+		if (m)
+			fputs(buf, stdout);
+		else
+			render(stdout, r, o);
+		free(buf);
+		free(errs);
 		fflush(stdout);
 	} else {
 		render(stdout, r, o);
@@ -404,10 +443,23 @@ static int parse_opts(int argc, char **argv, struct stat_opts *o)
 	return 0;
 }
 
+/* The line that ends a watch whose processes are all gone. */
+static void watch_ended(const struct stat_opts *o)
+{
+	char first[64];
+
+	tool_clean(o->args[0], first, sizeof(first));
+	if (o->nargs == 1)
+		tool_err("stat --watch: %s: its process is gone; stopped", first);
+	else
+		tool_err("stat --watch: %s and the %d others named: their "
+			 "processes are gone; stopped", first, o->nargs - 1);
+}
+
 int cmd_stat(int argc, char **argv)
 {
 	struct stat_opts o = { 0 };
-	struct result r = { 0 };
+	struct result r = { .err = stderr };
 	int rc = parse_opts(argc, argv, &o);
 
 	if (rc)
@@ -422,17 +474,22 @@ int cmd_stat(int argc, char **argv)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		/* Until interrupted, or until every process named is gone;
+		 * the status is the last refresh's. */
 		while (!stop) {
 			struct timespec ts;
 
-			once(&r, &o, o.output == NULL && o.fmt == FMT_TABLE &&
-			     isatty(STDOUT_FILENO));
+			rc = once(&r, &o, o.output == NULL && o.fmt == FMT_TABLE &&
+				  isatty(STDOUT_FILENO));
+			if (o.nargs && r.alive == 0) {
+				watch_ended(&o);
+				break;
+			}
 			ts.tv_sec = (time_t)o.watch;
 			ts.tv_nsec = (long)((o.watch - (double)ts.tv_sec) * 1e9);
 			while (!stop && nanosleep(&ts, &ts) && errno == EINTR)
 				;
 		}
-		rc = TOOL_OK; /* interrupted: the normal end of --watch */
 	}
 	free(r.v);
 	free(r.quiet);

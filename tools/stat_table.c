@@ -6,11 +6,24 @@
 #include "tools/tool.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/*
+ * Rated as printed: every output shows a share with two decimals
+ * (TOOL_PCT), and the value rated is the one shown, so that 4.9995 %,
+ * shown "5.00", is not "normal" under a legend "<5 normal", nor 20.004 %,
+ * shown "20.00", "critical" under ">20 critical". The edges as the legend
+ * gives them: below 5 normal, 5 to below 10 monitor, 10 to 20
+ * investigate, above 20 critical.
+ */
 const char *tool_level(double pct)
 {
+	char shown[64];
+
+	snprintf(shown, sizeof(shown), TOOL_PCT, pct);
+	pct = strtod(shown, NULL);
 	if (pct < 5.0)
 		return "normal";
 	if (pct < 10.0)
@@ -19,7 +32,6 @@ const char *tool_level(double pct)
 		return "investigate";
 	return "critical";
 }
-
 
 /*
  * Columns are COLW wide and always at least one space apart: a cell of
@@ -101,7 +113,7 @@ static void cell_pct(FILE *f, double pct)
 {
 	char buf[48];
 
-	snprintf(buf, sizeof(buf), "%.2f", pct);
+	snprintf(buf, sizeof(buf), TOOL_PCT, pct);
 	cell(f, buf);
 }
 
@@ -250,8 +262,9 @@ void tool_print_table(FILE *f, const struct stats_snapshot *snap)
 		}
 	}
 	if (ts)
-		fprintf(f, "Remote pages: %.2f %% of %llu sampled: %s (<5 normal, "
-			"5-10 monitor, 10-20 investigate, >20 critical)\n",
+		fprintf(f, "Remote pages: " TOOL_PCT " %% of %llu sampled: %s "
+			"(<5 normal, 5-10 monitor, 10-20 investigate, >20 "
+			"critical)\n",
 			100.0 * (double)tb / (double)ts, (unsigned long long)ts,
 			tool_level(100.0 * (double)tb / (double)ts));
 	else

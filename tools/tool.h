@@ -29,6 +29,9 @@
 enum { TOOL_OK = 0, TOOL_FAIL = 1, TOOL_USAGE = 2 };
 
 void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same line on f (stat --watch puts a refresh's errors in its frame). */
+void tool_ferr(FILE *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 int cmd_run(int argc, char **argv);
 int cmd_dropin(int argc, char **argv);
@@ -37,8 +40,25 @@ int cmd_doctor(int argc, char **argv);
 int cmd_help_env(int argc, char **argv);
 
 /* Remove the stale segments in dir (STATS_DIR when NULL); TOOL_FAIL when
- * one was kept. */
+ * one that is not a segment, or that could not be removed, was kept. */
 int tool_gc(const char *dir);
+
+/* What `stat --gc` does with one entry of the stats directory (gc.c). */
+enum tool_verdict {
+	TOOL_V_LIVE,       /* its process runs (or could not be judged) */
+	TOOL_V_STALE,      /* removed: its process is gone (snap->state) */
+	TOOL_V_OTHERS,     /* another user's, we are not root: left alone */
+	TOOL_V_OTHER_NS,   /* written in another pid namespace: kept */
+	TOOL_V_INVALID,    /* not a valid segment: kept, err says why */
+	TOOL_V_VANISHED,   /* removed meanwhile by someone else */
+};
+
+/* The verdict on entry e of a listing, at `path`, for a tool in pid
+ * namespace pid_ns (stats_pid_ns); snap and err are scratch (snap holds
+ * the segment for TOOL_V_STALE, err the line for TOOL_V_INVALID). */
+enum tool_verdict tool_gc_verdict(const char *path, const struct stats_entry *e,
+				  uint64_t pid_ns, struct stats_snapshot *snap,
+				  char *err, size_t errlen);
 
 /* ------------------------------------------------------------ opts.c */
 
@@ -75,8 +95,9 @@ const char *tool_optname(const char *var, char *buf, size_t len);
 /*
  * The shim library: --lib, NUMASHIM_LIB, the build tree next to this
  * program, the installed copy; made absolute. 0, or -ENOENT after one line.
- * `for_service` (dropin): no build tree, and paths that do not exist here
- * are accepted (the drop-in may be meant for another machine).
+ * `for_service` (dropin): no build tree, paths that do not exist here are
+ * accepted (the drop-in may be meant for another machine), and the path
+ * must be valid UTF-8 (systemd ignores an Environment= line that is not).
  */
 int tool_find_lib(const char *given, bool for_service, char *out, size_t len);
 
@@ -95,7 +116,12 @@ void tool_print_policy_usage(FILE *f);
  * UTF-8 become '?'. */
 void tool_clean(const char *in, char *out, size_t len);
 
-/* A JSON string: `raw` cleaned as above, \ and " escaped, quoted. */
+/* Whether s is valid UTF-8 throughout (systemd ignores a line that is
+ * not). */
+bool tool_utf8_ok(const char *s);
+
+/* A JSON string: `raw` cleaned as above, \ and " escaped, quoted; of any
+ * length. */
 void tool_json_str(FILE *f, const char *raw);
 
 void tool_print_json(FILE *f, const struct stats_snapshot *v, size_t n);
@@ -119,7 +145,11 @@ static inline bool tool_add_sat(uint64_t *acc, uint64_t v)
 	return false;
 }
 
-/* Remote-access level of the seeds for a percentage. */
+/* How every output prints a rated percentage, and how it is rated. */
+#define TOOL_PCT "%.2f"
+
+/* Remote-access level of the seeds for a percentage, as printed with
+ * TOOL_PCT (<5 normal, 5-10 monitor, 10-20 investigate, >20 critical). */
 const char *tool_level(double pct);
 
 #endif

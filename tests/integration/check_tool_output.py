@@ -4,9 +4,10 @@ KIND valid (the numbers of mkseg.c's fill_valid).
 
     check_tool_output.py table|json|prom FILE PID [PID...]
     check_tool_output.py wide-table|wide-json FILE PID
+    check_tool_output.py rounding-table|rounding-json FILE PID
 
 Each PID must appear with exactly those numbers (wide-*: KIND wide, the
-numbers in WIDE); prints one "ok"/"FAIL" line per check and exits 1 when a
+numbers in WIDE; rounding-*: KIND rounding, ROUNDING); prints one "ok"/"FAIL" line per check and exits 1 when a
 check failed."""
 import json
 import re
@@ -249,11 +250,40 @@ def check_wide_json(text, pids):
         check("saturated" not in n, "wide json: node %d has no saturated" % n["node"])
 
 
+# mkseg's KIND rounding: remote shares just off the rating's edges, on
+# nodes 0-2 and the total, as shown (two decimals) and rated as shown:
+# 4.9995 % is "5.00" (monitor, not normal), 20.004 % "20.00" (investigate,
+# not critical), 9.9995 % "10.00" (investigate, not monitor).
+ROUNDING = [("5.00", "monitor"), ("20.00", "investigate"),
+            ("10.00", "investigate"), ("8.24", "monitor")]
+
+
+def check_rounding_table(text, pids):
+    rows = {l[:18].strip(): l[18:].split() for l in text.splitlines()}
+    check(rows.get("Remote pages %") == [p for p, _ in ROUNDING],
+          "rounding table: Remote pages %% = %s" % rows.get("Remote pages %"))
+    check(rows.get("Remote level") == [l for _, l in ROUNDING],
+          "rounding table: Remote level = %s, as the shares shown say (%s)"
+          % (rows.get("Remote level"), [l for _, l in ROUNDING]))
+    check("Remote pages: 8.24 % of 425000 sampled: monitor" in text,
+          "rounding table: the summary line")
+
+
+def check_rounding_json(text, pids):
+    p = json.loads(text)[0]
+    got = [(n["remote_pct"], n["remote_level"]) for n in p["nodes"] + [p["total"]]]
+    want = [(float(v), l) for v, l in ROUNDING]
+    check(got == want, "rounding json: remote_pct and remote_level %s (want %s)"
+          % (got, want))
+
+
 def main():
     kind, path, pids = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
     text = open(path, encoding="utf-8").read()
     {"table": check_table, "json": check_json, "prom": check_prom,
-     "wide-table": check_wide_table, "wide-json": check_wide_json}[kind](text, pids)
+     "wide-table": check_wide_table, "wide-json": check_wide_json,
+     "rounding-table": check_rounding_table,
+     "rounding-json": check_rounding_json}[kind](text, pids)
     sys.exit(1 if failures else 0)
 
 

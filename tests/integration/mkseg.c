@@ -24,6 +24,12 @@
  *   wide          valid, with counters of 16 to 20 digits whose sums
  *                 over the nodes (or bands) exceed UINT64_MAX (see
  *                 check_tool_output.py's WIDE)
+ *   rounding      valid on 3 nodes whose remote shares sit just off the
+ *                 rating's edges: 4.9995 %, 20.004 %, 9.9995 % (shown
+ *                 5.00, 20.00, 10.00; check_tool_output.py's ROUNDING)
+ *   wrap          valid, but node 0 sampled 2^64-1 pages and node 1 2, both
+ *                 fallen back: a plain sum wraps to 1 page, 2 fallen back
+ *   never         valid, never updated (updated_ns 0, updates 0)
  * Prints the file name it wrote on stdout (stuck/flapping: before waiting).
  */
 #include <errno.h>
@@ -257,6 +263,27 @@ int main(int argc, char **argv)
 		s.node[1].frees = 9999999999999999ULL;     /* 16 digits */
 		s.node[0].live_bytes[NS_BAND_SMALL] = UINT64_MAX;
 		s.node[0].live_count[NS_BAND_SMALL] = UINT64_MAX - 1;
+	} else if (strcmp(kind, "rounding") == 0) {
+		static const uint64_t sampled[3] = { 200000, 25000, 200000 };
+		static const uint64_t fallbacks[3] = { 9999, 5001, 19999 };
+
+		s.h.node_count = 3;
+		s.h.node_mask = 7;
+		for (int k = 0; k < 3; k++) {
+			s.node[k].sampled_pages = sampled[k];
+			s.node[k].fallbacks = fallbacks[k];
+			s.node[k].found_pages = sampled[k] - fallbacks[k];
+		}
+	} else if (strcmp(kind, "wrap") == 0) {
+		s.node[0].sampled_pages = UINT64_MAX;
+		s.node[0].found_pages = UINT64_MAX;
+		s.node[0].fallbacks = 0;
+		s.node[1].sampled_pages = 2;
+		s.node[1].found_pages = 0;
+		s.node[1].fallbacks = 2;
+	} else if (strcmp(kind, "never") == 0) {
+		s.h.updated_ns = 0;
+		s.h.updates = 0;
 	} else {
 		fprintf(stderr, "mkseg: unknown kind %s\n", kind);
 		return 2;
