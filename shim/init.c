@@ -196,6 +196,7 @@ void ns_forked_child(void)
 	ns_mlock_forked();
 	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE))
 		return;
+	ns_place_forked(); /* before the stats helper takes the CPUs */
 	ns_mmap_forked();
 	ns_stats_forked();
 }

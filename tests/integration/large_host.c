@@ -5,7 +5,7 @@
  * gave each mapping, which /proc/self/numa_maps shows exactly
  * ("interleave:0", "prefer:0", "bind:0", "default").
  *
- *   usage: large_host malloc|threshold|tiny|mmap|program|threads
+ *   usage: large_host malloc|threshold|tiny|mmap|program|threads|nested
  * Each prints what it found and exits 1 on the first wrong policy.
  */
 #ifndef _GNU_SOURCE
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MiB ((size_t)1 << 20)
@@ -234,10 +235,61 @@ static void test_threads(void)
 	}
 }
 
+/* nested: main makes a manager thread, which makes 4 workers (a JVM's
+ * launcher runs Java's main in a new thread that way) and forks. */
+static void *manager(void *unused)
+{
+	pthread_t t[4];
+	int where[4], per[2] = { 0, 0 }, status, cpus = -1;
+	cpu_set_t all, s;
+	pid_t child;
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, report_cpus, &where[i]);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		if (where[i] >= 0)
+			per[where[i]]++;
+	}
+	if (per[0] == 2 && per[1] == 2) {
+		printf("ok   NUMASHIM_THREADS=spread: a placed thread's 4 threads -> "
+		       "%d on node 0, %d on node 1\n", per[0], per[1]);
+	} else {
+		printf("FAIL NUMASHIM_THREADS=spread: a placed thread's 4 threads -> "
+		       "%d on node 0, %d on node 1\n", per[0], per[1]);
+		failures++;
+	}
+	/* The child of a fork is a process of its own: the process's CPUs,
+	 * not the one node its parent thread was placed on. */
+	sched_getaffinity(getpid(), sizeof(all), &all);
+	child = fork();
+	if (child == 0)
+		_exit(sched_getaffinity(0, sizeof(s), &s) ? 255 : CPU_COUNT(&s));
+	if (child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status))
+		cpus = WEXITSTATUS(status);
+	if (cpus == CPU_COUNT(&all)) {
+		printf("ok   a child forked by a placed thread has the process's %d CPUs\n",
+		       cpus);
+	} else {
+		printf("FAIL a child forked by a placed thread has %d CPUs, the process %d\n",
+		       cpus, CPU_COUNT(&all));
+		failures++;
+	}
+	return NULL;
+}
+
+static void test_nested(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, manager, NULL);
+	pthread_join(t, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s malloc|threshold|tiny|mmap|program|threads\n",
+		fprintf(stderr, "usage: %s malloc|threshold|tiny|mmap|program|threads|nested\n",
 			argv[0]);
 		return 2;
 	}
@@ -253,6 +305,8 @@ int main(int argc, char **argv)
 		test_program();
 	else if (strcmp(argv[1], "threads") == 0)
 		test_threads();
+	else if (strcmp(argv[1], "nested") == 0)
+		test_nested();
 	else
 		return 2;
 	return failures ? 1 : 0;
