@@ -8,6 +8,7 @@
 #include "shim/log.h"
 #include "shim/os.h"
 
+#include <errno.h>
 #include <link.h>
 #include <numaif.h>
 #include <pthread.h>
@@ -217,6 +218,8 @@ __attribute__((constructor(101))) static void numashim_init(void)
  * for it (ns_je_choose_narenas): jemalloc has started by then. */
 static void setup(void)
 {
+	int rc;
+
 	switch (D.verdict) {
 	case UNDECIDED: /* not reached (decide ran above); pass through */
 		return;
@@ -250,7 +253,10 @@ static void setup(void)
 	ns_je_ctl_start(); /* the arenas are made through jemalloc's mallctl */
 	ns_thread_init();
 	ns.jvm_numa = jvm_manages_numa();
-	if (ns_arenas_init() || ns_large_init()) {
+	rc = ns_arenas_init();
+	if (rc == -ENOSPC)
+		return; /* said, naming the option */
+	if (rc || ns_large_init()) {
 		say_inactive("could not read jemalloc's extent hooks or reserve "
 			     "the tag map");
 		return;

@@ -134,7 +134,9 @@ NS_HIDDEN int ns_arena_list(int s, unsigned *out, int max, int *threads);
 NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size);
 /* Binds [addr, addr+len) the way set `set` places memory (mbind; weighted
  * runs for a weighted interleave set). Warns once if the kernel refuses. */
-#define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
+/* jemalloc's MALLOCX_ARENA_LIMIT, (1 << 12) - 1: it refuses an arena index
+ * at or above it. */
+#define NS_MAX_ARENAS 4095
 /* shim/place.c: binding a set's memory. An extent of arena ind (whose
  * huge-page rotation starts at pos); whether the heap gets huge pages. */
 NS_HIDDEN void ns_place_extent(void *addr, size_t len, int set, unsigned ind);

@@ -41,9 +41,10 @@ static struct {
 	size_t arena_miblen, flush_miblen;
 	int (*real_create)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
-	int bind_warned, own_policy_warned;
+	int bind_warned, own_policy_warned, pick_warned;
 	pthread_key_t exit_key;             /* see thread_exit */
 	bool exit_key_ok;
+	bool no_arena[POLICY_MAX_SETS];     /* its arena could not be made */
 } T;
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
@@ -58,6 +59,12 @@ void ns_thread_init(void)
 	nsje_mallctlnametomib("thread.arena", T.arena_mib, &T.arena_miblen);
 	nsje_mallctlnametomib("thread.tcache.flush", T.flush_mib, &T.flush_miblen);
 	ns_place_init();
+}
+
+static bool no_arena(int set)
+{
+	return set < 0 || set >= POLICY_MAX_SETS ||
+	       __atomic_load_n(&T.no_arena[set], __ATOMIC_RELAXED);
 }
 
 static void verbose_switch(int from, int to, int cpu)
@@ -75,22 +82,34 @@ static void verbose_switch(int from, int to, int cpu)
 }
 
 /* Binds the calling thread to an arena of set `set`; flush: empty its
- * cache (see below), unless it is a new thread that has cached nothing. */
-static void bind_to(int set, bool may_create, bool flush)
+ * cache (see below), unless it is a new thread that has cached nothing.
+ * 0, or -errno with the thread's binding as it was. */
+static int bind_to(int set, bool may_create, bool flush)
 {
 	unsigned arena;
 	int slot, rc;
 	bool was_bound = ns_self.tag != 0;
 
-	if (ns_arena_pick(set, may_create, &slot, &arena))
-		return;
+	if (no_arena(set))
+		return -ENOMEM;
+	/* A set whose first arena jemalloc would not make (out of memory,
+	 * out of arena indices) is not asked again: each try is an
+	 * arenas.create under the arena lock, and a thread on its node would
+	 * try at every activity callback (found by a review: 35 tries). */
+	rc = ns_arena_pick(set, may_create, &slot, &arena);
+	if (rc) {
+		__atomic_store_n(&T.no_arena[set], true, __ATOMIC_RELAXED);
+		ns_log_once(&T.pick_warned, "making an arena for a node", -rc,
+			    "its threads keep the arena they have");
+		return rc;
+	}
 	rc = nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &arena,
 			       sizeof(arena));
 	if (rc) {
 		ns_arena_release(set, slot);
 		ns_log_once(&T.bind_warned, "thread.arena", rc,
 			    "threads keep jemalloc's default arenas");
-		return;
+		return -rc;
 	}
 	ns_arena_bound(arena);
 	if (was_bound)
@@ -111,6 +130,7 @@ static void bind_to(int set, bool may_create, bool flush)
 	if (!was_bound && !ns_self.started && T.exit_key_ok)
 		pthread_setspecific(T.exit_key, (void *)1);
 	ns_thread_watch();
+	return 0;
 }
 
 static void bind_here(bool may_create, bool flush)
@@ -141,16 +161,20 @@ bool ns_thread_ensure_bound(void)
 	return ns_self.tag != 0;
 }
 
+/* True if the thread now allocates from set `set`; said when verbose. */
 static bool rebind(int set, int cpu)
 {
+	int from = ns_self.set;
+	bool done;
+
 	ns_self.busy = 1;
-	if (ns.cfg.verbose >= 2)
-		verbose_switch(ns_self.set, set, cpu);
-	bind_to(set, false, true);
+	done = bind_to(set, false, true) == 0;
+	if (done && ns.cfg.verbose >= 2)
+		verbose_switch(from, set, cpu);
 	ns_self.seen = 0;
 	ns_self.seen_count = 0;
 	ns_self.busy = 0;
-	return true;
+	return done;
 }
 
 /* Re-reads the CPU; rebinds at once if the thread's node changed (the
@@ -197,7 +221,8 @@ static void recheck_settled(void)
 		return;
 	cpu = os_getcpu();
 	set = policy_set_for_cpu(&ns.plan, cpu);
-	if (set + 1 == ns_self.tag) {
+	/* A set without an arena (bind_to) keeps the thread where it is. */
+	if (set + 1 == ns_self.tag || no_arena(set)) {
 		ns_self.seen = 0;
 		ns_self.seen_count = 0;
 		return;
