@@ -13,6 +13,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 extern char **environ;
 
@@ -135,7 +136,8 @@ static void decide_once(void)
 	int mode = MPOL_DEFAULT;
 	policy_nodemask_t pmask;
 
-	policy_config_from_env(environ, &ns.cfg, ns_log_bad_input, NULL);
+	policy_config_for_process(environ, getauxval(AT_SECURE) != 0, &ns.cfg,
+				  ns_log_bad_input, NULL);
 	if (ns.cfg.mode == POLICY_OFF) {
 		D.verdict = OFF;
 		return;
