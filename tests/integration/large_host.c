@@ -213,52 +213,41 @@ static void *report_cpus(void *out)
 	return NULL;
 }
 
-static void test_threads(void)
+/* The calling thread makes n threads (n even, at most 8): half must be
+ * pinned to CPU 0 and half to CPU 1. */
+static void expect_spread(int n, const char *whose)
 {
 	pthread_t t[8];
 	int where[8], per[2] = { 0, 0 };
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		pthread_create(&t[i], NULL, report_cpus, &where[i]);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
 		if (where[i] >= 0)
 			per[where[i]]++;
 	}
-	if (per[0] == 4 && per[1] == 4) {
-		printf("ok   NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
-		       per[0], per[1]);
-	} else {
-		printf("FAIL NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
-		       per[0], per[1]);
+	printf("%s NUMASHIM_THREADS=spread: %s%d threads -> %d on node 0, %d on node 1\n",
+	       per[0] == n / 2 && per[1] == n / 2 ? "ok  " : "FAIL", whose, n,
+	       per[0], per[1]);
+	if (per[0] != n / 2 || per[1] != n / 2)
 		failures++;
-	}
+}
+
+static void test_threads(void)
+{
+	expect_spread(8, "");
 }
 
 /* nested: main makes a manager thread, which makes 4 workers (a JVM's
  * launcher runs Java's main in a new thread that way) and forks. */
 static void *manager(void *unused)
 {
-	pthread_t t[4];
-	int where[4], per[2] = { 0, 0 }, status, cpus = -1;
+	int status, cpus = -1;
 	cpu_set_t all, s;
 	pid_t child;
 
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, report_cpus, &where[i]);
-	for (int i = 0; i < 4; i++) {
-		pthread_join(t[i], NULL);
-		if (where[i] >= 0)
-			per[where[i]]++;
-	}
-	if (per[0] == 2 && per[1] == 2) {
-		printf("ok   NUMASHIM_THREADS=spread: a placed thread's 4 threads -> "
-		       "%d on node 0, %d on node 1\n", per[0], per[1]);
-	} else {
-		printf("FAIL NUMASHIM_THREADS=spread: a placed thread's 4 threads -> "
-		       "%d on node 0, %d on node 1\n", per[0], per[1]);
-		failures++;
-	}
+	expect_spread(4, "a placed thread's ");
 	/* The child of a fork is a process of its own: the process's CPUs,
 	 * not the one node its parent thread was placed on. */
 	sched_getaffinity(getpid(), sizeof(all), &all);
