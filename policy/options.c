@@ -417,6 +417,28 @@ int policy_config_from_env(char *const *envp, struct policy_config *cfg,
 	return problems;
 }
 
+/*
+ * A user who runs a privileged program must not choose its placement:
+ * NUMASHIM_POLICY=bind:1 is MPOL_BIND, which can have the kernel kill it
+ * for want of memory on node 1 (found by a review). Turning numashim off
+ * gives plain jemalloc, which the user could have had anyway.
+ */
+int policy_config_for_process(char *const *envp, bool secure,
+			      struct policy_config *cfg, policy_warn_fn warn,
+			      void *ctx)
+{
+	static const char var[] = "NUMASHIM_POLICY=";
+
+	if (!secure)
+		return policy_config_from_env(envp, cfg, warn, ctx);
+	policy_config_default(cfg);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, var, sizeof(var) - 1) == 0 &&
+		    strcmp(*envp + sizeof(var) - 1, "off") == 0)
+			cfg->mode = POLICY_OFF;
+	return 0;
+}
+
 const char *policy_mode_name(enum policy_mode m)
 {
 	switch (m) {

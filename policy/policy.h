@@ -142,6 +142,18 @@ void policy_config_default(struct policy_config *cfg);
 int policy_config_from_env(char *const *envp, struct policy_config *cfg,
 			   policy_warn_fn warn, void *ctx);
 
+/*
+ * The process's configuration: policy_config_from_env, unless `secure`
+ * (the kernel's AT_SECURE: a setuid, setgid or file-capability program run
+ * by a user it does not trust). Then every NUMASHIM_* variable is ignored,
+ * silently, as glibc ignores LD_* and jemalloc MALLOC_CONF there, but for
+ * NUMASHIM_POLICY=off: the defaults, or numashim off. Returns the number of
+ * problems reported (none when secure).
+ */
+int policy_config_for_process(char *const *envp, bool secure,
+			      struct policy_config *cfg, policy_warn_fn warn,
+			      void *ctx);
+
 /* ------------------------------------------------------------ topology */
 
 struct policy_topology {

@@ -130,6 +130,33 @@ static bool heap_gets_huge_pages(void)
 	return mode > 0;
 }
 
+/*
+ * Every node set needs an arena index of its own beyond jemalloc's
+ * automatic arenas and its huge arena (the large set's). With MALLOC_CONF's
+ * narenas near jemalloc's limit there are none left: numashim then passed
+ * for active while every thread stayed on an automatic arena (narenas:4094),
+ * or on another node's arena (4093). It says so and passes through.
+ */
+static bool room_for_sets(void)
+{
+	int sets = ns.plan.nr_sets - (ns.plan.large_set >= 0 ? 1 : 0);
+	unsigned used = 0, opt = 0;
+	size_t sz = sizeof(used);
+	char num[24];
+
+	if (nsje_mallctl("arenas.narenas", &used, &sz, NULL, 0) ||
+	    used + (unsigned)sets <= NS_MAX_ARENAS)
+		return true;
+	sz = sizeof(opt);
+	nsje_mallctl("opt.narenas", &opt, &sz, NULL, 0);
+	policy_format_u64(opt, num);
+	ns_log_bad_input(NULL, "jemalloc option narenas", num,
+			 "leaves too few of jemalloc's 4095 arena indices for "
+			 "an arena per node", "plain jemalloc (numashim passes "
+			 "through)");
+	return false;
+}
+
 int ns_arenas_init(void)
 {
 	size_t sz = sizeof(A.dflt);
@@ -137,6 +164,8 @@ int ns_arenas_init(void)
 	bool interleaved = false;
 	uint8_t *map;
 
+	if (!room_for_sets())
+		return -ENOSPC;
 	if (nsje_mallctl("arena.0.extent_hooks", &A.dflt, &sz, NULL, 0) ||
 	    A.dflt == NULL)
 		return -ENOTSUP;
@@ -381,6 +410,8 @@ int ns_arena_pick(int s, bool may_create, int *slot, unsigned *arena)
 
 		if (made >= 0)
 			best = made;
+		else
+			as->cap = as->nr; /* not asked again at each thread */
 	}
 	if (best >= 0) {
 		as->threads[best]++;

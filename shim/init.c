@@ -8,10 +8,12 @@
 #include "shim/log.h"
 #include "shim/os.h"
 
+#include <errno.h>
 #include <link.h>
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 extern char **environ;
 
@@ -134,7 +136,8 @@ static void decide_once(void)
 	int mode = MPOL_DEFAULT;
 	policy_nodemask_t pmask;
 
-	policy_config_from_env(environ, &ns.cfg, ns_log_bad_input, NULL);
+	policy_config_for_process(environ, getauxval(AT_SECURE) != 0, &ns.cfg,
+				  ns_log_bad_input, NULL);
 	if (ns.cfg.mode == POLICY_OFF) {
 		D.verdict = OFF;
 		return;
@@ -196,6 +199,7 @@ void ns_forked_child(void)
 	ns_mlock_forked();
 	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE))
 		return;
+	ns_place_forked(); /* before the stats helper takes the CPUs */
 	ns_mmap_forked();
 	ns_stats_forked();
 }
@@ -216,6 +220,8 @@ __attribute__((constructor(101))) static void numashim_init(void)
  * for it (ns_je_choose_narenas): jemalloc has started by then. */
 static void setup(void)
 {
+	int rc;
+
 	switch (D.verdict) {
 	case UNDECIDED: /* not reached (decide ran above); pass through */
 		return;
@@ -249,7 +255,10 @@ static void setup(void)
 	ns_je_ctl_start(); /* the arenas are made through jemalloc's mallctl */
 	ns_thread_init();
 	ns.jvm_numa = jvm_manages_numa();
-	if (ns_arenas_init() || ns_large_init()) {
+	rc = ns_arenas_init();
+	if (rc == -ENOSPC)
+		return; /* said, naming the option */
+	if (rc || ns_large_init()) {
 		say_inactive("could not read jemalloc's extent hooks or reserve "
 			     "the tag map");
 		return;

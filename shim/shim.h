@@ -9,6 +9,7 @@
 #include "shim/je.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,6 +71,7 @@ struct ns_thread {
 	int16_t slot;       /* arena slot within the set */
 	uint8_t big_stack;  /* known to be large: may refresh the statistics */
 	uint8_t started;    /* started through our pthread_create (trampoline) */
+	uint8_t placed;     /* node+1 NUMASHIM_THREADS pinned it to; 0 none */
 };
 extern __thread struct ns_thread ns_self NS_HIDDEN;
 
@@ -132,7 +134,9 @@ NS_HIDDEN int ns_arena_list(int s, unsigned *out, int max, int *threads);
 NS_HIDDEN bool ns_arena_recent(int s, unsigned k, uintptr_t *addr, size_t *size);
 /* Binds [addr, addr+len) the way set `set` places memory (mbind; weighted
  * runs for a weighted interleave set). Warns once if the kernel refuses. */
-#define NS_MAX_ARENAS 4096   /* jemalloc's MALLOCX_ARENA_LIMIT */
+/* jemalloc's MALLOCX_ARENA_LIMIT, (1 << 12) - 1: it refuses an arena index
+ * at or above it. */
+#define NS_MAX_ARENAS 4095
 /* shim/place.c: binding a set's memory. An extent of arena ind (whose
  * huge-page rotation starts at pos); whether the heap gets huge pages. */
 NS_HIDDEN void ns_place_extent(void *addr, size_t len, int set, unsigned ind);
@@ -237,5 +241,30 @@ NS_HIDDEN void ns_thread_init(void);
 NS_HIDDEN bool ns_main_stack_big(void);
 /* The thread set (on) or cleared (off) a memory policy of its own. */
 NS_HIDDEN void ns_thread_own_policy(bool on);
+/* The next definition of `name` (glibc's, at `version` if versioned) into
+ * *slot; 0 or -ENOENT. */
+NS_HIDDEN int ns_resolve(void *slot, const char *name, const char *version);
+
+/* What a thread made through our pthread_create starts with. */
+struct ns_start {
+	void *(*fn)(void *);
+	void *arg;
+	int node;    /* NUMASHIM_THREADS: the node it pins itself to; -1 none */
+	int placed;  /* node+1 it is placed on (by either way); 0 none */
+	bool big_stack;  /* may refresh the statistics inline */
+	bool own_policy; /* the creator's: it set a memory policy of its own */
+	cpu_set_t base;  /* the CPUs it would have had without numashim */
+};
+
+/* thread_place.c: NUMASHIM_THREADS placement. */
+NS_HIDDEN void ns_place_init(void);
+/* pthread_create under NUMASHIM_THREADS; s is freed on failure. */
+NS_HIDDEN int ns_place_create(ns_create_fn create, pthread_t *th,
+			      const pthread_attr_t *attr,
+			      void *(*start)(void *), struct ns_start *s);
+/* In the new thread, first thing. */
+NS_HIDDEN void ns_place_started(const struct ns_start *s);
+/* In a fork's child: numashim's own pin of the forking thread is undone. */
+NS_HIDDEN void ns_place_forked(void);
 
 #endif

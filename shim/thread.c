@@ -41,13 +41,10 @@ static struct {
 	size_t arena_miblen, flush_miblen;
 	int (*real_create)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
-	int (*real_setaffinity)(pid_t, size_t, const cpu_set_t *);
-	int (*real_pthread_setaffinity)(pthread_t, size_t, const cpu_set_t *);
-	int bind_warned, own_policy_warned;
+	int bind_warned, own_policy_warned, pick_warned;
 	pthread_key_t exit_key;             /* see thread_exit */
 	bool exit_key_ok;
-	unsigned long created;              /* threads placed so far */
-	int cpus_of[POLICY_MAX_NODES];      /* usable CPUs per node */
+	bool no_arena[POLICY_MAX_SETS];     /* its arena could not be made */
 } T;
 
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated);
@@ -61,15 +58,13 @@ void ns_thread_init(void)
 	T.flush_miblen = 3;
 	nsje_mallctlnametomib("thread.arena", T.arena_mib, &T.arena_miblen);
 	nsje_mallctlnametomib("thread.tcache.flush", T.flush_mib, &T.flush_miblen);
-	if (ns.plan.threads != POLICY_THREADS_NONE) {
-		cpu_set_t mine;
+	ns_place_init();
+}
 
-		if (sched_getaffinity(0, sizeof(mine), &mine))
-			CPU_ZERO(&mine);
-		for (int c = 0; c < ns.topo.nr_cpus && c < CPU_SETSIZE; c++)
-			if (ns.topo.cpu_node[c] >= 0 && CPU_ISSET(c, &mine))
-				T.cpus_of[ns.topo.cpu_node[c]]++;
-	}
+static bool no_arena(int set)
+{
+	return set < 0 || set >= POLICY_MAX_SETS ||
+	       __atomic_load_n(&T.no_arena[set], __ATOMIC_RELAXED);
 }
 
 static void verbose_switch(int from, int to, int cpu)
@@ -87,22 +82,34 @@ static void verbose_switch(int from, int to, int cpu)
 }
 
 /* Binds the calling thread to an arena of set `set`; flush: empty its
- * cache (see below), unless it is a new thread that has cached nothing. */
-static void bind_to(int set, bool may_create, bool flush)
+ * cache (see below), unless it is a new thread that has cached nothing.
+ * 0, or -errno with the thread's binding as it was. */
+static int bind_to(int set, bool may_create, bool flush)
 {
 	unsigned arena;
 	int slot, rc;
 	bool was_bound = ns_self.tag != 0;
 
-	if (ns_arena_pick(set, may_create, &slot, &arena))
-		return;
+	if (no_arena(set))
+		return -ENOMEM;
+	/* A set whose first arena jemalloc would not make (out of memory,
+	 * out of arena indices) is not asked again: each try is an
+	 * arenas.create under the arena lock, and a thread on its node would
+	 * try at every activity callback (found by a review: 35 tries). */
+	rc = ns_arena_pick(set, may_create, &slot, &arena);
+	if (rc) {
+		__atomic_store_n(&T.no_arena[set], true, __ATOMIC_RELAXED);
+		ns_log_once(&T.pick_warned, "making an arena for a node", -rc,
+			    "its threads keep the arena they have");
+		return rc;
+	}
 	rc = nsje_mallctlbymib(T.arena_mib, T.arena_miblen, NULL, NULL, &arena,
 			       sizeof(arena));
 	if (rc) {
 		ns_arena_release(set, slot);
 		ns_log_once(&T.bind_warned, "thread.arena", rc,
 			    "threads keep jemalloc's default arenas");
-		return;
+		return -rc;
 	}
 	ns_arena_bound(arena);
 	if (was_bound)
@@ -123,6 +130,7 @@ static void bind_to(int set, bool may_create, bool flush)
 	if (!was_bound && !ns_self.started && T.exit_key_ok)
 		pthread_setspecific(T.exit_key, (void *)1);
 	ns_thread_watch();
+	return 0;
 }
 
 static void bind_here(bool may_create, bool flush)
@@ -153,16 +161,20 @@ bool ns_thread_ensure_bound(void)
 	return ns_self.tag != 0;
 }
 
+/* True if the thread now allocates from set `set`; said when verbose. */
 static bool rebind(int set, int cpu)
 {
+	int from = ns_self.set;
+	bool done;
+
 	ns_self.busy = 1;
-	if (ns.cfg.verbose >= 2)
-		verbose_switch(ns_self.set, set, cpu);
-	bind_to(set, false, true);
+	done = bind_to(set, false, true) == 0;
+	if (done && ns.cfg.verbose >= 2)
+		verbose_switch(from, set, cpu);
 	ns_self.seen = 0;
 	ns_self.seen_count = 0;
 	ns_self.busy = 0;
-	return true;
+	return done;
 }
 
 /* Re-reads the CPU; rebinds at once if the thread's node changed (the
@@ -209,7 +221,8 @@ static void recheck_settled(void)
 		return;
 	cpu = os_getcpu();
 	set = policy_set_for_cpu(&ns.plan, cpu);
-	if (set + 1 == ns_self.tag) {
+	/* A set without an arena (bind_to) keeps the thread where it is. */
+	if (set + 1 == ns_self.tag || no_arena(set)) {
 		ns_self.seen = 0;
 		ns_self.seen_count = 0;
 		return;
@@ -292,14 +305,6 @@ void ns_thread_watch(void)
 
 /* ------------------------------------------------------ pthread_create */
 
-struct start {
-	void *(*fn)(void *);
-	void *arg;
-	int node;    /* NUMASHIM_THREADS placement, -1 for none */
-	bool big_stack;  /* may refresh the statistics inline */
-	bool own_policy; /* the creator's: it set a memory policy of its own */
-};
-
 /*
  * A statistics refresh made inline runs on the stack of the thread whose
  * allocation made it due: about 3 KiB and 8 bytes per arena (36 KiB at
@@ -344,8 +349,8 @@ bool ns_main_stack_big(void)
  * back to the block's arena, not into its cache. */
 static void *watch_only(void *p)
 {
-	void *(*fn)(void *) = ((struct start *)p)->fn;
-	void *arg = ((struct start *)p)->arg; /* all pthread_create set here */
+	void *(*fn)(void *) = ((struct ns_start *)p)->fn;
+	void *arg = ((struct ns_start *)p)->arg; /* all pthread_create set here */
 
 	free(p);
 	ns_self.big_stack = 1; /* else it would not be here */
@@ -374,7 +379,7 @@ static void thread_exit(void *unused)
 
 /* The next definition of `name`: glibc's, in its current version when the
  * symbol is versioned (our own exports carry no version). */
-static int resolve(void *slot, const char *name, const char *version)
+int ns_resolve(void *slot, const char *name, const char *version)
 {
 	void *f = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
 
@@ -386,40 +391,9 @@ static int resolve(void *slot, const char *name, const char *version)
 	return 0;
 }
 
-/* `node`'s CPUs within the calling thread's affinity (a cpuset or taskset
- * of the program stays respected); false when there are none. */
-static bool node_cpus(int node, cpu_set_t *want)
-{
-	cpu_set_t have;
-
-	if (sched_getaffinity(0, sizeof(have), &have))
-		return false;
-	CPU_ZERO(want);
-	for (int c = 0; c < ns.topo.nr_cpus && c < CPU_SETSIZE; c++)
-		if (ns.topo.cpu_node[c] == node && CPU_ISSET(c, &have))
-			CPU_SET(c, want);
-	return CPU_COUNT(want) > 0;
-}
-
-/* Pins the new thread to `node`'s CPUs within the affinity it inherited.
- * Only for a thread whose creator passed an attribute of its own: see
- * pthread_create. */
-static void place_thread(int node)
-{
-	cpu_set_t want;
-
-	if (!node_cpus(node, &want))
-		return;
-	if (T.real_setaffinity == NULL &&
-	    resolve(&T.real_setaffinity, "sched_setaffinity", NULL))
-		return;
-	if (T.real_setaffinity(0, sizeof(want), &want) == 0)
-		NS_COUNT(threads_placed[node], 1);
-}
-
 static void *trampoline(void *p)
 {
-	struct start s = *(struct start *)p;
+	struct ns_start s = *(struct ns_start *)p;
 	policy_nodemask_t mask;
 	int mode = MPOL_DEFAULT;
 	void *ret;
@@ -427,8 +401,7 @@ static void *trampoline(void *p)
 	ns_self.big_stack = s.big_stack;
 	ns_self.started = 1;
 
-	if (s.node >= 0)
-		place_thread(s.node);
+	ns_place_started(&s);
 	/* A thread that inherited a memory policy of its creator's keeps it:
 	 * one its creator set, or one the process started with that is not
 	 * local allocation (numactl --localalloc, systemd NUMAPolicy=local:
@@ -441,7 +414,13 @@ static void *trampoline(void *p)
 		ns_thread_own_policy(true);
 	else
 		bind_here(true, false);
-	free(p); /* the creator's block: home, if another node's */
+	/* The creator's block goes home, never into this thread's cache: its
+	 * next block of that size would neighbour the creator's (false
+	 * sharing), as a thread's first free avoids in jemalloc itself. */
+	if (ns_self.tag && ns_tag_of(p) == ns_self.tag)
+		nsje_dallocx(p, MALLOCX_TCACHE_NONE);
+	else
+		free(p); /* home, if another node's */
 	pthread_cleanup_push(thread_exit, NULL);
 	ret = s.fn(s.arg);
 	pthread_cleanup_pop(1);
@@ -450,76 +429,13 @@ static void *trampoline(void *p)
 
 static int resolve_create(void)
 {
-	return resolve(&T.real_create, "pthread_create", "GLIBC_2.34");
-}
-
-/* glibc reports every CPU for an attribute without an affinity. */
-static bool has_affinity(const pthread_attr_t *attr)
-{
-	cpu_set_t set;
-
-	if (attr == NULL || pthread_attr_getaffinity_np(attr, sizeof(set), &set))
-		return false;
-	return CPU_COUNT(&set) < CPU_SETSIZE;
-}
-
-/*
- * NUMASHIM_THREADS: a new thread's node, and its CPUs. Without an
- * attribute, the thread gets glibc's default one (pthread_setattr_default_np)
- * with the node's CPUs as its affinity: glibc sets it before the thread
- * runs, so a pthread_setaffinity_np its creator makes once pthread_create
- * has returned wins (placed from the new thread, it was undone: found by a
- * review), and a default that carries an affinity of its own is kept. An
- * attribute of the program's cannot be copied (glibc has no call for it)
- * nor changed (another thread may be using it): without an affinity, the
- * new thread pins itself first thing, and a creator's call may come before
- * that (README).
- */
-static int create_placed(pthread_t *th, const pthread_attr_t *attr,
-			 struct start *s)
-{
-	pthread_attr_t dflt;
-	bool have_dflt = attr == NULL && pthread_getattr_default_np(&dflt) == 0;
-	const pthread_attr_t *use = attr;
-	cpu_set_t want;
-	int node = -1, rc;
-
-	if (!has_affinity(have_dflt ? &dflt : attr))
-		node = policy_thread_node(&ns.plan, ns.plan.threads,
-					  __atomic_fetch_add(&T.created, 1,
-							     __ATOMIC_RELAXED),
-					  T.cpus_of);
-	if (node >= 0 && have_dflt && node_cpus(node, &want) &&
-	    pthread_attr_setaffinity_np(&dflt, sizeof(want), &want) == 0)
-		use = &dflt;
-	else
-		s->node = node;
-	rc = T.real_create(th, use, trampoline, s);
-	if (rc && rc != EAGAIN && use == &dflt) {
-		/* glibc fails the creation when the kernel refuses the
-		 * affinity (a seccomp filter on sched_setaffinity, a cpuset):
-		 * made as asked, the thread pins itself, best effort (found by
-		 * a review: every pthread_create failed with EPERM). */
-		s->node = node;
-		use = attr;
-		rc = T.real_create(th, attr, trampoline, s);
-	}
-	if (have_dflt)
-		pthread_attr_destroy(&dflt);
-	if (rc) {
-		free(s);
-		return rc;
-	}
-	if (use == &dflt)
-		NS_COUNT(threads_placed[node], 1);
-	ns_stats_thread_start(T.real_create);
-	return 0;
+	return ns_resolve(&T.real_create, "pthread_create", "GLIBC_2.34");
 }
 
 NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 			     void *(*fn)(void *), void *arg)
 {
-	struct start *s;
+	struct ns_start *s;
 	int rc;
 
 	if (T.real_create == NULL && resolve_create())
@@ -550,52 +466,15 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	s->fn = fn;
 	s->arg = arg;
 	s->node = -1;
+	s->placed = 0;
 	s->big_stack = big_stack(attr);
 	s->own_policy = ns_self.own_policy;
 	if (ns.plan.threads != POLICY_THREADS_NONE)
-		return create_placed(th, attr, s);
+		return ns_place_create(T.real_create, th, attr, trampoline, s);
 	rc = T.real_create(th, attr, trampoline, s);
 	if (rc)
 		free(s);
 	else
 		ns_stats_thread_start(T.real_create);
-	return rc;
-}
-
-/* ------------------------------------------------------ affinity changes */
-
-/*
- * A thread that pins itself is on its new CPU when the call returns (the
- * kernel migrates the caller before it does): rebind now rather than after
- * the next 64 KiB of activity, so a thread that pins itself right after it
- * starts gets its very first blocks from its new node.
- */
-NS_EXPORT int sched_setaffinity(pid_t pid, size_t len, const cpu_set_t *set)
-{
-	int rc;
-
-	if (T.real_setaffinity == NULL &&
-	    resolve(&T.real_setaffinity, "sched_setaffinity", NULL)) {
-		errno = ENOSYS;
-		return -1;
-	}
-	rc = T.real_setaffinity(pid, len, set);
-	if (rc == 0 && ns.active && (pid == 0 || pid == gettid()))
-		ns_thread_recheck();
-	return rc;
-}
-
-NS_EXPORT int pthread_setaffinity_np(pthread_t th, size_t len,
-				     const cpu_set_t *set)
-{
-	int rc;
-
-	if (T.real_pthread_setaffinity == NULL &&
-	    resolve(&T.real_pthread_setaffinity, "pthread_setaffinity_np",
-		    "GLIBC_2.34"))
-		return ENOSYS;
-	rc = T.real_pthread_setaffinity(th, len, set);
-	if (rc == 0 && ns.active && pthread_equal(th, pthread_self()))
-		ns_thread_recheck();
 	return rc;
 }

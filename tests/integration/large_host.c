@@ -5,7 +5,7 @@
  * gave each mapping, which /proc/self/numa_maps shows exactly
  * ("interleave:0", "prefer:0", "bind:0", "default").
  *
- *   usage: large_host malloc|threshold|tiny|classes|mmap|program|threads
+ *   usage: large_host malloc|threshold|tiny|classes|mmap|program|threads|nested
  * Each prints what it found and exits 1 on the first wrong policy.
  */
 #ifndef _GNU_SOURCE
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MiB ((size_t)1 << 20)
@@ -256,32 +257,72 @@ static void *report_cpus(void *out)
 	return NULL;
 }
 
-static void test_threads(void)
+/* The calling thread makes n threads (n even, at most 8): half must be
+ * pinned to CPU 0 and half to CPU 1. */
+static void expect_spread(int n, const char *whose)
 {
 	pthread_t t[8];
 	int where[8], per[2] = { 0, 0 };
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		pthread_create(&t[i], NULL, report_cpus, &where[i]);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
 		if (where[i] >= 0)
 			per[where[i]]++;
 	}
-	if (per[0] == 4 && per[1] == 4) {
-		printf("ok   NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
-		       per[0], per[1]);
+	printf("%s NUMASHIM_THREADS=spread: %s%d threads -> %d on node 0, %d on node 1\n",
+	       per[0] == n / 2 && per[1] == n / 2 ? "ok  " : "FAIL", whose, n,
+	       per[0], per[1]);
+	if (per[0] != n / 2 || per[1] != n / 2)
+		failures++;
+}
+
+static void test_threads(void)
+{
+	expect_spread(8, "");
+}
+
+/* nested: main makes a manager thread, which makes 4 workers (a JVM's
+ * launcher runs Java's main in a new thread that way) and forks. */
+static void *manager(void *unused)
+{
+	int status, cpus = -1;
+	cpu_set_t all, s;
+	pid_t child;
+
+	expect_spread(4, "a placed thread's ");
+	/* The child of a fork is a process of its own: the process's CPUs,
+	 * not the one node its parent thread was placed on. */
+	sched_getaffinity(getpid(), sizeof(all), &all);
+	child = fork();
+	if (child == 0)
+		_exit(sched_getaffinity(0, sizeof(s), &s) ? 255 : CPU_COUNT(&s));
+	if (child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status))
+		cpus = WEXITSTATUS(status);
+	if (cpus == CPU_COUNT(&all)) {
+		printf("ok   a child forked by a placed thread has the process's %d CPUs\n",
+		       cpus);
 	} else {
-		printf("FAIL NUMASHIM_THREADS=spread: 8 threads -> %d on node 0, %d on node 1\n",
-		       per[0], per[1]);
+		printf("FAIL a child forked by a placed thread has %d CPUs, the process %d\n",
+		       cpus, CPU_COUNT(&all));
 		failures++;
 	}
+	return NULL;
+}
+
+static void test_nested(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, manager, NULL);
+	pthread_join(t, NULL);
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s malloc|threshold|tiny|classes|mmap|program|threads\n",
+		fprintf(stderr, "usage: %s malloc|threshold|tiny|classes|mmap|program|threads|nested\n",
 			argv[0]);
 		return 2;
 	}
@@ -299,6 +340,8 @@ int main(int argc, char **argv)
 		test_program();
 	else if (strcmp(argv[1], "threads") == 0)
 		test_threads();
+	else if (strcmp(argv[1], "nested") == 0)
+		test_nested();
 	else
 		return 2;
 	return failures ? 1 : 0;

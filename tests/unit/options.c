@@ -390,6 +390,60 @@ static void every_problem_is_counted(void **state)
 	assert_config_default(&cfg);
 }
 
+/* ------------------------------------------------ secure execution */
+
+/* AT_SECURE (a setuid program run by another user): whatever the user set,
+ * the defaults and no message. */
+static void secure_process_ignores_every_variable(void **state)
+{
+	char *envp[] = { "NUMASHIM_POLICY=bind:1", "NUMASHIM_STRICT=1",
+			 "NUMASHIM_THREADS=spread", "NUMASHIM_FAKE_NODES=2",
+			 "NUMASHIM_VERBOSE=2", "NUMASHIM_STATS=off",
+			 "NUMASHIM_INTERLEAVE_MIN=4K", "NUMASHIM_TYPO=1",
+			 "NUMASHIM_NODES=bogus", NULL };
+	struct policy_config cfg;
+	struct warnlog log;
+
+	warnlog_reset(&log);
+	assert_int_equal(policy_config_for_process(envp, true, &cfg, warnlog_fn,
+						   &log), 0);
+	assert_int_equal(log.count, 0);
+	assert_config_default(&cfg);
+}
+
+/* ... but for NUMASHIM_POLICY=off, which gives plain jemalloc. */
+static void secure_process_may_turn_numashim_off(void **state)
+{
+	char *envp[] = { "NUMASHIM_STRICT=1", "NUMASHIM_POLICY=off", NULL };
+	char *other[] = { "NUMASHIM_POLICY=interleave", NULL };
+	struct policy_config cfg;
+	struct warnlog log;
+
+	warnlog_reset(&log);
+	assert_int_equal(policy_config_for_process(envp, true, &cfg, warnlog_fn,
+						   &log), 0);
+	assert_int_equal(cfg.mode, POLICY_OFF);
+	assert_false(cfg.strict);
+	assert_int_equal(policy_config_for_process(other, true, &cfg, warnlog_fn,
+						   &log), 0);
+	assert_int_equal(cfg.mode, POLICY_LOCAL);
+	assert_int_equal(log.count, 0);
+}
+
+/* Not secure: exactly policy_config_from_env. */
+static void ordinary_process_reads_the_environment(void **state)
+{
+	char *envp[] = { "NUMASHIM_POLICY=bind:1", "NUMASHIM_TYPO=1", NULL };
+	struct policy_config cfg;
+	struct warnlog log;
+
+	warnlog_reset(&log);
+	assert_int_equal(policy_config_for_process(envp, false, &cfg, warnlog_fn,
+						   &log), 1);
+	assert_int_equal(cfg.mode, POLICY_BIND);
+	assert_one_warning(&log, "NUMASHIM_TYPO", "1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +478,9 @@ int main(void)
 		cmocka_unit_test(good_values_combine),
 		cmocka_unit_test(bad_value_does_not_disturb_good_ones),
 		cmocka_unit_test(every_problem_is_counted),
+		cmocka_unit_test(secure_process_ignores_every_variable),
+		cmocka_unit_test(secure_process_may_turn_numashim_off),
+		cmocka_unit_test(ordinary_process_reads_the_environment),
 	};
 
 	return cmocka_run_group_tests_name("policy/options.c", tests, NULL, NULL);
