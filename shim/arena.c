@@ -38,7 +38,7 @@ struct arena_set {
 static struct {
 	pthread_mutex_t lock;             /* arena creation and thread counts */
 	extent_hooks_t *dflt;             /* arena 0's (jemalloc's) hooks */
-	extent_hooks_t hooks;             /* ours: dflt with alloc/dalloc/destroy */
+	extent_hooks_t hooks;             /* ours: dflt with alloc/dalloc/destroy/commit */
 	uint8_t arena_tag[NS_MAX_ARENAS]; /* arena index -> set + 1 */
 	struct arena_set set[POLICY_MAX_SETS];
 	/* The last extents each set got, for the stats sampler. Written by
@@ -116,6 +116,24 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
 	tag_range(addr, size, 0, true);
 }
 
+/*
+ * Under vm.overcommit_memory=2 jemalloc maps extents without access and
+ * commits them later with mmap(MAP_FIXED) over the range, which drops the
+ * policy the alloc hook bound: every block of numashim's arenas ended up
+ * with the default policy (found by a review). A committed range is bound
+ * again. (With overcommit, jemalloc never decommits: no cost then.)
+ */
+static bool hook_commit(extent_hooks_t *h, void *addr, size_t size,
+			size_t offset, size_t length, unsigned ind)
+{
+	uint8_t tag = ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+	bool failed = A.dflt->commit(A.dflt, addr, size, offset, length, ind);
+
+	if (!failed && tag != 0)
+		ns_place_extent((char *)addr + offset, length, tag - 1, ind);
+	return failed;
+}
+
 /* Read once, at start: a process started under THP "never" keeps page by
  * page interleave even if "always" is set later. */
 static bool heap_gets_huge_pages(void)
@@ -173,6 +191,8 @@ int ns_arenas_init(void)
 	A.hooks.alloc = hook_alloc;
 	A.hooks.dalloc = hook_dalloc;
 	A.hooks.destroy = hook_destroy;
+	if (A.dflt->commit != NULL)
+		A.hooks.commit = hook_commit;
 
 	/* One byte per 2 MiB of address space, 64 MiB in all, of which a
 	 * process touches a page or two: on small pages, or each touched
