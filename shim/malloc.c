@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define PAGE_FALLBACK 4096
@@ -79,6 +80,41 @@ static inline void *malloc_checked(size_t n)
 	return nsje_malloc(n);
 }
 
+/*
+ * jemalloc zeroes a block it reuses for calloc with madvise(MADV_DONTNEED)
+ * of its whole pages in an arena with its own extent hooks, but with
+ * memset in any other: numashim's arenas all have hooks of their own.
+ * calloc of 2 MB blocks, reused, one byte touched, ran 20 times slower
+ * under 2 emulated nodes than passing through, with 50 times the RSS
+ * (found by a review). Blocks from CALLOC_PAGES up are taken unzeroed
+ * and zeroed as jemalloc's own arenas do: whole pages given back, the
+ * partial ones at either end cleared. Not under transparent huge pages
+ * "always" for the heap (jemalloc's opt.thp): that would split them, and
+ * jemalloc uses memset there too. A page that cannot be given back (a
+ * locked one) is cleared.
+ */
+#define CALLOC_PAGES ((size_t)64 << 10)
+static bool calloc_memset_only;
+
+static void *zeroed(void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, lo = (a + 4095) & ~(uintptr_t)4095;
+	uintptr_t hi = (a + n) & ~(uintptr_t)4095;
+	int saved = errno;
+
+	if (p == NULL)
+		return NULL;
+	if (!calloc_memset_only && hi > lo &&
+	    madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0) {
+		memset(p, 0, lo - a);
+		memset((void *)hi, 0, a + n - hi);
+	} else {
+		memset(p, 0, n);
+	}
+	errno = saved;
+	return p;
+}
+
 static void *calloc_checked(size_t n, size_t m)
 {
 	size_t bytes;
@@ -88,7 +124,10 @@ static void *calloc_checked(size_t n, size_t m)
 		return NULL;
 	}
 	if (NS_UNLIKELY(bytes >= ns_large.min) && is_large(bytes))
-		return ns_large_alloc(bytes, 0, true);
+		return bytes >= CALLOC_PAGES ? zeroed(ns_large_alloc(bytes, 0, false), bytes)
+					     : ns_large_alloc(bytes, 0, true);
+	if (bytes >= CALLOC_PAGES)
+		return zeroed(enomem(nsje_malloc(bytes), bytes), bytes);
 	return nsje_calloc(n, m);
 }
 
@@ -175,9 +214,13 @@ struct ns_dispatch ns_dispatch = { nsje_calloc, realloc_plain };
  * sizes from the moment min leaves SIZE_MAX. */
 void ns_dispatch_checked(void)
 {
+	const char *thp = NULL;
+	size_t sz = sizeof(thp);
+
+	calloc_memset_only = nsje_mallctl("opt.thp", &thp, &sz, NULL, 0) != 0 ||
+			     thp == NULL || strcmp(thp, "always") == 0;
+	__atomic_store_n(&ns_dispatch.calloc, calloc_checked, __ATOMIC_RELEASE);
 	if (ns_large.tag) {
-		__atomic_store_n(&ns_dispatch.calloc, calloc_checked,
-				 __ATOMIC_RELEASE);
 		__atomic_store_n(&ns_large.min, ns.plan.large_min,
 				 __ATOMIC_RELEASE);
 		ns_large_route();
