@@ -18,6 +18,12 @@ def fmt(x, spec):
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def median_or_none(xs):
+    """The median of the figures there are (peak RSS is None without GNU time)."""
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
 def quartiles(xs):
     q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
     return q[0], q[2]
@@ -41,7 +47,7 @@ def summarize(workloads, names, rows, instr):
                 continue
             walls = [r["wall"] for r in mine]
             c = {"med": statistics.median(walls), "min": min(walls), "max": max(walls),
-                 "rss": statistics.median(r["rss"] for r in mine), "n": len(walls),
+                 "rss": median_or_none(r["rss"] for r in mine), "n": len(walls),
                  "instr": instr.get((w[0], a), {}).get("total"),
                  "net": instr.get((w[0], a), {}).get("net"),
                  "per_op": instr.get((w[0], a), {}).get("per_op")}
@@ -58,8 +64,8 @@ def summarize(workloads, names, rows, instr):
             s[(w[0], a)] = c
     for (w, a), c in s.items():
         je, gl = s.get((w, BASE)), s.get((w, "glibc"))
-        c["rss_je"] = c["rss"] / je["rss"] if je else None
-        c["rss_gl"] = c["rss"] / gl["rss"] if gl else None
+        c["rss_je"] = c["rss"] / je["rss"] if je and je["rss"] and c["rss"] else None
+        c["rss_gl"] = c["rss"] / gl["rss"] if gl and gl["rss"] and c["rss"] else None
         c["i_je"] = (c["instr"] / je["instr"]) if je and je["instr"] and c["instr"] else None
         c["n_je"] = (c["net"] / je["net"]) if je and je["net"] and c["net"] else None
         c["spread"] = (c["max"] - c["min"]) / c["med"]
@@ -67,18 +73,21 @@ def summarize(workloads, names, rows, instr):
 
 
 def table(title, workloads, names, cell, geo=None, width=11):
-    out = [title, "  " + "workload".ljust(15) + "".join(n.rjust(width + 1) for n in names)]
+    # Each column at least as wide as its allocator's name (numashim-2n-nostats)
+    cols = [(n, max(width, len(n)) + 1) for n in names]
+    out = [title, "  " + "workload".ljust(15) + "".join(n.rjust(wd) for n, wd in cols)]
     for w in workloads:
-        out.append("  " + w[0].ljust(15) + "".join(
-            cell(w[0], a).rjust(width + 1) for a in names))
+        out.append("  " + w[0].ljust(15) + "".join(cell(w[0], a).rjust(wd) for a, wd in cols))
     if geo:
         for label, fn in geo:
-            out.append("  " + label.ljust(15) + "".join(fn(a).rjust(width + 1) for a in names))
+            out.append("  " + label.ljust(15) + "".join(fn(a).rjust(wd) for a, wd in cols))
     return "\n".join(out)
 
 
 def goals(s, workloads, names):
-    """The goals of issue 9, each with its figure and met/MISSED."""
+    """The goals of issue 9, each with its figure and met/MISSED, or "not
+    measured" when the run has no figure for it (e.g. --only simple has no
+    multi-threaded workload; no GNU time, no peak RSS)."""
     wl = [w[0] for w in workloads]
     multi = [w[0] for w in workloads if w[3]]
     g = []
@@ -89,11 +98,19 @@ def goals(s, workloads, names):
     def line(ok, text):
         g.append(f"  [{'met   ' if ok else 'MISSED'}] {text}")
 
+    def unmeasured(claim, *figures):
+        """True (and says so) when a figure the goal needs is missing."""
+        if any(x is None or math.isnan(x) for x in figures):
+            g.append(f"  [not measured] {claim}")
+            return True
+        return False
+
     for a, limit in (("numashim-2n", 1.03), ("numashim", 1.01)):
         if a not in names:
             continue
         t, i, n = geomean(col(a, "t_je")), geomean(col(a, "i_je")), geomean(col(a, "n_je"))
-        line(t <= limit, f"{a} / jemalloc time, geometric mean {t:.3f} (goal <= {limit})")
+        if not unmeasured(f"{a} / jemalloc time, geometric mean (goal <= {limit})", t):
+            line(t <= limit, f"{a} / jemalloc time, geometric mean {t:.3f} (goal <= {limit})")
         if col(a, "i_je"):
             line(i <= limit and n <= limit, f"{a} / jemalloc instructions, geometric mean "
                  f"{i:.3f} whole runs, {n:.3f} net of start-up (goal <= {limit})")
@@ -112,25 +129,32 @@ def goals(s, workloads, names):
     for a in ("numashim", "numashim-2n"):
         if a not in names or "glibc" not in names:
             continue
-        vals = {w: s[(w, a)]["t_gl"] for w in multi if (w, a) in s}
+        vals = {w: s[(w, a)]["t_gl"] for w in multi if (w, a) in s and s[(w, a)]["t_gl"]}
         slower = {w: v for w, v in vals.items() if v >= 1}
-        line(not slower, f"{a} faster than glibc on the multi-threaded workloads: geometric "
-             f"mean {geomean(vals.values()):.2f}" + (
-                 "; not faster on " + ", ".join(f"{w} {v:.2f}" for w, v in slower.items())
-                 if slower else ""))
+        claim = f"{a} faster than glibc on the multi-threaded workloads"
+        if not unmeasured(claim, geomean(vals.values())):
+            line(not slower, f"{claim}: geometric mean {geomean(vals.values()):.2f}" + (
+                "; not faster on " + ", ".join(f"{w} {v:.2f}" for w, v in slower.items())
+                if slower else ""))
         if ("malloc-large", a) in s:
             v = s[("malloc-large", a)]["t_gl"]
-            line(v <= 1.2, f"{a} malloc-large / glibc {v:.2f} (goal <= 1.2; jemalloc "
-                 f"{s[('malloc-large', BASE)]['t_gl']:.2f})")
+            je = s.get(("malloc-large", BASE), {}).get("t_gl")
+            if not unmeasured(f"{a} malloc-large / glibc (goal <= 1.2)", v, je):
+                line(v <= 1.2, f"{a} malloc-large / glibc {v:.2f} (goal <= 1.2; jemalloc "
+                     f"{je:.2f})")
         ge = geomean(col(a, "t_gl"))
-        line(ge < 1, f"beyond: {a} / glibc time, geometric mean {ge:.3f} (goal < 1)")
+        if not unmeasured(f"beyond: {a} / glibc time, geometric mean (goal < 1)", ge):
+            line(ge < 1, f"beyond: {a} / glibc time, geometric mean {ge:.3f} (goal < 1)")
         if "mimalloc" in names:
             mi = geomean(col("mimalloc", "t_gl"))
-            line(ge <= mi, f"stretch: {a} / glibc {ge:.3f} vs mimalloc / glibc {mi:.3f}")
+            if not unmeasured(f"stretch: {a} / glibc vs mimalloc / glibc", ge, mi):
+                line(ge <= mi, f"stretch: {a} / glibc {ge:.3f} vs mimalloc / glibc {mi:.3f}")
     for a in ("numashim", "numashim-2n"):
         if a not in names:
             continue
-        vals = {w: s[(w, a)]["rss_je"] for w in wl if (w, a) in s}
+        vals = {w: s[(w, a)]["rss_je"] for w in wl if (w, a) in s and s[(w, a)]["rss_je"]}
+        if unmeasured(f"{a} peak RSS / jemalloc (goal <= 1.10)", geomean(vals.values())):
+            continue
         worst = max(vals, key=vals.get)
         over = {w: v for w, v in vals.items() if v > 1.10}
         line(not over, f"{a} peak RSS / jemalloc: geometric mean "
@@ -187,40 +211,50 @@ def stats_cost(s, workloads):
     return "\n".join(out)
 
 
+SUMMARY_FIELDS = ["workload", "allocator", "runs", "median_s", "min_s", "max_s",
+                  "peak_rss_kib", "cpu_vs_jemalloc", "time_vs_jemalloc", "time_vs_jemalloc_q1",
+                  "time_vs_jemalloc_q3", "time_vs_glibc",
+                  "rss_vs_jemalloc", "rss_vs_glibc", "instructions",
+                  "instructions_vs_jemalloc", "net_instructions_vs_jemalloc",
+                  "net_instructions_per_op"]
+
+
 def write_csv(path, s, workloads, names):
+    """summary.csv: rows are dicts, so a cell cannot land under another
+    column's header."""
     with open(path, "w", newline="") as f:
-        wr = csv.writer(f)
-        wr.writerow(["workload", "allocator", "runs", "median_s", "min_s", "max_s",
-                     "peak_rss_kib", "cpu_vs_jemalloc", "time_vs_jemalloc", "time_vs_jemalloc_q1",
-                     "time_vs_jemalloc_q3", "time_vs_glibc",
-                     "rss_vs_jemalloc", "rss_vs_glibc", "instructions",
-                     "instructions_vs_jemalloc", "net_instructions_vs_jemalloc",
-                     "net_instructions_per_op"])
+        wr = csv.DictWriter(f, SUMMARY_FIELDS, restval="")
+        wr.writeheader()
         for w in workloads:
             for a in names:
                 c = s.get((w[0], a))
                 if not c:
                     continue
-                wr.writerow([w[0], a, c["n"], f"{c['med']:.4f}", f"{c['min']:.4f}",
-                             f"{c['max']:.4f}", int(c["rss"]), fmt(c["c_je"], ".4f"),
-                             fmt(c["t_je"], ".4f"),
-                             fmt(c["q_je"][0], ".4f"), fmt(c["q_je"][1], ".4f"),
-                             fmt(c["t_gl"], ".4f"), fmt(c["rss_je"], ".4f"),
-                             fmt(c["rss_gl"], ".4f"), c["instr"] or "",
-                             fmt(c["i_je"], ".4f"), fmt(c["n_je"], ".4f"),
-                             fmt(c["per_op"], ".2f")])
+                wr.writerow({
+                    "workload": w[0], "allocator": a, "runs": c["n"],
+                    "median_s": f"{c['med']:.4f}", "min_s": f"{c['min']:.4f}",
+                    "max_s": f"{c['max']:.4f}",
+                    "peak_rss_kib": int(c["rss"]) if c["rss"] is not None else "",
+                    "cpu_vs_jemalloc": fmt(c["c_je"], ".4f"),
+                    "time_vs_jemalloc": fmt(c["t_je"], ".4f"),
+                    "time_vs_jemalloc_q1": fmt(c["q_je"][0], ".4f"),
+                    "time_vs_jemalloc_q3": fmt(c["q_je"][1], ".4f"),
+                    "time_vs_glibc": fmt(c["t_gl"], ".4f"),
+                    "rss_vs_jemalloc": fmt(c["rss_je"], ".4f"),
+                    "rss_vs_glibc": fmt(c["rss_gl"], ".4f"),
+                    "instructions": c["instr"] or "",
+                    "instructions_vs_jemalloc": fmt(c["i_je"], ".4f"),
+                    "net_instructions_vs_jemalloc": fmt(c["n_je"], ".4f"),
+                    "net_instructions_per_op": fmt(c["per_op"], ".2f")})
         for a in names:
-            wr.writerow(["GEOMEAN", a, "", "", "", "", "",
-                         fmt(geomean([s[(w[0], a)]["t_je"] for w in workloads
-                                      if (w[0], a) in s]), ".4f"), "", "",
-                         fmt(geomean([s[(w[0], a)]["t_gl"] for w in workloads
-                                      if (w[0], a) in s and s[(w[0], a)]["t_gl"]]), ".4f"),
-                         fmt(geomean([s[(w[0], a)]["rss_je"] for w in workloads
-                                      if (w[0], a) in s]), ".4f"), "", "",
-                         fmt(geomean([s[(w[0], a)]["i_je"] for w in workloads
-                                      if (w[0], a) in s and s[(w[0], a)]["i_je"]]), ".4f"),
-                         fmt(geomean([s[(w[0], a)]["n_je"] for w in workloads
-                                      if (w[0], a) in s and s[(w[0], a)]["n_je"]]), ".4f"), ""])
+            def geo(key):
+                return fmt(geomean([s[(w[0], a)][key] for w in workloads
+                                    if (w[0], a) in s]), ".4f")
+            wr.writerow({"workload": "GEOMEAN", "allocator": a,
+                         "cpu_vs_jemalloc": geo("c_je"), "time_vs_jemalloc": geo("t_je"),
+                         "time_vs_glibc": geo("t_gl"), "rss_vs_jemalloc": geo("rss_je"),
+                         "instructions_vs_jemalloc": geo("i_je"),
+                         "net_instructions_vs_jemalloc": geo("n_je")})
 
 
 def chart(path, s, workloads, names):
@@ -320,7 +354,8 @@ def write_all(outdir, head, workloads, names, rows, instr):
                           lambda w, a: fmt(s[(w, a)]["per_op"] if (w, a) in s else None,
                                            ".0f" if w == "startup" else ".1f")))
     secs.append(table("peak RSS, median MiB", workloads, names,
-                      lambda w, a: fmt(s[(w, a)]["rss"] / 1024, ".1f") if (w, a) in s else "-"))
+                      lambda w, a: fmt(s[(w, a)]["rss"] / 1024, ".1f")
+                      if (w, a) in s and s[(w, a)]["rss"] is not None else "-"))
     secs.append(table("peak RSS / jemalloc", workloads, names, ratio("rss_je"),
                       [("geo. mean", geo("rss_je"))]))
     if "numashim" in names and "numashim-2n" in names:

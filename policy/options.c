@@ -336,11 +336,13 @@ const size_t policy_option_count =
 
 /*
  * Names under the NUMASHIM_ prefix that are not options: they are set by
- * numashim's own tools and test harness, so they must not be reported as
- * typos of an option. An entry ending in '_' reserves a whole prefix.
+ * numashim's own tools, set-up script (./dev reads NUMASHIM_NO_APT, which
+ * people export) and test harness, so they must not be reported as typos
+ * of an option. An entry ending in '_' reserves a whole prefix.
  */
 static const char *const not_options[] = {
 	"NUMASHIM_LIB", "NUMASHIM_BUILDDIR", "NUMASHIM_SRCDIR", "NUMASHIM_VM_",
+	"NUMASHIM_NO_APT",
 };
 
 void policy_config_default(struct policy_config *cfg)

@@ -149,7 +149,9 @@ int cmd_help_env(int argc, char **argv)
 		putchar('\n');
 	}
 	printf("NUMASHIM_LIB is read by numashim run (the library to preload), "
-	       "not by the shim.\n");
+	       "not by the shim.\n"
+	       "NUMASHIM_NO_APT=1 is read by the source tree's ./dev (skip "
+	       "installing packages),\nnot by the shim.\n");
 	return TOOL_OK;
 }
 

@@ -311,7 +311,8 @@ static void unknown_long_variable_name_is_reported_cut(void **state)
 static void harness_variables_are_not_reported(void **state)
 {
 	char *envp[] = { "NUMASHIM_LIB=/x/libnumashim.so", "NUMASHIM_BUILDDIR=/b",
-			 "NUMASHIM_SRCDIR=/s", "NUMASHIM_VM_CACHE=/c", NULL };
+			 "NUMASHIM_SRCDIR=/s", "NUMASHIM_VM_CACHE=/c",
+			 "NUMASHIM_NO_APT=1", NULL };
 	struct policy_config cfg;
 
 	config_from(&cfg, envp);
