@@ -61,10 +61,16 @@ static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 		ns_tags[c >> NS_CHUNK_SHIFT] = tag;
 }
 
+/* The set + 1 of arena ind's extents (0: not one of numashim's). */
+static uint8_t tag_of(unsigned ind)
+{
+	return ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+}
+
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 			size_t align, bool *zero, bool *commit, unsigned ind)
 {
-	uint8_t tag = ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+	uint8_t tag = tag_of(ind);
 	/* Under mlockall(MCL_FUTURE) the kernel would fault the extent in
 	 * inside mmap, before the placement: it is mapped unlocked, placed,
 	 * then locked (shim/mmap.c). */
@@ -126,7 +132,7 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size,
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size,
 			size_t offset, size_t length, unsigned ind)
 {
-	uint8_t tag = ind < NS_MAX_ARENAS ? A.arena_tag[ind] : 0;
+	uint8_t tag = tag_of(ind);
 	bool failed = A.dflt->commit(A.dflt, addr, size, offset, length, ind);
 
 	if (!failed && tag != 0)

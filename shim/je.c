@@ -6,7 +6,6 @@
 #include "shim/shim.h"
 #include "shim/os.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
@@ -217,17 +216,14 @@ static void je_fork_child(void)
 	ns_forked_child();
 }
 
-static bool je_registered;
-
 /* Once, from jemalloc's start (it makes no other atfork call). */
 NS_HIDDEN int nsje_sys_pthread_atfork(void (*prepare)(void),
 				      void (*parent)(void),
 				      void (*child)(void))
 {
-	je_prepare = prepare;
 	je_parent = parent;
 	je_child = child;
-	__atomic_store_n(&je_registered, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&je_prepare, prepare, __ATOMIC_RELEASE); /* registered */
 	return pthread_atfork(je_fork_prepare, je_fork_parent, je_fork_child);
 }
 
@@ -240,9 +236,10 @@ NS_HIDDEN int nsje_sys_pthread_atfork(void (*prepare)(void),
  * deadlocked the fork) and its child handler before they were reset (a
  * thread it made to allocate hung the child; found by a review). The first
  * registration starts jemalloc, whose handlers then come first, as the
- * comment above the fork handlers says. glibc's is looked up by its
- * version: a .symver reference would bind to this definition itself (our
- * exports carry no version), and the call would loop.
+ * comment above the fork handlers says (je_prepare is set once they are
+ * registered). glibc's is looked up by its version (ns_resolve): a .symver
+ * reference would bind to this definition itself (our exports carry no
+ * version), and the call would loop.
  */
 typedef int register_atfork_fn(void (*)(void), void (*)(void),
 			       void (*)(void), void *);
@@ -253,15 +250,13 @@ NS_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void),
 	static register_atfork_fn *libc_register;
 	register_atfork_fn *f;
 
-	if (!__atomic_load_n(&je_registered, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&je_prepare, __ATOMIC_ACQUIRE))
 		nsje_dallocx(nsje_mallocx(1, 0), 0); /* jemalloc's start */
 	f = __atomic_load_n(&libc_register, __ATOMIC_ACQUIRE);
 	if (f == NULL) {
-		f = (register_atfork_fn *)dlvsym(RTLD_NEXT, "__register_atfork",
-						 "GLIBC_2.3.2");
-		if (f == NULL)
+		if (ns_resolve(&libc_register, "__register_atfork", "GLIBC_2.3.2"))
 			return ENOSYS;
-		__atomic_store_n(&libc_register, f, __ATOMIC_RELEASE);
+		f = __atomic_load_n(&libc_register, __ATOMIC_ACQUIRE);
 	}
 	return f(prepare, parent, child, dso);
 }

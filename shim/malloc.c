@@ -127,7 +127,7 @@ static void *calloc_checked(size_t n, size_t m)
 		return bytes >= CALLOC_PAGES ? zeroed(ns_large_alloc(bytes, 0, false), bytes)
 					     : ns_large_alloc(bytes, 0, true);
 	if (bytes >= CALLOC_PAGES)
-		return zeroed(enomem(nsje_malloc(bytes), bytes), bytes);
+		return zeroed(nsje_malloc(bytes), bytes); /* malloc sets ENOMEM */
 	return nsje_calloc(n, m);
 }
 

@@ -120,25 +120,20 @@ int stats_proc_start(int pid, uint64_t *start)
 	return stats_proc_stat(pid, start, &state);
 }
 
-/* The boottime offset of pid's time namespace ("self" for ours), in
- * nanoseconds: 0 where there is none (no time namespaces, or the file
- * cannot be read). */
-static int64_t boottime_offset(const char *pid)
+/* The boottime offset of pid's time namespace (0: ours), in nanoseconds:
+ * 0 where there is none (no time namespaces, or the file cannot be
+ * read). */
+static int64_t boottime_offset(int pid)
 {
 	char path[48], buf[256], *line, *save = NULL;
 	long long sec, nsec;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%s/timens_offsets", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/timens_offsets", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/timens_offsets");
+	if (stats_read_small(path, buf, sizeof(buf)))
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (sscanf(line, "boottime %lld %lld", &sec, &nsec) == 2 &&
 		    sec > -(1LL << 40) && sec < (1LL << 40))
@@ -157,12 +152,9 @@ static int64_t boottime_offset(const char *pid)
  */
 static bool same_start_across_time_ns(int pid, uint64_t now, uint64_t start)
 {
-	char id[16];
-	int64_t theirs, ours, hz = sysconf(_SC_CLK_TCK), d, want;
+	int64_t theirs = boottime_offset(pid), ours = boottime_offset(0);
+	int64_t hz = sysconf(_SC_CLK_TCK), d, want;
 
-	snprintf(id, sizeof(id), "%d", pid);
-	theirs = boottime_offset(id);
-	ours = boottime_offset("self");
 	if (theirs == ours || hz <= 0)
 		return false;
 	d = (ours - theirs) / (1000000000 / hz); /* ticks from theirs to ours */
