@@ -198,6 +198,23 @@ void assert_set(const struct policy_plan *p, int s, int node,
 	assert_int_equal(p->set[s].mask, mask);
 }
 
+void assert_large_set(const struct resolved *r, policy_nodemask_t mask)
+{
+	assert_true(r->plan.active);
+	assert_int_equal(r->plan.large_set, r->plan.nr_sets - 1);
+	assert_set(&r->plan, r->plan.large_set, -1, POLICY_MPOL_INTERLEAVE, mask);
+}
+
+void assert_weights(const struct resolved *r, int w0, int w1, int w2, int w3)
+{
+	const int want[4] = { w0, w1, w2, w3 };
+
+	for (int n = 0; n < 4; n++)
+		assert_int_equal(r->plan.weight[n], want[n]);
+	for (int n = 4; n < POLICY_MAX_NODES; n++)
+		assert_int_equal(r->plan.weight[n], 0);
+}
+
 void assert_cpus_use(const struct policy_plan *p, int lo, int hi, int node)
 {
 	int s = plan_set_of_node(p, node);

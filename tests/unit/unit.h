@@ -83,6 +83,11 @@ void assert_set(const struct policy_plan *p, int s, int node,
 		enum policy_mpol mpol, policy_nodemask_t mask);
 /* Asserts that threads on CPUs lo..hi use the set whose home is `node`. */
 void assert_cpus_use(const struct policy_plan *p, int lo, int hi, int node);
+/* Asserts r's plan has a large set, the last one, interleaved over real
+ * nodes `mask`. */
+void assert_large_set(const struct resolved *r, policy_nodemask_t mask);
+/* Asserts r's plan's weight per real node: nodes 0..3 as given, 0 after. */
+void assert_weights(const struct resolved *r, int w0, int w1, int w2, int w3);
 
 #define NODES(...) nodes_of((int[]){ __VA_ARGS__, -1 })
 /* A mask from a -1-terminated list of node ids. */
