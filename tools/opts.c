@@ -328,7 +328,7 @@ int tool_badopt(const char *cmd, int c, char **argv,
 	return TOOL_USAGE;
 }
 
-void tool_print_policy_usage(FILE *f)
+void tool_print_policy_usage(FILE *f, bool for_service)
 {
 	for (size_t i = 0; i < policy_option_count; i++) {
 		const struct policy_option *o = &policy_options[i];
@@ -341,7 +341,9 @@ void tool_print_policy_usage(FILE *f)
 			snprintf(left, sizeof(left), "--%s VALUE", opt);
 		fprintf(f, "  %-28s %s (default %s)\n", left, o->name, o->def);
 	}
-	fprintf(f, "  %-28s %s\n", "--lib PATH",
-		"the shim library (default: NUMASHIM_LIB, the build tree, "
+	/* As tool_find_lib looks: a service never gets the build tree's. */
+	fprintf(f, "  %-28s %s%s%s\n", "--lib PATH",
+		"the shim library (default: NUMASHIM_LIB, ",
+		for_service ? "" : "the build tree, ",
 		"or " NUMASHIM_INSTALLED_LIB ")");
 }

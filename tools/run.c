@@ -22,7 +22,7 @@ static void run_usage(FILE *f)
 		"Run CMD with LD_PRELOAD=libnumashim.so (put before an existing "
 		"LD_PRELOAD)\nand the NUMASHIM_* variables the options set.\n\n"
 		"Options (each sets the variable named; see numashim help env):\n");
-	tool_print_policy_usage(f);
+	tool_print_policy_usage(f, false);
 	fprintf(f, "  %-28s %s\n", "-h, --help", "this text");
 }
 
@@ -124,7 +124,7 @@ static void dropin_usage(FILE *f)
 		"  %-28s %s\n  %-28s %s\n", "--write", "write the file (creating "
 		"the directory) instead of printing it", "--root DIR",
 		"write under DIR instead of / (for images and tests)");
-	tool_print_policy_usage(f);
+	tool_print_policy_usage(f, true);
 	fprintf(f, "  %-28s %s\n", "-h, --help", "this text");
 }
 
