@@ -6,6 +6,7 @@
  */
 #include "tools/tool.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,7 +180,26 @@ static int help(int argc, char **argv)
 	return TOOL_USAGE;
 }
 
-int main(int argc, char **argv)
+/*
+ * A command's status, failed when its standard output could not be
+ * written: `numashim dropin SVC > .../numashim.conf` on a full disk, or
+ * `stat --prometheus > file`, must not exit 0 over an empty or cut file
+ * (the service would then run without the shim, unnoticed).
+ */
+static int close_stdout(int rc)
+{
+	int e;
+
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	e = errno;
+	fprintf(stderr, TOOL_NAME ": standard output: %s\n",
+		e ? strerror(e) : "write error");
+	return rc ? rc : TOOL_FAIL;
+}
+
+static int dispatch(int argc, char **argv)
 {
 	const char *cmd;
 
@@ -212,4 +232,9 @@ int main(int argc, char **argv)
 	else
 		tool_err("unknown command \"%s\" (see numashim --help)", cmd);
 	return TOOL_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	return close_stdout(dispatch(argc, argv));
 }

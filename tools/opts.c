@@ -164,9 +164,10 @@ int tool_validate(const struct tool_settings *s)
 /*
  * A usable preload path: an existing regular file, absolute, and free of
  * the characters that split LD_PRELOAD (space, colon). For a service
- * (dropin) it need not exist here, and must be valid UTF-8: systemd
- * ignores an Environment= line that is not ("not UTF-8 clean"), and the
- * service would run without the shim.
+ * (dropin) it need not exist here, and must be valid UTF-8 without
+ * control characters: systemd ignores an Environment= line that is not
+ * ("not UTF-8 clean") or that a carriage return cuts, and the service
+ * would run without the shim.
  */
 static int usable(const char *path, bool for_service, char *out, size_t len,
 		  const char *from)
@@ -192,6 +193,16 @@ static int usable(const char *path, bool for_service, char *out, size_t len,
 		tool_err("%s: %s: LD_PRELOAD needs an absolute path without "
 			 "spaces or colons", from, real);
 		return -EINVAL;
+	}
+	/* systemd ends a unit file's line at a carriage return too: the
+	 * LD_PRELOAD line would be cut in two and ignored. */
+	for (const char *c = real; for_service && *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			tool_clean(real, clean, sizeof(clean));
+			tool_err("%s: %s: holds a control character (systemd would "
+				 "cut the Environment= line)", from, clean);
+			return -EINVAL;
+		}
 	}
 	if (for_service && !tool_utf8_ok(real)) {
 		tool_clean(real, clean, sizeof(clean));
@@ -317,7 +328,7 @@ int tool_badopt(const char *cmd, int c, char **argv,
 	return TOOL_USAGE;
 }
 
-void tool_print_policy_usage(FILE *f)
+void tool_print_policy_usage(FILE *f, bool for_service)
 {
 	for (size_t i = 0; i < policy_option_count; i++) {
 		const struct policy_option *o = &policy_options[i];
@@ -330,7 +341,9 @@ void tool_print_policy_usage(FILE *f)
 			snprintf(left, sizeof(left), "--%s VALUE", opt);
 		fprintf(f, "  %-28s %s (default %s)\n", left, o->name, o->def);
 	}
-	fprintf(f, "  %-28s %s\n", "--lib PATH",
-		"the shim library (default: NUMASHIM_LIB, the build tree, "
+	/* As tool_find_lib looks: a service never gets the build tree's. */
+	fprintf(f, "  %-28s %s%s%s\n", "--lib PATH",
+		"the shim library (default: NUMASHIM_LIB, ",
+		for_service ? "" : "the build tree, ",
 		"or " NUMASHIM_INSTALLED_LIB ")");
 }

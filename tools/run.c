@@ -22,7 +22,7 @@ static void run_usage(FILE *f)
 		"Run CMD with LD_PRELOAD=libnumashim.so (put before an existing "
 		"LD_PRELOAD)\nand the NUMASHIM_* variables the options set.\n\n"
 		"Options (each sets the variable named; see numashim help env):\n");
-	tool_print_policy_usage(f);
+	tool_print_policy_usage(f, false);
 	fprintf(f, "  %-28s %s\n", "-h, --help", "this text");
 }
 
@@ -124,7 +124,7 @@ static void dropin_usage(FILE *f)
 		"  %-28s %s\n  %-28s %s\n", "--write", "write the file (creating "
 		"the directory) instead of printing it", "--root DIR",
 		"write under DIR instead of / (for images and tests)");
-	tool_print_policy_usage(f);
+	tool_print_policy_usage(f, true);
 	fprintf(f, "  %-28s %s\n", "-h, --help", "this text");
 }
 
@@ -190,15 +190,32 @@ static void gc_line(FILE *f, const char *tool)
 	fputs("\" stat --gc\n", f);
 }
 
+/*
+ * A unit name (or its drop-in's path) as a shell word, for the commands
+ * the hints suggest: with an escaped name (systemd-escape's "foo\x2dbar")
+ * in single quotes, which a unit name never holds; a shell would read
+ * foo\x2dbar as foox2dbar.
+ */
+static const char *shell_word(const char *s, char *buf, size_t len)
+{
+	if (strchr(s, '\\') == NULL)
+		return s;
+	snprintf(buf, len, "'%s'", s);
+	return buf;
+}
+
 static void write_dropin(FILE *f, const char *unit, const char *lib,
 			 const struct tool_settings *s)
 {
+	char word[304];
+
 	fprintf(f, "# Run %s under numashim (made by `numashim dropin`).\n"
 		"# File: /etc/systemd/system/%s.d/numashim.conf, then\n"
 		"#   systemctl daemon-reload && systemctl restart %s\n"
 		"# Variables: `numashim help env`; live stats: `numashim stat "
 		"PID`.\n# ExecStopPost: the stats segments of its processes that "
-		"were killed go\n# when it stops.\n[Service]\n", unit, unit, unit);
+		"were killed go\n# when it stops.\n[Service]\n", unit, unit,
+		shell_word(unit, word, sizeof(word)));
 	env_line(f, "LD_PRELOAD", lib);
 	/* In table order, whatever the order on the command line. */
 	for (size_t i = 0; i < policy_option_count; i++)
@@ -228,7 +245,7 @@ static int make_dirs(char *path)
 static int save_dropin(const char *root, const char *unit, const char *lib,
 		       const struct tool_settings *s)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	char path[PATH_MAX], tmp[PATH_MAX + 16], word[304];
 	FILE *f;
 	int fd;
 
@@ -266,7 +283,7 @@ static int save_dropin(const char *root, const char *unit, const char *lib,
 		return TOOL_FAIL;
 	}
 	printf("wrote %s\nnow run: systemctl daemon-reload && systemctl restart "
-	       "%s\n", path, unit);
+	       "%s\n", path, shell_word(unit, word, sizeof(word)));
 	return TOOL_OK;
 }
 
@@ -275,7 +292,7 @@ int cmd_dropin(int argc, char **argv)
 	struct option opts[MAX_LONGOPTS];
 	struct tool_settings s = { 0 };
 	const char *root = "/", *svc = NULL;
-	char lib[PATH_MAX], unit[300];
+	char lib[PATH_MAX], unit[300], word[304], file[340], fword[344];
 	bool write = false;
 	size_t k;
 	int c;
@@ -331,8 +348,11 @@ int cmd_dropin(int argc, char **argv)
 	if (write)
 		return save_dropin(root, unit, lib, &s);
 	write_dropin(stdout, unit, lib, &s);
+	snprintf(file, sizeof(file), "/etc/systemd/system/%s.d/numashim.conf",
+		 unit);
 	fprintf(stderr, TOOL_NAME ": to install: add --write (or save this as "
-		"/etc/systemd/system/%s.d/numashim.conf), then: systemctl "
-		"daemon-reload && systemctl restart %s\n", unit, unit);
+		"%s), then: systemctl daemon-reload && systemctl restart %s\n",
+		shell_word(file, fword, sizeof(fword)),
+		shell_word(unit, word, sizeof(word)));
 	return TOOL_OK;
 }

@@ -410,8 +410,17 @@ static int parse_opts(int argc, char **argv, struct stat_opts *o)
 
 		switch (c) {
 		case 'a': o->all = true; break;
-		case 'j': o->fmt = FMT_JSON; break;
-		case 'p': o->fmt = FMT_PROM; break;
+		case 'j':
+		case 'p':
+			/* One format: the last one silently winning would hand
+			 * a JSON reader Prometheus text. */
+			if (o->fmt != FMT_TABLE &&
+			    o->fmt != (c == 'j' ? FMT_JSON : FMT_PROM)) {
+				tool_err("stat: --json or --prometheus, not both");
+				return TOOL_USAGE;
+			}
+			o->fmt = c == 'j' ? FMT_JSON : FMT_PROM;
+			break;
 		case 'o': o->output = optarg; break;
 		case 'g': o->gc = true; break;
 		case 'd': o->dir = optarg; break;

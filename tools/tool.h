@@ -107,8 +107,8 @@ int tool_find_lib(const char *given, bool for_service, char *out, size_t len);
 int tool_badopt(const char *cmd, int c, char **argv,
 		const struct option *opts);
 
-/* Print the policy options for a usage text. */
-void tool_print_policy_usage(FILE *f);
+/* Print the policy options for a usage text (for_service: dropin's). */
+void tool_print_policy_usage(FILE *f, bool for_service);
 
 /* ------------------------------------------------------------ export.c */
 
