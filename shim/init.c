@@ -148,8 +148,11 @@ static void decide_once(void)
 		return;
 	}
 	os_read_topology("", &ns.topo);
-	if (ns.cfg.fake_nodes && policy_topology_fake(&ns.topo, ns.cfg.fake_nodes))
-		warn_fake(ns.cfg.fake_nodes);
+	if (ns.cfg.fake_nodes) {
+		os_keep_online_cpus("", &ns.topo); /* the CPUs to split */
+		if (policy_topology_fake(&ns.topo, ns.cfg.fake_nodes))
+			warn_fake(ns.cfg.fake_nodes);
+	}
 	/* A process started under numactl --membind/--interleave/--preferred
 	 * has chosen its placement: that choice wins over ours. */
 	if (!ns.topo.fake && os_get_mempolicy(&mode, &pmask) == 0 &&

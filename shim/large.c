@@ -19,11 +19,12 @@
 #include <errno.h>
 #include <pthread.h>
 
-struct ns_large ns_large = { .min = SIZE_MAX };
+struct ns_large ns_large = { .min = SIZE_MAX, .map_min = SIZE_MAX };
 struct ns_counters ns_count;
 
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static int arena_warned, huge_warned;
+static size_t map_min = SIZE_MAX; /* ns_large.map_min once live */
 
 /* The user's jemalloc options (MALLOC_CONF, /etc/malloc.conf) set
  * oversize_threshold: theirs is kept, and with it jemalloc's own huge arena
@@ -105,11 +106,18 @@ int ns_large_init(void)
 	/* min stays SIZE_MAX until ns_dispatch_checked: calloc, realloc and
 	 * the aligned calls test it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
+	map_min = ns.plan.large_min;
 	rc = ns_arena_adopt_huge(ns.plan.large_set, &huge);
 	if (rc == 0) {
 		ns_large.flags = MALLOCX_ARENA(huge) | MALLOCX_TCACHE_NONE;
 		ns_large.routed = true;
 		above_thread_cache();
+		/* A mapping has no size class: it is large from the threshold
+		 * itself (as raised above the thread cache, said in that line),
+		 * not from the class below it. With the class's, a 57 MiB mmap
+		 * was interleaved under NUMASHIM_INTERLEAVE_MIN=64M (found by a
+		 * review). */
+		map_min = ns.plan.large_min;
 		ns.plan.large_min = class_threshold(ns.plan.large_min);
 	} else if (rc == -EPERM) {
 		say_threshold_taken();
@@ -121,9 +129,11 @@ int ns_large_init(void)
 	return 0;
 }
 
-/* malloc's large blocks start going to the set (after the rest is live). */
+/* Large mappings start being placed, and malloc's large blocks going to
+ * the set (after the rest is live). */
 void ns_large_route(void)
 {
+	__atomic_store_n(&ns_large.map_min, map_min, __ATOMIC_RELEASE);
 	if (ns_large.routed)
 		ns_arena_route_large(ns.plan.large_min);
 }

@@ -313,7 +313,8 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 		return NS_LEFT_HUGETLB;
 	if (flags & (MAP_STACK | MAP_GROWSDOWN))
 		return NS_LEFT_STACK;
-	if (len < ns_large.min || ns_large.tag == 0)
+	if (len < __atomic_load_n(&ns_large.map_min, __ATOMIC_ACQUIRE) ||
+	    ns_large.tag == 0)
 		return NS_LEFT_SMALL;
 	if (ns_self.own_policy)
 		return NS_LEFT_PROGRAM_POLICY;

@@ -340,6 +340,38 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	return 0;
 }
 
+struct online_ctx {
+	char on[POLICY_MAX_CPUS];
+};
+
+static void mark_online(void *c, long cpu)
+{
+	((struct online_ctx *)c)->on[cpu] = 1;
+}
+
+/* Only for NUMASHIM_FAKE_NODES (shim/init.c): one more file for every
+ * process start is not worth it otherwise, since a one-node plan passes
+ * through and a multi-node machine's cpulists hold online CPUs only. With
+ * a possible list longer than the online one (a VM with CPU hot-plug
+ * slots: possible 0-7, online 0-1), the fake nodes were cut from CPUs 0-7
+ * and both online CPUs landed on virtual node 0 (found by a review). */
+void os_keep_online_cpus(const char *root, struct policy_topology *t)
+{
+	struct node_path p;
+	struct online_ctx c;
+	char buf[4096];
+
+	memset(&c, 0, sizeof(c));
+	if (strlen(root) > ROOT_MAX ||
+	    os_read_file(sys_file(&p, root, "/sys/devices/system/cpu/online"),
+			 buf, sizeof(buf)) <= 0 ||
+	    policy_list_foreach(buf, POLICY_MAX_CPUS, mark_online, &c) != 0)
+		return;
+	for (int cpu = 0; cpu < t->nr_cpus && cpu < POLICY_MAX_CPUS; cpu++)
+		if (!c.on[cpu])
+			t->cpu_node[cpu] = -1;
+}
+
 /* ---------------------------------------------------------- mmap family */
 
 void *os_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

@@ -51,6 +51,13 @@ NS_OS int os_thp_mode(void);
  */
 NS_OS int os_read_topology(const char *root, struct policy_topology *t);
 
+/*
+ * Drops from t the CPUs that are not online (sysfs's cpu/online list):
+ * the one-node fallback counts every possible CPU, and NUMASHIM_FAKE_NODES
+ * must split the online ones. Nothing changes when the list is unreadable.
+ */
+NS_OS void os_keep_online_cpus(const char *root, struct policy_topology *t);
+
 
 
 /* Raw mmap family, straight to the kernel (errno set as glibc does). */

@@ -96,7 +96,8 @@ NS_HIDDEN void ns_dispatch_checked(void);
 /* large.c: blocks >= NUMASHIM_INTERLEAVE_MIN come from one arena of the
  * interleaved set. min is SIZE_MAX and tag 0 while there is none. */
 struct ns_large {
-	size_t min;
+	size_t min;           /* blocks: the first size whose class reaches it */
+	size_t map_min;       /* mappings (mmap, shm): the threshold itself */
 	uint8_t tag;
 	bool routed;          /* jemalloc's huge arena is the set's arena */
 	int flags;            /* MALLOCX_ARENA(its arena) | MALLOCX_TCACHE_NONE */

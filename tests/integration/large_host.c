@@ -237,7 +237,7 @@ static void test_mmap(void)
 {
 	char path[] = "/tmp/numashim-large-XXXXXX";
 	int fd = mkstemp(path);
-	void *priv, *shared, *file, *small, *fixed;
+	void *priv, *shared, *file, *small, *fixed, *below, *at;
 
 	if (fd < 0 || ftruncate(fd, (off_t)(128 * MiB)))
 		exit(2);
@@ -246,7 +246,13 @@ static void test_mmap(void)
 	shared = map(128 * MiB, MAP_SHARED | MAP_ANONYMOUS, -1);
 	file = map(128 * MiB, MAP_SHARED, fd);
 	small = map(1 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	/* Run with NUMASHIM_INTERLEAVE_MIN=64M: a mapping is large from 64
+	 * MiB itself (a malloc block from 56 MiB + 1, by its size class). */
+	below = map(60 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	at = map(64 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	expect("mmap anonymous private 128 MiB", priv, "interleave:0");
+	expect("mmap anonymous 60 MiB (below the threshold)", below, "default");
+	expect("mmap anonymous 64 MiB (the threshold)", at, "interleave:0");
 	expect("mmap anonymous shared 128 MiB", shared, "interleave:0");
 	expect("mmap of a file 128 MiB", file, "default");
 	expect("mmap anonymous 1 MiB", small, "default");
@@ -259,6 +265,8 @@ static void test_mmap(void)
 	munmap(shared, 128 * MiB);
 	munmap(file, 128 * MiB);
 	munmap(small, 1 * MiB);
+	munmap(below, 60 * MiB);
+	munmap(at, 64 * MiB);
 	close(fd);
 }
 

@@ -306,6 +306,39 @@ static void one_node_counts_the_possible_cpus(void **state)
 	assert_topology_sane(&t);
 }
 
+/* NUMASHIM_FAKE_NODES splits the online CPUs: with hot-plug slots in the
+ * possible list, both online CPUs went to virtual node 0. */
+static void fake_nodes_split_only_the_online_cpus(void **state)
+{
+	struct policy_topology t;
+
+	put(*state, "/sys/devices/system/cpu/possible", "0-7\n");
+	put(*state, "/sys/devices/system/cpu/online", "0-1\n");
+	read_topology(*state, &t);
+	os_keep_online_cpus(*state, &t);
+	assert_int_equal(policy_topology_fake(&t, 2), 0);
+	assert_int_equal(t.cpu_node[0], 0);
+	assert_int_equal(t.cpu_node[1], 1);
+	for (int c = 2; c < 8; c++)
+		assert_int_equal(t.cpu_node[c], -1);
+	assert_topology_sane(&t);
+	read_topology(*state, &t);
+	os_keep_online_cpus(*state, &t);
+	assert_int_equal(policy_topology_fake(&t, 4), -EINVAL);
+}
+
+/* No online list (no sysfs): every CPU read is kept. */
+static void keep_online_without_a_list_keeps_every_cpu(void **state)
+{
+	struct policy_topology t, before;
+
+	put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
+	read_topology(*state, &t);
+	before = t;
+	os_keep_online_cpus(*state, &t);
+	assert_memory_equal(&t, &before, sizeof(t));
+}
+
 static void no_cpulist_files_is_one_node_with_every_cpu(void **state)
 {
 	struct policy_topology t;
@@ -512,6 +545,8 @@ int main(void)
 		TREE_TEST(missing_mems_allowed_allows_every_online_node),
 		TREE_TEST(no_sysfs_is_one_node_with_every_cpu),
 		TREE_TEST(one_node_counts_the_possible_cpus),
+		TREE_TEST(fake_nodes_split_only_the_online_cpus),
+		TREE_TEST(keep_online_without_a_list_keeps_every_cpu),
 		TREE_TEST(node_zero_alone_is_one_node_with_every_cpu),
 		TREE_TEST(no_cpulist_files_is_one_node_with_every_cpu),
 		TREE_TEST(missing_distance_files_use_default_distances),
