@@ -167,6 +167,9 @@ static void add_large_set(const struct policy_config *cfg,
 
 	if (cfg->interleave_min == 0)
 		return;
+	/* Large mappings are placed from this size even without a set of
+	 * their own (below): with the thread's node set then. */
+	p->large_min = cfg->interleave_min;
 	il = interleave_nodes(cfg, t, p->nodes, base_name, warn, ctx, &weighted);
 	/* One node left of the plan's own nodes: large blocks already go
 	 * where the policy puts them. One node the user named (a list other
@@ -183,7 +186,6 @@ static void add_large_set(const struct policy_config *cfg,
 		add_set(p, t, -1, POLICY_MPOL_INTERLEAVE, il);
 	}
 	p->large_set = p->nr_sets - 1;
-	p->large_min = cfg->interleave_min;
 	p->vweighted = weighted;
 	for (int n = 0; n < POLICY_MAX_NODES; n++) {
 		if (!(il & policy_node_bit(n)))

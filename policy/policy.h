@@ -224,7 +224,10 @@ struct policy_plan {
 	int default_set;           /* for CPUs we cannot map */
 	/* Large blocks (>= large_min) come from set large_set, whose memory is
 	 * interleaved over set[large_set].mask with weight[] (per REAL node;
-	 * all equal = plain MPOL_INTERLEAVE). large_set < 0: none. */
+	 * all equal = plain MPOL_INTERLEAVE). large_set < 0: none; then a
+	 * plan left with one node still has large_min (its large mappings
+	 * are placed as its node set's memory is), and large_min is 0 under
+	 * NUMASHIM_INTERLEAVE_MIN=off. */
 	int large_set;
 	size_t large_min;
 	uint8_t weight[POLICY_MAX_NODES];

@@ -101,8 +101,15 @@ int ns_large_init(void)
 	unsigned huge;
 	int rc;
 
-	if (ns.plan.large_set < 0)
+	/* A plan left with one node (preferred:N, bind:N, NUMASHIM_NODES=N)
+	 * has no large set: its large blocks already come from that node's
+	 * set, and its large mappings are placed as that set's memory is
+	 * (shim/mmap.c). They were left to first touch, off the node asked
+	 * for (found by a review). */
+	if (ns.plan.large_set < 0) {
+		map_min = ns.plan.large_min ? ns.plan.large_min : SIZE_MAX;
 		return 0;
+	}
 	/* min stays SIZE_MAX until ns_dispatch_checked: calloc, realloc and
 	 * the aligned calls test it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);

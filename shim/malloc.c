@@ -220,11 +220,10 @@ void ns_dispatch_checked(void)
 	calloc_memset_only = nsje_mallctl("opt.thp", &thp, &sz, NULL, 0) != 0 ||
 			     thp == NULL || strcmp(thp, "always") == 0;
 	__atomic_store_n(&ns_dispatch.calloc, calloc_checked, __ATOMIC_RELEASE);
-	if (ns_large.tag) {
+	if (ns_large.tag)
 		__atomic_store_n(&ns_large.min, ns.plan.large_min,
 				 __ATOMIC_RELEASE);
-		ns_large_route();
-	}
+	ns_large_route();
 	__atomic_store_n(&ns_dispatch.realloc, realloc_checked, __ATOMIC_RELEASE);
 }
 

@@ -292,15 +292,16 @@ void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS], uint64_t count[POLICY_MAX_SET
 
 /* ------------------------------------------------ placement decision */
 
-/* Which set places a large mapping of the calling thread; -1: none. */
+/* Which set places a large mapping of the calling thread: the large set
+ * under NUMASHIM_MMAP=interleave, else (local, or a plan left with one
+ * node, which has no large set) the thread's node set. */
 static int mapping_set(void)
 {
-	if (ns.plan.mmap == POLICY_MMAP_INTERLEAVE)
+	if (ns.plan.mmap == POLICY_MMAP_INTERLEAVE && ns.plan.large_set >= 0)
 		return ns.plan.large_set;
 	if (ns_self.tag)
 		return ns_self.set;
-	return ns.plan.large_set < 0 ? -1
-		: policy_set_for_cpu(&ns.plan, os_getcpu());
+	return policy_set_for_cpu(&ns.plan, os_getcpu());
 }
 
 static int leave_reason(size_t len, int flags, bool anonymous)
@@ -313,8 +314,9 @@ static int leave_reason(size_t len, int flags, bool anonymous)
 		return NS_LEFT_HUGETLB;
 	if (flags & (MAP_STACK | MAP_GROWSDOWN))
 		return NS_LEFT_STACK;
-	if (len < __atomic_load_n(&ns_large.map_min, __ATOMIC_ACQUIRE) ||
-	    ns_large.tag == 0)
+	/* SIZE_MAX until placement is live, and under
+	 * NUMASHIM_INTERLEAVE_MIN=off. */
+	if (len < __atomic_load_n(&ns_large.map_min, __ATOMIC_ACQUIRE))
 		return NS_LEFT_SMALL;
 	if (ns_self.own_policy)
 		return NS_LEFT_PROGRAM_POLICY;

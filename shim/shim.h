@@ -97,7 +97,8 @@ NS_HIDDEN void ns_dispatch_checked(void);
  * interleaved set. min is SIZE_MAX and tag 0 while there is none. */
 struct ns_large {
 	size_t min;           /* blocks: the first size whose class reaches it */
-	size_t map_min;       /* mappings (mmap, shm): the threshold itself */
+	size_t map_min;       /* mappings (mmap, shm): the threshold itself,
+			       * also without a large set (a one-node plan) */
 	uint8_t tag;
 	bool routed;          /* jemalloc's huge arena is the set's arena */
 	int flags;            /* MALLOCX_ARENA(its arena) | MALLOCX_TCACHE_NONE */

@@ -64,6 +64,13 @@ run "numashim" "$lib" -- --check keep
 # One node named for large blocks (a memory tier): all of them there.
 run "numashim large blocks on the last node" "$lib" NUMASHIM_INTERLEAVE_NODES=$((nodes - 1)) -- \
 	--expect "$on_last" large
+# A plan of one node has no large set: its large mappings go where its
+# heap goes (they were left to first touch, on node 0 here).
+run "glibc" "" -- mapped
+for one in NUMASHIM_POLICY=bind:$((nodes - 1)) NUMASHIM_POLICY=preferred:$((nodes - 1)) \
+	NUMASHIM_NODES=$((nodes - 1)); do
+	run "numashim $one" "$lib" "$one" -- --expect "$on_last" mapped
+done
 for sc in populate locked mlockall mlockall-malloc; do
 	run "glibc" "" -- "$sc"
 	run "numashim" "$lib" -- --check "$sc"

@@ -213,6 +213,27 @@ static int scenario_shared(void)
 	return shares("shared", p, BIG);
 }
 
+/* A large private mapping and a large shared one, written by a thread on
+ * node 0: under a plan of one node (bind:N, preferred:N, NUMASHIM_NODES=N)
+ * they go where its heap goes, not where the first touch is. */
+static int scenario_mapped(void)
+{
+	int flags[2] = { MAP_PRIVATE, MAP_SHARED }, bad = 0;
+
+	run_on(0);
+	for (int i = 0; i < 2; i++) {
+		char *p = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+			       flags[i] | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			die("mmap");
+		memset(p, 1, BIG);
+		bad |= shares(i ? "mapped shared" : "mapped private", p, BIG);
+		munmap(p, BIG);
+	}
+	return bad;
+}
+
 static int scenario_populate(int flag)
 {
 	char *p = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
@@ -456,7 +477,7 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
-			"large|blocks|shared|mixed|keep|spread|populate|locked|"
+			"large|blocks|shared|mixed|keep|spread|mapped|populate|locked|"
 			"mlockall|mlockall-malloc|mlockall-shm|mremap\n");
 		return 2;
 	}
@@ -488,6 +509,8 @@ int main(int argc, char **argv)
 		return scenario_keep();
 	if (strcmp(sc, "spread") == 0)
 		return scenario_spread();
+	if (strcmp(sc, "mapped") == 0)
+		return scenario_mapped();
 	if (strcmp(sc, "populate") == 0)
 		return scenario_populate(MAP_POPULATE);
 	if (strcmp(sc, "locked") == 0)
