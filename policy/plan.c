@@ -157,6 +157,22 @@ static policy_nodemask_t interleave_nodes(const struct policy_config *cfg,
 /* The set large blocks come from: interleaved over the interleave nodes,
  * with the weights mapped onto the real nodes (virtual nodes that share a
  * real one add up; sums past 255 are scaled down, keeping proportions). */
+/* Under NUMASHIM_INTERLEAVE_MIN=off no block is large: the large blocks'
+ * nodes and weights went unused without a word, a node that does not
+ * exist too (found by a review). */
+static void say_unused(const struct policy_config *cfg, policy_warn_fn warn,
+		       void *ctx)
+{
+	static const char why[] = "has no effect with NUMASHIM_INTERLEAVE_MIN=off";
+
+	if (cfg->interleave_nodes_text)
+		warn(ctx, "NUMASHIM_INTERLEAVE_NODES", cfg->interleave_nodes_text,
+		     why, "no large-block set");
+	if (cfg->weights_text)
+		warn(ctx, "NUMASHIM_INTERLEAVE_WEIGHTS", cfg->weights_text, why,
+		     "no large-block set");
+}
+
 static void add_large_set(const struct policy_config *cfg,
 			  const struct policy_topology *t, struct policy_plan *p,
 			  const char *base_name, policy_warn_fn warn, void *ctx)
@@ -165,8 +181,10 @@ static void add_large_set(const struct policy_config *cfg,
 	policy_nodemask_t il;
 	bool weighted;
 
-	if (cfg->interleave_min == 0)
+	if (cfg->interleave_min == 0) {
+		say_unused(cfg, warn, ctx);
 		return;
+	}
 	/* Large mappings are placed from this size even without a set of
 	 * their own (below): with the thread's node set then. */
 	p->large_min = cfg->interleave_min;
@@ -289,6 +307,8 @@ void policy_resolve(const struct policy_config *cfg,
 		if (cfg->interleave_min)
 			interleave_nodes(cfg, t, nodes, base_name, warn, ctx,
 					 &unused);
+		else
+			say_unused(cfg, warn, ctx);
 		return plan_inactive(p, "one NUMA node with memory: nothing to place");
 	}
 	if (mode == POLICY_INTERLEAVE && popcount(real) < 2 && !t->fake) {

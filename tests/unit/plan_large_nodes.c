@@ -168,6 +168,35 @@ static void interleave_nodes_missing_node_on_one_node_machine_warns(void **state
 
 /* ------------------------------------------------------ weights */
 
+/* Nothing is large under NUMASHIM_INTERLEAVE_MIN=off: the large blocks'
+ * nodes and weights are said to go unused, a node that does not exist
+ * included (nothing was said). */
+static void interleave_settings_with_min_off_warn_once_each(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off",
+				"NUMASHIM_INTERLEAVE_NODES=7"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "7");
+	assert_string_equal(r.log.w[0].why,
+			    "has no effect with NUMASHIM_INTERLEAVE_MIN=off");
+	assert_int_equal(r.plan.large_set, -1);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off",
+				"NUMASHIM_INTERLEAVE_WEIGHTS=0:3,1:1"));
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_WEIGHTS", "0:3,1:1");
+	assert_int_equal(r.plan.large_set, -1);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off"));
+	assert_int_equal(r.log.count, 0);
+	/* As on a machine where numashim has nothing to place. */
+	faketopo_single(&t);
+	resolve_env(&r, &t, ENV("NUMASHIM_INTERLEAVE_MIN=off",
+				"NUMASHIM_INTERLEAVE_NODES=1"));
+	assert_false(r.plan.active);
+	assert_one_warning(&r.log, "NUMASHIM_INTERLEAVE_NODES", "1");
+}
+
 static void weights_go_to_their_nodes(void **state)
 {
 	struct policy_topology t;
@@ -309,6 +338,7 @@ int main(void)
 		cmocka_unit_test(one_named_large_node_is_a_set),
 		cmocka_unit_test(interleave_nodes_relative_past_the_last_node_warns_once),
 		cmocka_unit_test(interleave_nodes_missing_node_on_one_node_machine_warns),
+		cmocka_unit_test(interleave_settings_with_min_off_warn_once_each),
 		cmocka_unit_test(weights_go_to_their_nodes),
 		cmocka_unit_test(equal_weights_are_not_weighted),
 		cmocka_unit_test(weights_leave_out_unweighted_nodes),
