@@ -268,5 +268,9 @@ NS_HIDDEN int ns_place_create(ns_create_fn create, pthread_t *th,
 NS_HIDDEN void ns_place_started(const struct ns_start *s);
 /* In a fork's child: numashim's own pin of the forking thread is undone. */
 NS_HIDDEN void ns_place_forked(void);
+/* Around posix_spawn, system and popen: a placed thread's pin undone
+ * (true, the pin kept in *pin), then given back (shim/spawn.c). */
+NS_HIDDEN bool ns_place_unpin(cpu_set_t *pin);
+NS_HIDDEN void ns_place_repin(const cpu_set_t *pin);
 
 #endif

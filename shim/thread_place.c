@@ -225,3 +225,28 @@ NS_EXPORT int pthread_setaffinity_np(pthread_t th, size_t len,
 	}
 	return rc;
 }
+
+/*
+ * posix_spawn, system and popen start a program without a fork handler
+ * (glibc clones with CLONE_VFORK), so ns_place_forked never runs for it:
+ * a program started by a placed thread kept that thread's one-node pin,
+ * and so did all it started in turn (shim/spawn.c). Around such a call the
+ * thread takes the CPUs it would have had without numashim, with the raw
+ * system call (ours would end numashim's claim on the pin), and its pin
+ * back afterwards. True, with the pin in *pin, when the thread was
+ * unpinned.
+ */
+bool ns_place_unpin(cpu_set_t *pin)
+{
+	cpu_set_t base;
+
+	if (!ns_self.placed || sched_getaffinity(0, sizeof(*pin), pin) ||
+	    !base_cpus(&base) || CPU_EQUAL(&base, pin))
+		return false;
+	return syscall(SYS_sched_setaffinity, 0, sizeof(base), &base) == 0;
+}
+
+void ns_place_repin(const cpu_set_t *pin)
+{
+	syscall(SYS_sched_setaffinity, 0, sizeof(*pin), pin);
+}

@@ -16,6 +16,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -341,10 +342,44 @@ static void test_threads(void)
 	expect_spread(8, "");
 }
 
+/* The CPU count of a program a placed thread starts without fork (the
+ * shell's answer: nproc counts the CPUs it may run on), by `how`. */
+static int started_cpus(const char *how)
+{
+	char *argv[] = { "sh", "-c", "exit $(nproc)", NULL };
+	extern char **environ;
+	int status = -1, n = -1;
+	pid_t pid;
+	FILE *f;
+
+	if (strcmp(how, "posix_spawn") == 0) {
+		if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) == 0 &&
+		    waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			n = WEXITSTATUS(status);
+	} else if (strcmp(how, "posix_spawnp") == 0) {
+		if (posix_spawnp(&pid, "sh", NULL, NULL, argv, environ) == 0 &&
+		    waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+			n = WEXITSTATUS(status);
+	} else if (strcmp(how, "system") == 0) {
+		status = system(argv[2]);
+		if (status != -1 && WIFEXITED(status))
+			n = WEXITSTATUS(status);
+	} else if ((f = popen("nproc", "r")) != NULL) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = -1;
+		pclose(f);
+	}
+	return n;
+}
+
 /* nested: main makes a manager thread, which makes 4 workers (a JVM's
- * launcher runs Java's main in a new thread that way) and forks. */
+ * launcher runs Java's main in a new thread that way), forks and starts
+ * programs. */
 static void *manager(void *unused)
 {
+	static const char *const how[] = { "posix_spawn", "posix_spawnp",
+					    "system", "popen" };
+	cpu_set_t pin, after;
 	int status, cpus = -1;
 	cpu_set_t all, s;
 	pid_t child;
@@ -365,6 +400,25 @@ static void *manager(void *unused)
 		printf("FAIL a child forked by a placed thread has %d CPUs, the process %d\n",
 		       cpus, CPU_COUNT(&all));
 		failures++;
+	}
+	/* Nor does a program it starts by posix_spawn, system or popen (no
+	 * fork handler runs: they kept the one-node pin), and the thread
+	 * has its pin again afterwards. */
+	sched_getaffinity(0, sizeof(pin), &pin);
+	for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+		cpus = started_cpus(how[i]);
+		sched_getaffinity(0, sizeof(after), &after);
+		if (cpus == CPU_COUNT(&all) && CPU_EQUAL(&pin, &after)) {
+			printf("ok   a program a placed thread starts by %s has the "
+			       "process's %d CPUs; the thread keeps its %d\n",
+			       how[i], cpus, CPU_COUNT(&pin));
+		} else {
+			printf("FAIL a program a placed thread starts by %s has %d CPUs "
+			       "(the process %d); the thread has %d after, %d before\n",
+			       how[i], cpus, CPU_COUNT(&all), CPU_COUNT(&after),
+			       CPU_COUNT(&pin));
+			failures++;
+		}
 	}
 	return NULL;
 }
