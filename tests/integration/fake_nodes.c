@@ -42,6 +42,9 @@
  *           MPOL_LOCAL, set by a raw system call as numactl --localalloc
  *           sets it before the exec: the new thread inherits it and must
  *           still use its node's arena (it was taken off the arenas).
+ *   moves N: (NUMASHIM_ARENAS_PER_CPU=2) the main thread goes to CPU 1
+ *           and back N times, then "c11"'s two threads on CPU 0 must
+ *           still get an arena each: a switch gives its old slot back.
  *   setaffinity N: (NUMASHIM_THREADS=spread) N times, a thread created
  *           without an attribute is given every CPU by its creator right
  *           after pthread_create; it must keep them (numashim's placement
@@ -237,15 +240,31 @@ static void *filler(void *v)
 	return NULL;
 }
 
-/* c11 C11 threads, each ended before the next; then two threads on CPU 0,
- * alive together, with NUMASHIM_ARENAS_PER_CPU=2: one arena each. Their
- * slots leaked before, and after 4 the two shared one arena. */
-static int test_c11(int c11)
+/* Two threads on CPU 0, alive together: with NUMASHIM_ARENAS_PER_CPU=2
+ * they must not share an arena. 0 if they do not. */
+static int two_fillers(const char *name, int after, const char *what)
 {
 	pthread_t t[2];
 	void *rc[2] = { (void *)1, (void *)1 };
 	int shared;
 
+	pthread_barrier_init(&both, NULL, 2);
+	if (pthread_create(&t[0], NULL, filler, blocks) ||
+	    pthread_create(&t[1], NULL, filler, again) ||
+	    pthread_join(t[0], &rc[0]) || pthread_join(t[1], &rc[1]) || rc[0] || rc[1])
+		return 1;
+	shared = shared_chunks(blocks, again, N);
+	printf("%s: after %d %s, %d of %d blocks of one of two threads on CPU 0 "
+	       "share a 2 MiB chunk with the other's (expected: none, an arena "
+	       "each)\n", name, after, what, shared, N);
+	return shared != 0;
+}
+
+/* c11 C11 threads, each ended before the next; then two threads on CPU 0,
+ * alive together, with NUMASHIM_ARENAS_PER_CPU=2: one arena each. Their
+ * slots leaked before, and after 4 the two shared one arena. */
+static int test_c11(int c11)
+{
 	if (pin(0))
 		return 1;
 	for (int i = 0; i < c11; i++) {
@@ -256,16 +275,26 @@ static int test_c11(int c11)
 		    thrd_join(c, &res) != thrd_success || res != 0)
 			return 1;
 	}
-	pthread_barrier_init(&both, NULL, 2);
-	if (pthread_create(&t[0], NULL, filler, blocks) ||
-	    pthread_create(&t[1], NULL, filler, again) ||
-	    pthread_join(t[0], &rc[0]) || pthread_join(t[1], &rc[1]) || rc[0] || rc[1])
+	return two_fillers("c11", c11, "ended C11 threads");
+}
+
+/* The main thread moves to CPU 1 and back `moves` times (a switch of
+ * node arenas each way), ending on CPU 0; then, as in test_c11, two
+ * threads on CPU 0 with NUMASHIM_ARENAS_PER_CPU=2 get an arena each. A
+ * switch that kept the slot it left counted (main's node 0 arena seen
+ * busy 1 + moves times) gave both new threads node 0's second arena. */
+static int test_moves(int moves)
+{
+	if (pin(0))
 		return 1;
-	shared = shared_chunks(blocks, again, N);
-	printf("c11: after %d ended C11 threads, %d of %d blocks of one of two "
-	       "threads on CPU 0 share a 2 MiB chunk with the other's "
-	       "(expected: none, an arena each)\n", c11, shared, N);
-	return shared != 0;
+	for (int m = 0; m < moves; m++)
+		for (int cpu = 1; cpu >= 0; cpu--) {
+			if (pin(cpu))
+				return 1;
+			for (int i = 0; i < 64; i++)
+				churn(4096);
+		}
+	return two_fillers("moves", moves, "round trips of the main thread to CPU 1");
 }
 
 static int test_first(void)
@@ -396,11 +425,13 @@ int main(int argc, char **argv)
 		return test_share(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "c11") == 0)
 		return test_c11(atoi(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "moves") == 0)
+		return test_moves(atoi(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "setaffinity") == 0)
 		return test_setaffinity(atoi(argv[2]));
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|\n"
+			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|moves N|\n"
 			"localalloc|setaffinity N|default-affinity\n",
 			argv[0]);
 		return 2;
