@@ -8,13 +8,16 @@
  * Each arena set's extents start on 2 MiB boundaries, so "which 2 MiB
  * chunks does a thread's memory come from" tells which set served it.
  *
- *   usage: fake_nodes switch|home|first|start|handed|tiny-stack|
+ *   usage: fake_nodes switch|home|realloc|first|start|handed|tiny-stack|
  *                     tiny-stack-raw|share shared|separate
  *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
  *           the second batch must share no chunk with the first.
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
  *           them and allocates the same sizes: it must get none of them
  *           back (they went home to node 0, not into its cache).
+ *   realloc: a thread on CPU 1 reallocs, within their size class, blocks
+ *           a thread on CPU 0 allocated: each must move to its own node
+ *           (none left in a chunk of CPU 0's), contents kept.
  *   first:  the main thread's first small blocks come from its node
  *           arena's chunk, as its later ones do: none from a thread
  *           cache filled before the binding (from jemalloc's automatic
@@ -189,6 +192,53 @@ static int test_home(void)
 		return 1;
 	fill(blocks, N);
 	if (pthread_create(&t, NULL, consumer, NULL) || pthread_join(t, &rc))
+		return 1;
+	return (int)(intptr_t)rc;
+}
+
+/* Sizes 40 and 48 share jemalloc's 48-byte class: jemalloc alone would
+ * resize in place and the block would stay on node 0. */
+static void *reallocator(void *unused)
+{
+	int kept = 0, bad = 0;
+
+	if (pin(1))
+		exit(1);
+	for (int i = 0; i < 64; i++)
+		churn(size_of(i));
+	for (int i = 0; i < N; i++) {
+		again[i] = realloc(blocks[i], 48);
+		if (again[i] == NULL)
+			exit(1);
+		if (memcmp(again[i], "\x5a\x5a\x5a\x5a", 4) != 0)
+			bad++;
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (((uintptr_t)again[i] >> CHUNK_SHIFT) == (freed[j] >> CHUNK_SHIFT)) {
+				kept++;
+				break;
+			}
+	printf("realloc: %d of %d blocks of CPU 0 realloc'd on CPU 1 (same size "
+	       "class) are still in a 2 MiB chunk of CPU 0's; %d lost their "
+	       "contents\n", kept, N, bad);
+	return (void *)(intptr_t)(kept == 0 && bad == 0 ? 0 : 1);
+}
+
+static int test_realloc(void)
+{
+	pthread_t t;
+	void *rc;
+
+	if (pin(0))
+		return 1;
+	for (int i = 0; i < N; i++) {
+		if ((blocks[i] = malloc(40)) == NULL)
+			return 1;
+		memset(blocks[i], 0x5a, 40);
+		freed[i] = (uintptr_t)blocks[i];
+	}
+	if (pthread_create(&t, NULL, reallocator, NULL) || pthread_join(t, &rc))
 		return 1;
 	return (int)(intptr_t)rc;
 }
@@ -430,7 +480,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "setaffinity") == 0)
 		return test_setaffinity(atoi(argv[2]));
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
+		fprintf(stderr, "usage: %s switch|home|realloc|first|start|handed|"
 			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|moves N|\n"
 			"localalloc|setaffinity N|default-affinity\n",
 			argv[0]);
@@ -440,6 +490,8 @@ int main(int argc, char **argv)
 		return test_switch();
 	if (strcmp(argv[1], "home") == 0)
 		return test_home();
+	if (strcmp(argv[1], "realloc") == 0)
+		return test_realloc();
 	if (strcmp(argv[1], "first") == 0)
 		return test_first();
 	if (strcmp(argv[1], "handed") == 0)
