@@ -8,13 +8,16 @@
  * Each arena set's extents start on 2 MiB boundaries, so "which 2 MiB
  * chunks does a thread's memory come from" tells which set served it.
  *
- *   usage: fake_nodes switch|home|first|start|handed|tiny-stack|
+ *   usage: fake_nodes switch|home|realloc|first|start|handed|tiny-stack|
  *                     tiny-stack-raw|share shared|separate
  *   switch: a thread allocates on CPU 0, moves to CPU 1, allocates again;
  *           the second batch must share no chunk with the first.
  *   home:   a thread on CPU 0 allocates blocks; a thread on CPU 1 frees
  *           them and allocates the same sizes: it must get none of them
  *           back (they went home to node 0, not into its cache).
+ *   realloc: a thread on CPU 1 reallocs, within their size class, blocks
+ *           a thread on CPU 0 allocated: each must move to its own node
+ *           (none left in a chunk of CPU 0's), contents kept.
  *   first:  the main thread's first small blocks come from its node
  *           arena's chunk, as its later ones do: none from a thread
  *           cache filled before the binding (from jemalloc's automatic
@@ -42,6 +45,9 @@
  *           MPOL_LOCAL, set by a raw system call as numactl --localalloc
  *           sets it before the exec: the new thread inherits it and must
  *           still use its node's arena (it was taken off the arenas).
+ *   moves N: (NUMASHIM_ARENAS_PER_CPU=2) the main thread goes to CPU 1
+ *           and back N times, then "c11"'s two threads on CPU 0 must
+ *           still get an arena each: a switch gives its old slot back.
  *   setaffinity N: (NUMASHIM_THREADS=spread) N times, a thread created
  *           without an attribute is given every CPU by its creator right
  *           after pthread_create; it must keep them (numashim's placement
@@ -190,6 +196,53 @@ static int test_home(void)
 	return (int)(intptr_t)rc;
 }
 
+/* Sizes 40 and 48 share jemalloc's 48-byte class: jemalloc alone would
+ * resize in place and the block would stay on node 0. */
+static void *reallocator(void *unused)
+{
+	int kept = 0, bad = 0;
+
+	if (pin(1))
+		exit(1);
+	for (int i = 0; i < 64; i++)
+		churn(size_of(i));
+	for (int i = 0; i < N; i++) {
+		again[i] = realloc(blocks[i], 48);
+		if (again[i] == NULL)
+			exit(1);
+		if (memcmp(again[i], "\x5a\x5a\x5a\x5a", 4) != 0)
+			bad++;
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			if (((uintptr_t)again[i] >> CHUNK_SHIFT) == (freed[j] >> CHUNK_SHIFT)) {
+				kept++;
+				break;
+			}
+	printf("realloc: %d of %d blocks of CPU 0 realloc'd on CPU 1 (same size "
+	       "class) are still in a 2 MiB chunk of CPU 0's; %d lost their "
+	       "contents\n", kept, N, bad);
+	return (void *)(intptr_t)(kept == 0 && bad == 0 ? 0 : 1);
+}
+
+static int test_realloc(void)
+{
+	pthread_t t;
+	void *rc;
+
+	if (pin(0))
+		return 1;
+	for (int i = 0; i < N; i++) {
+		if ((blocks[i] = malloc(40)) == NULL)
+			return 1;
+		memset(blocks[i], 0x5a, 40);
+		freed[i] = (uintptr_t)blocks[i];
+	}
+	if (pthread_create(&t, NULL, reallocator, NULL) || pthread_join(t, &rc))
+		return 1;
+	return (int)(intptr_t)rc;
+}
+
 static void *second(void *unused)
 {
 	/* Created by a thread pinned to CPU 0: it starts there too. */
@@ -237,15 +290,31 @@ static void *filler(void *v)
 	return NULL;
 }
 
-/* c11 C11 threads, each ended before the next; then two threads on CPU 0,
- * alive together, with NUMASHIM_ARENAS_PER_CPU=2: one arena each. Their
- * slots leaked before, and after 4 the two shared one arena. */
-static int test_c11(int c11)
+/* Two threads on CPU 0, alive together: with NUMASHIM_ARENAS_PER_CPU=2
+ * they must not share an arena. 0 if they do not. */
+static int two_fillers(const char *name, int after, const char *what)
 {
 	pthread_t t[2];
 	void *rc[2] = { (void *)1, (void *)1 };
 	int shared;
 
+	pthread_barrier_init(&both, NULL, 2);
+	if (pthread_create(&t[0], NULL, filler, blocks) ||
+	    pthread_create(&t[1], NULL, filler, again) ||
+	    pthread_join(t[0], &rc[0]) || pthread_join(t[1], &rc[1]) || rc[0] || rc[1])
+		return 1;
+	shared = shared_chunks(blocks, again, N);
+	printf("%s: after %d %s, %d of %d blocks of one of two threads on CPU 0 "
+	       "share a 2 MiB chunk with the other's (expected: none, an arena "
+	       "each)\n", name, after, what, shared, N);
+	return shared != 0;
+}
+
+/* c11 C11 threads, each ended before the next; then two threads on CPU 0,
+ * alive together, with NUMASHIM_ARENAS_PER_CPU=2: one arena each. Their
+ * slots leaked before, and after 4 the two shared one arena. */
+static int test_c11(int c11)
+{
 	if (pin(0))
 		return 1;
 	for (int i = 0; i < c11; i++) {
@@ -256,16 +325,26 @@ static int test_c11(int c11)
 		    thrd_join(c, &res) != thrd_success || res != 0)
 			return 1;
 	}
-	pthread_barrier_init(&both, NULL, 2);
-	if (pthread_create(&t[0], NULL, filler, blocks) ||
-	    pthread_create(&t[1], NULL, filler, again) ||
-	    pthread_join(t[0], &rc[0]) || pthread_join(t[1], &rc[1]) || rc[0] || rc[1])
+	return two_fillers("c11", c11, "ended C11 threads");
+}
+
+/* The main thread moves to CPU 1 and back `moves` times (a switch of
+ * node arenas each way), ending on CPU 0; then, as in test_c11, two
+ * threads on CPU 0 with NUMASHIM_ARENAS_PER_CPU=2 get an arena each. A
+ * switch that kept the slot it left counted (main's node 0 arena seen
+ * busy 1 + moves times) gave both new threads node 0's second arena. */
+static int test_moves(int moves)
+{
+	if (pin(0))
 		return 1;
-	shared = shared_chunks(blocks, again, N);
-	printf("c11: after %d ended C11 threads, %d of %d blocks of one of two "
-	       "threads on CPU 0 share a 2 MiB chunk with the other's "
-	       "(expected: none, an arena each)\n", c11, shared, N);
-	return shared != 0;
+	for (int m = 0; m < moves; m++)
+		for (int cpu = 1; cpu >= 0; cpu--) {
+			if (pin(cpu))
+				return 1;
+			for (int i = 0; i < 64; i++)
+				churn(4096);
+		}
+	return two_fillers("moves", moves, "round trips of the main thread to CPU 1");
 }
 
 static int test_first(void)
@@ -396,11 +475,13 @@ int main(int argc, char **argv)
 		return test_share(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "c11") == 0)
 		return test_c11(atoi(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "moves") == 0)
+		return test_moves(atoi(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "setaffinity") == 0)
 		return test_setaffinity(atoi(argv[2]));
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s switch|home|first|start|handed|"
-			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|\n"
+		fprintf(stderr, "usage: %s switch|home|realloc|first|start|handed|"
+			"tiny-stack|tiny-stack-raw|share shared|separate|c11 N|moves N|\n"
 			"localalloc|setaffinity N|default-affinity\n",
 			argv[0]);
 		return 2;
@@ -409,6 +490,8 @@ int main(int argc, char **argv)
 		return test_switch();
 	if (strcmp(argv[1], "home") == 0)
 		return test_home();
+	if (strcmp(argv[1], "realloc") == 0)
+		return test_realloc();
 	if (strcmp(argv[1], "first") == 0)
 		return test_first();
 	if (strcmp(argv[1], "handed") == 0)

@@ -42,6 +42,15 @@ export LC_ALL=C
 T=$(mktemp -d "${TMPDIR:-/tmp}/numashim-it.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
+# built PROG WHAT: PROG, one of the check programs "make check" builds, must
+# be there: missing, it is a broken build, a failure (exit 1), not a skip.
+built() {
+	if [ ! -x "$1" ]; then
+		echo "FAIL: $1 ($2) was not built (run through 'make check')"
+		exit 1
+	fi
+}
+
 # describe_rc RC: "exit 3" or "killed by SIGSEGV"
 describe_rc() {
 	if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then

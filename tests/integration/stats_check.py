@@ -38,9 +38,22 @@ def decode(path):
     for n in range(min(count, 64)):
         v = struct.unpack_from("<24Q", data, HDR + n * NODE)
         nodes.append(dict(live_bytes=v[0:3], live_count=v[3:6], allocs=v[6],
-                          frees=v[7], remote=v[8], sampled=v[10], found=v[11],
+                          frees=v[7], remote=v[8], interleaved=v[9], sampled=v[10], found=v[11],
                           fallbacks=v[12], threads=v[14]))
     return h, nodes
+
+
+def check_balance(what, node):
+    """allocs and frees come from the same merged snapshot as the live
+    counts: what was allocated and not freed is what is live (small and
+    large; 2 of slack for the large set's split over the nodes). Most of
+    the churn stays in the thread caches, which jemalloc counts as live,
+    so frees are few: the balance is the check, not their number."""
+    live = node["live_count"][0] + node["live_count"][1]
+    held = node["allocs"] - node["frees"]
+    check(abs(held - live) <= 2 and node["frees"] > 0,
+          "%s: %d allocs - %d frees = %d, %d live blocks" %
+          (what, node["allocs"], node["frees"], held, live))
 
 
 def start(extra_env, *args, umask=None):
@@ -83,6 +96,7 @@ def known_allocations():
                   % (n, byt / 2**20, BLOCKS * 1024 / 2**20))
             check(node["allocs"] >= BLOCKS and node["frees"] <= node["allocs"],
                   "node %d: %d allocs, %d frees" % (n, node["allocs"], node["frees"]))
+            check_balance("node %d" % n, node)
             check(node["sampled"] > 0 and node["found"] == node["sampled"],
                   "node %d: %d pages sampled, %d found on the node"
                   % (n, node["sampled"], node["found"]))
@@ -152,6 +166,8 @@ def passing_through():
               want * 0.99 <= cnt <= want * 1.02,
               "passing through: %d updates, %d live small blocks on node 0 "
               "(allocated %d)" % (h["updates"], cnt, want))
+        if nodes:
+            check_balance("passing through, node 0", nodes[0])
     p.stdin.close()
     p.wait()
 
@@ -182,6 +198,13 @@ def interleave_weighted():
         check(len(cnt) == 2 and all(want / 2 * 0.98 <= c <= want / 2 * 1.03 for c in cnt),
               "interleave, weights 0:3,1:1: live small blocks per node %s, "
               "expected about %d each (%s)" % (cnt, want / 2, h["policy"]))
+        # Every set is interleaved: its live bytes all count as such.
+        inter = [n["interleaved"] for n in nodes]
+        small = [n["live_bytes"][0] for n in nodes]
+        check(len(inter) == 2 and all(s * 0.99 <= i for s, i in zip(small, inter)) and
+              sum(inter) <= sum(sum(n["live_bytes"]) for n in nodes),
+              "interleave: interleaved bytes per node %s, live small bytes %s"
+              % (inter, small))
 
 
 def bind_is_strict():
