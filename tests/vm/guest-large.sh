@@ -45,7 +45,7 @@ for bal in 0 1; do
 	run "glibc" "" -- large
 	run "numashim" "$lib" -- --check large
 	run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- \
-		--expect "$expect" large
+		--expect "$expect" --mode preferred large
 	run "numashim weights $weights, 6 MiB blocks" "$lib" NUMASHIM_INTERLEAVE_MIN=4M \
 		NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- --expect "$expect" blocks
 	run "glibc" "" -- mixed
@@ -64,6 +64,10 @@ run "numashim" "$lib" -- --check keep
 # One node named for large blocks (a memory tier): all of them there.
 run "numashim large blocks on the last node" "$lib" NUMASHIM_INTERLEAVE_NODES=$((nodes - 1)) -- \
 	--expect "$on_last" large
+# Weighted runs of a strict plan are bound strictly (MPOL_BIND), with the
+# same shares; no other case tells the two apart.
+run "numashim bind, weights $weights" "$lib" NUMASHIM_POLICY=bind:0-$((nodes - 1)) \
+	NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- --expect "$expect" --mode bind large
 # A plan of one node has no large set: its large mappings go where its
 # heap goes (they were left to first touch, on node 0 here).
 run "glibc" "" -- mapped

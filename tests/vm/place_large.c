@@ -66,7 +66,8 @@ static struct {
 	double tolerance, min_local;
 	int threads;
 	long page;
-} o = { .tolerance = 2.0, .min_local = -1 };
+	int mode;   /* --mode: the policy every 2 MiB of the buffer must have */
+} o = { .tolerance = 2.0, .min_local = -1, .mode = -1 };
 
 static void die(const char *what)
 {
@@ -141,11 +142,35 @@ static int check_shares(const char *what, const size_t per[MAXN], size_t n)
 	return bad;
 }
 
+/* With --mode: the policy of every 2 MiB of [p, p+len) is o.mode (the
+ * weighted runs of a strict plan are MPOL_BIND, of another PREFERRED). */
+static int check_mode(const char *what, const char *p, size_t len)
+{
+	int bad = 0;
+
+	if (o.mode < 0)
+		return 0;
+	for (size_t off = 0; off < len; off += 2 * MiB) {
+		int mode = -1;
+
+		if (get_mempolicy(&mode, NULL, 0, (void *)(p + off), MPOL_F_ADDR))
+			die("get_mempolicy");
+		/* The mode, without the flags in its high bits. */
+		if ((mode & 0xff) != o.mode && bad++ == 0)
+			printf("%s: policy %d at offset %zu MiB, expected %d\n",
+			       what, mode & 0xff, off / MiB, o.mode);
+	}
+	if (bad == 0)
+		printf("%s: policy %d on all %zu runs of 2 MiB\n", what, o.mode,
+		       len / (2 * MiB));
+	return bad != 0;
+}
+
 static int shares(const char *what, const void *p, size_t len)
 {
 	size_t per[MAXN], n = count_nodes(p, len, per);
 
-	return check_shares(what, per, n);
+	return check_shares(what, per, n) | check_mode(what, p, len);
 }
 
 static void run_on(int node)
@@ -460,6 +485,7 @@ int main(int argc, char **argv)
 		{ "min-local", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 'n' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sc;
@@ -472,6 +498,14 @@ int main(int argc, char **argv)
 		case 'm': o.min_local = atof(optarg); o.check = true; break;
 		case 'n': o.threads = atoi(optarg); break;
 		case 'c': o.check = true; break;
+		case 'p':
+			o.mode = strcmp(optarg, "bind") == 0 ? MPOL_BIND :
+				 strcmp(optarg, "preferred") == 0 ? MPOL_PREFERRED :
+				 strcmp(optarg, "interleave") == 0 ? MPOL_INTERLEAVE : -2;
+			if (o.mode == -2)
+				return 2;
+			o.check = true;
+			break;
 		default: return 2;
 		}
 	}
