@@ -242,10 +242,32 @@ static int make_dirs(char *path)
 	return 0;
 }
 
+/* 1 if files a and b hold the same bytes, 0 if not, -1 if a cannot be
+ * read (b is ours, just written). */
+static int same_file(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "r"), *fb = fa ? fopen(b, "r") : NULL;
+	int ca, cb, same = -1;
+
+	if (fa != NULL && fb != NULL) {
+		do {
+			ca = getc(fa);
+			cb = getc(fb);
+		} while (ca == cb && ca != EOF);
+		same = ferror(fa) ? -1 : ca == cb;
+	}
+	if (fb != NULL)
+		fclose(fb);
+	if (fa != NULL)
+		fclose(fa);
+	return same;
+}
+
 static int save_dropin(const char *root, const char *unit, const char *lib,
 		       const struct tool_settings *s)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16], word[304];
+	char path[PATH_MAX], tmp[PATH_MAX + 16], old[PATH_MAX + 8], word[304];
+	bool kept = false;
 	FILE *f;
 	int fd;
 
@@ -276,12 +298,37 @@ static int save_dropin(const char *root, const char *unit, const char *lib,
 		return TOOL_FAIL;
 	}
 	fclose(f);
+	/* A drop-in already there is the user's too (edited by hand, or
+	 * written with other settings): replaced silently, it was lost. The
+	 * same one is left alone; another is kept as numashim.conf.old,
+	 * which systemd does not read (only *.conf). */
+	if (access(path, F_OK) == 0) {
+		int same = same_file(path, tmp);
+
+		if (same == 1) {
+			unlink(tmp);
+			printf("%s is already this drop-in: unchanged\n", path);
+			return TOOL_OK;
+		}
+		snprintf(old, sizeof(old), "%s.old", path);
+		if (same < 0 || rename(path, old)) {
+			tool_err("dropin: cannot keep %s as %s: %s; nothing written",
+				 path, old, strerror(same < 0 ? EIO : errno));
+			unlink(tmp);
+			return TOOL_FAIL;
+		}
+		kept = true;
+	}
 	if (rename(tmp, path)) {
 		tool_err("dropin: cannot rename %s to %s: %s", tmp, path,
 			 strerror(errno));
 		unlink(tmp);
+		if (kept)
+			rename(old, path); /* the service keeps its drop-in */
 		return TOOL_FAIL;
 	}
+	if (kept)
+		printf("kept the previous drop-in as %s\n", old);
 	printf("wrote %s\nnow run: systemctl daemon-reload && systemctl restart "
 	       "%s\n", path, shell_word(unit, word, sizeof(word)));
 	return TOOL_OK;
