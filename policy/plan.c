@@ -154,9 +154,6 @@ static policy_nodemask_t interleave_nodes(const struct policy_config *cfg,
 	return il;
 }
 
-/* The set large blocks come from: interleaved over the interleave nodes,
- * with the weights mapped onto the real nodes (virtual nodes that share a
- * real one add up; sums past 255 are scaled down, keeping proportions). */
 /* Under NUMASHIM_INTERLEAVE_MIN=off no block is large: the large blocks'
  * nodes and weights went unused without a word, a node that does not
  * exist too (found by a review). */
@@ -173,6 +170,9 @@ static void say_unused(const struct policy_config *cfg, policy_warn_fn warn,
 		     "no large-block set");
 }
 
+/* The set large blocks come from: interleaved over the interleave nodes,
+ * with the weights mapped onto the real nodes (virtual nodes that share a
+ * real one add up; sums past 255 are scaled down, keeping proportions). */
 static void add_large_set(const struct policy_config *cfg,
 			  const struct policy_topology *t, struct policy_plan *p,
 			  const char *base_name, policy_warn_fn warn, void *ctx)

@@ -106,14 +106,12 @@ int ns_large_init(void)
 	 * set, and its large mappings are placed as that set's memory is
 	 * (shim/mmap.c). They were left to first touch, off the node asked
 	 * for (found by a review). */
-	if (ns.plan.large_set < 0) {
-		map_min = ns.plan.large_min ? ns.plan.large_min : SIZE_MAX;
+	map_min = ns.plan.large_min ? ns.plan.large_min : SIZE_MAX;
+	if (ns.plan.large_set < 0)
 		return 0;
-	}
 	/* min stays SIZE_MAX until ns_dispatch_checked: calloc, realloc and
 	 * the aligned calls test it. */
 	ns_large.tag = (uint8_t)(ns.plan.large_set + 1);
-	map_min = ns.plan.large_min;
 	rc = ns_arena_adopt_huge(ns.plan.large_set, &huge);
 	if (rc == 0) {
 		ns_large.flags = MALLOCX_ARENA(huge) | MALLOCX_TCACHE_NONE;

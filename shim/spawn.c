@@ -41,16 +41,6 @@ static void *real(void *slot, const char *name, const char *version)
 	return f;
 }
 
-/* The caller's errno survives giving the pin back. */
-static void repin(bool unpinned, const cpu_set_t *pin)
-{
-	int saved = errno;
-
-	if (unpinned)
-		ns_place_repin(pin);
-	errno = saved;
-}
-
 static int spawn(spawn_fn f, pid_t *pid, const char *path,
 		 const posix_spawn_file_actions_t *acts,
 		 const posix_spawnattr_t *attr, char *const argv[],
@@ -64,7 +54,8 @@ static int spawn(spawn_fn f, pid_t *pid, const char *path,
 		return ENOSYS;
 	unpinned = ns_place_unpin(&pin);
 	rc = f(pid, path, acts, attr, argv, envp);
-	repin(unpinned, &pin);
+	if (unpinned)
+		ns_place_repin(&pin);
 	return rc;
 }
 
@@ -99,7 +90,8 @@ NS_EXPORT int system(const char *cmd)
 		return -1;
 	unpinned = cmd != NULL && ns_place_unpin(&pin);
 	rc = f(cmd);
-	repin(unpinned, &pin);
+	if (unpinned)
+		ns_place_repin(&pin);
 	return rc;
 }
 
@@ -114,6 +106,7 @@ NS_EXPORT FILE *popen(const char *cmd, const char *mode)
 		return NULL;
 	unpinned = ns_place_unpin(&pin);
 	fp = f(cmd, mode);
-	repin(unpinned, &pin);
+	if (unpinned)
+		ns_place_repin(&pin);
 	return fp;
 }

@@ -63,15 +63,23 @@ static bool node_cpus(int node, const cpu_set_t *base, cpu_set_t *want)
  * longer exactly the pin (another thread's pthread_setaffinity_np, a raw
  * system call, taskset -p). False if the affinity cannot be read.
  */
-static bool base_cpus(cpu_set_t *base)
+static void base_of(const cpu_set_t *cur, cpu_set_t *base)
 {
 	cpu_set_t pin;
 
-	if (sched_getaffinity(0, sizeof(*base), base))
-		return false;
+	*base = *cur;
 	if (ns_self.placed && node_cpus(ns_self.placed - 1, &inherited, &pin) &&
-	    CPU_EQUAL(&pin, base))
+	    CPU_EQUAL(&pin, cur))
 		*base = inherited;
+}
+
+static bool base_cpus(cpu_set_t *base)
+{
+	cpu_set_t cur;
+
+	if (sched_getaffinity(0, sizeof(cur), &cur))
+		return false;
+	base_of(&cur, base);
 	return true;
 }
 
@@ -105,12 +113,9 @@ void ns_place_started(const struct ns_start *s)
  */
 void ns_place_forked(void)
 {
-	cpu_set_t base;
+	cpu_set_t pin;
 
-	if (!ns_self.placed)
-		return;
-	if (base_cpus(&base))
-		syscall(SYS_sched_setaffinity, 0, sizeof(base), &base);
+	ns_place_unpin(&pin);
 	ns_self.placed = 0;
 }
 
@@ -227,26 +232,30 @@ NS_EXPORT int pthread_setaffinity_np(pthread_t th, size_t len,
 }
 
 /*
- * posix_spawn, system and popen start a program without a fork handler
- * (glibc clones with CLONE_VFORK), so ns_place_forked never runs for it:
- * a program started by a placed thread kept that thread's one-node pin,
- * and so did all it started in turn (shim/spawn.c). Around such a call the
- * thread takes the CPUs it would have had without numashim, with the raw
- * system call (ours would end numashim's claim on the pin), and its pin
- * back afterwards. True, with the pin in *pin, when the thread was
- * unpinned.
+ * A placed thread takes the CPUs it would have had without numashim: in a
+ * fork's child (above), and around posix_spawn, system and popen, which
+ * start a program without a fork handler (glibc clones with CLONE_VFORK):
+ * such a program kept the thread's one-node pin, and so did all it started
+ * in turn (shim/spawn.c), until ns_place_repin gives the pin back. The raw
+ * system call: ours would end numashim's claim on the pin. True, with the
+ * pin in *pin, when the thread was unpinned.
  */
 bool ns_place_unpin(cpu_set_t *pin)
 {
 	cpu_set_t base;
 
-	if (!ns_self.placed || sched_getaffinity(0, sizeof(*pin), pin) ||
-	    !base_cpus(&base) || CPU_EQUAL(&base, pin))
+	if (!ns_self.placed || sched_getaffinity(0, sizeof(*pin), pin))
 		return false;
-	return syscall(SYS_sched_setaffinity, 0, sizeof(base), &base) == 0;
+	base_of(pin, &base);
+	return !CPU_EQUAL(&base, pin) &&
+	       syscall(SYS_sched_setaffinity, 0, sizeof(base), &base) == 0;
 }
 
+/* The caller's errno survives (spawn.c returns the call's). */
 void ns_place_repin(const cpu_set_t *pin)
 {
+	int saved = errno;
+
 	syscall(SYS_sched_setaffinity, 0, sizeof(*pin), pin);
+	errno = saved;
 }

@@ -242,6 +242,15 @@ static int make_dirs(char *path)
 	return 0;
 }
 
+/* Where the drop-in of `unit` goes, under root ("" for /); false when
+ * the path does not fit. */
+static bool dropin_path(char *buf, size_t len, const char *root,
+			const char *unit)
+{
+	return (size_t)snprintf(buf, len, "%s/etc/systemd/system/%s.d/"
+				"numashim.conf", root, unit) < len;
+}
+
 /* 1 if files a and b hold the same bytes, 0 if not, -1 if a cannot be
  * read (b is ours, just written). */
 static int same_file(const char *a, const char *b)
@@ -273,8 +282,7 @@ static int save_dropin(const char *root, const char *unit, const char *lib,
 
 	if (strcmp(root, "/") == 0)
 		root = "";
-	if ((size_t)snprintf(path, sizeof(path), "%s/etc/systemd/system/%s.d/"
-			     "numashim.conf", root, unit) >= sizeof(path)) {
+	if (!dropin_path(path, sizeof(path), root, unit)) {
 		tool_err("dropin: --root %s: path too long", root);
 		return TOOL_USAGE;
 	}
@@ -395,8 +403,7 @@ int cmd_dropin(int argc, char **argv)
 	if (write)
 		return save_dropin(root, unit, lib, &s);
 	write_dropin(stdout, unit, lib, &s);
-	snprintf(file, sizeof(file), "/etc/systemd/system/%s.d/numashim.conf",
-		 unit);
+	dropin_path(file, sizeof(file), "", unit); /* fits: unit < 300 */
 	fprintf(stderr, TOOL_NAME ": to install: add --write (or save this as "
 		"%s), then: systemctl daemon-reload && systemctl restart %s\n",
 		shell_word(file, fword, sizeof(fword)),
