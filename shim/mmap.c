@@ -54,8 +54,11 @@
 #define LIVE_WAITERS 0x40000000 /* above any thread id (pid_max <= 2^22) */
 
 /* split: bound in runs; theirs: the program set a policy on it since;
- * shm: a System V segment's attach (shmdt forgets it). */
-struct live { uintptr_t start, end; int set; bool split, theirs, shm; };
+ * shm: the address of the System V attach it is part of (0 if none):
+ * shmdt of that address detaches every piece of it, the rest of a
+ * partial munmap and a piece mremap moved included (the kernel finds
+ * them by their offset in the segment). */
+struct live { uintptr_t start, end, shm; int set; bool split, theirs; };
 
 static struct live live_first[LIVE_FIRST];
 static struct {
@@ -204,13 +207,13 @@ static uintptr_t page_end(uintptr_t b)
 
 /* The kernel's ranges are whole pages: ends are rounded up (an entry
  * trimmed to an unaligned end stayed for ever; found by a review). */
-static void live_add(void *p, size_t len, int set, bool split, bool shm)
+static void live_add(void *p, size_t len, int set, bool split, uintptr_t shm)
 {
 	if (!live_lock())
 		return;
 	if (live_room())
 		L.m[L.n++] = (struct live){ (uintptr_t)p, page_end((uintptr_t)p + len),
-					    set, split, false, shm };
+					    shm, set, split, false };
 	live_unlock_said();
 }
 
@@ -247,14 +250,17 @@ static void live_remove(uintptr_t a, uintptr_t b)
 	live_unlock_said();
 }
 
-/* The placed mapping that holds addr: its set (-1 if none is known), and
+/* The placed mapping that holds addr: its set (-1 if none is known),
  * whether [addr, addr + len) lies inside it, was bound in runs and has no
- * policy of the program's since (mremap's retry). */
-static int live_find(uintptr_t addr, size_t len, bool *rebindable)
+ * policy of the program's since (mremap's retry), and its attach address
+ * if it is part of a System V segment's attach (0 if not). */
+static int live_find(uintptr_t addr, size_t len, bool *rebindable,
+		     uintptr_t *shm)
 {
 	int set = -1;
 
 	*rebindable = false;
+	*shm = 0;
 	if (L.n == 0 || !live_lock())
 		return -1;
 	for (int i = 0; i < L.n && set < 0; i++)
@@ -262,6 +268,7 @@ static int live_find(uintptr_t addr, size_t len, bool *rebindable)
 			set = L.m[i].set;
 			*rebindable = L.m[i].split && !L.m[i].theirs &&
 				      len <= L.m[i].end - addr;
+			*shm = L.m[i].shm;
 		}
 	live_unlock();
 	return set;
@@ -391,7 +398,7 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		errno = err;
 		return MAP_FAILED;
 	}
-	live_add(p, len, set, split, false);
+	live_add(p, len, set, split, 0);
 	NS_COUNT(mmap_placed, 1);
 	NS_COUNT(mmap_placed_bytes, len);
 	return p;
@@ -430,6 +437,7 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 {
 	void *new_addr = NULL, *p;
 	bool rebindable;
+	uintptr_t shm;
 	int set, entry = errno;
 
 	if (flags & MREMAP_FIXED) {
@@ -442,7 +450,7 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 	p = os_mremap(old, old_len, new_len, flags, new_addr);
 	if (L.n == 0)
 		return p;
-	set = live_find((uintptr_t)old, old_len, &rebindable);
+	set = live_find((uintptr_t)old, old_len, &rebindable, &shm);
 	if (p == MAP_FAILED && errno == EFAULT && rebindable &&
 	    ns_place_range_whole(old, old_len, set) == 0) {
 		p = os_mremap(old, old_len, new_len, flags, new_addr);
@@ -459,12 +467,17 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		return p;
 	/* The old range goes (unless MREMAP_DONTUNMAP left it mapped, with
 	 * its policy), and so does whatever MREMAP_FIXED replaced; the new
-	 * range keeps the old one's set, in one VMA now. */
+	 * range keeps the old one's set, in one VMA now, and stays part of
+	 * its shm attach: shmdt then names the address the attach would have
+	 * if it had moved with it, and a moved attach that kept its old entry
+	 * was never forgotten (found by a review: one stale entry per attach,
+	 * counted as live until something unmapped that range again). */
 	if (set >= 0 && !(flags & MREMAP_DONTUNMAP))
 		live_remove((uintptr_t)old, (uintptr_t)old + old_len);
 	live_remove((uintptr_t)p, (uintptr_t)p + new_len);
 	if (set >= 0)
-		live_add(p, new_len, set, false, false);
+		live_add(p, new_len, set, false,
+			 shm ? (uintptr_t)p - ((uintptr_t)old - shm) : 0);
 	return p;
 }
 
@@ -503,25 +516,24 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	}
 	set = mapping_set();
 	ns_place_range(p, size, set);
-	live_add(p, size, set, ns_place_splits(set), true);
+	live_add(p, size, set, ns_place_splits(set), (uintptr_t)p);
 	NS_COUNT(shm_placed, 1);
 	NS_COUNT(shm_placed_bytes, size);
 	return p;
 }
 
+/* Every piece of the attach goes: shmdt unmaps them all, also when the
+ * program unmapped a hole in it or its head (only the entry starting at
+ * addr went, and the rest stayed counted as live). */
 NS_EXPORT int shmdt(const void *addr)
 {
 	int rc = (int)os_shmdt(addr);
 
 	if (rc == 0 && L.n && live_lock()) {
-		uintptr_t end = 0;
-
 		for (int i = 0; i < L.n; i++)
-			if (L.m[i].start == (uintptr_t)addr && L.m[i].shm)
-				end = L.m[i].end;
+			if (L.m[i].shm == (uintptr_t)addr)
+				L.m[i--] = L.m[--L.n];
 		live_unlock();
-		if (end)
-			live_remove((uintptr_t)addr, end);
 	}
 	return rc;
 }

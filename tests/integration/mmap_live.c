@@ -3,7 +3,7 @@
  * figures, and System V segments' placement (run by mmap-live.test under
  * NUMASHIM_FAKE_NODES=2 NUMASHIM_INTERLEAVE_MIN=1M).
  *
- *   mmap_live unaligned|shm-remap|dontfork|many
+ *   mmap_live unaligned|shm-remap|dontfork|many|shm-pieces
  *      does what the mode says with placed mappings, churns small blocks
  *      (the shim refreshes the segment from allocation activity), prints
  *      "ready PID BYTES COUNT" (the live mmap figures the segment must
@@ -64,6 +64,13 @@ static int policy_of(const void *p)
 	return mode;
 }
 
+static bool mapped(const void *p)
+{
+	unsigned char v;
+
+	return mincore((void *)p, 4096, &v) == 0 || errno != ENOMEM;
+}
+
 static int segment(size_t len, int flags)
 {
 	return shmget(IPC_PRIVATE, len, IPC_CREAT | 0600 | flags);
@@ -116,6 +123,34 @@ static int live(const char *m)
 		if (pid == 0)
 			return ready(0, 0);
 		return pid < 0 || waitpid(pid, NULL, 0) != pid ? 2 : 0;
+	}
+	if (strcmp(m, "shm-pieces") == 0) {
+		/* shmdt detaches every piece of an attach: the rest of one
+		 * with a hole unmapped, one whose head is unmapped, one moved
+		 * by mremap over a placed mapping. */
+		char *s[3], *a, *b, *c, *to = map(8 * MiB), *moved;
+
+		for (int i = 0; i < 3; i++) {
+			int id = segment(8 * MiB, 0);
+
+			s[i] = id < 0 ? (void *)-1 : shmat(id, NULL, 0);
+			if (id >= 0)
+				shmctl(id, IPC_RMID, NULL);
+			if (s[i] == (void *)-1)
+				return 2;
+		}
+		a = s[0];
+		b = s[1];
+		c = s[2];
+		moved = mremap(c, 8 * MiB, 8 * MiB, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		if (munmap(a + 2 * MiB, 2 * MiB) || munmap(b, 2 * MiB) ||
+		    moved != to || shmdt(a) || shmdt(b) || shmdt(moved))
+			return 2;
+		CHECK(!mapped(a + 4 * MiB) && !mapped(b + 2 * MiB) && !mapped(moved),
+		      "shm-pieces: the kernel left a piece attached");
+		if (check_failures)
+			return 1;
+		return ready(0, 0);
 	}
 	if (strcmp(m, "many") == 0) {
 		/* More than the table's first 512 entries (each its own VMA:
