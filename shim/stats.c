@@ -367,6 +367,24 @@ static void *helper(void *unused)
 	return NULL;
 }
 
+/*
+ * A refresh inside the program's malloc or free. Making the segment (the
+ * first refresh, and a forked child's) opens, reads and closes files:
+ * cancellation points, which malloc and free are not. A thread with a
+ * cancel pending, holding a mutex around allocations it knew could not
+ * act on it, was cancelled inside malloc, the mutex left locked, S.lock
+ * held for good (found by the concurrency review: tests/integration/cancel.test).
+ * The cancel stays pending for the thread's next cancellation point.
+ */
+static void refresh_inline(void)
+{
+	int old;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	refresh_locked();
+	pthread_setcancelstate(old, NULL);
+}
+
 void ns_stats_tick(void)
 {
 	uint64_t now;
@@ -402,7 +420,7 @@ void ns_stats_tick(void)
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
 		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
 		if (our_process())
-			refresh_locked();
+			refresh_inline();
 	}
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
 }
