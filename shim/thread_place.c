@@ -251,11 +251,24 @@ bool ns_place_unpin(cpu_set_t *pin)
 	       syscall(SYS_sched_setaffinity, 0, sizeof(base), &base) == 0;
 }
 
-/* The caller's errno survives (spawn.c returns the call's). */
+/*
+ * The pin back, unless the thread's affinity is no longer what
+ * ns_place_unpin set: the program changed it during the call (another
+ * thread's pthread_setaffinity_np, taskset -p), and its choice stands, as
+ * any change of the program's does (found by the concurrency review: the
+ * pin used to be given back over it). A change between the check and the
+ * call is still lost: a window of two system calls. The caller's errno
+ * survives (spawn.c returns the call's).
+ */
 void ns_place_repin(const cpu_set_t *pin)
 {
+	cpu_set_t base, cur;
 	int saved = errno;
 
-	syscall(SYS_sched_setaffinity, 0, sizeof(*pin), pin);
+	base_of(pin, &base);
+	if (sched_getaffinity(0, sizeof(cur), &cur) == 0 && CPU_EQUAL(&cur, &base))
+		syscall(SYS_sched_setaffinity, 0, sizeof(*pin), pin);
+	else
+		ns_self.placed = 0;
 	errno = saved;
 }

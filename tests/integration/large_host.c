@@ -372,6 +372,63 @@ static int started_cpus(const char *how)
 	return n;
 }
 
+static int first_cpu(const cpu_set_t *s)
+{
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, s))
+			return c;
+	return -1;
+}
+
+struct move {
+	pthread_t whom;
+	cpu_set_t to;
+};
+
+/* Another thread of the program re-pins `whom` while it waits in a call. */
+static void *mover(void *arg)
+{
+	struct move *m = arg;
+
+	usleep(300 * 1000);
+	pthread_setaffinity_np(m->whom, sizeof(m->to), &m->to);
+	return NULL;
+}
+
+/* The program's own change during system() wins: numashim gives the pin
+ * back only over the CPUs it set itself. */
+static void expect_program_pin_kept(const cpu_set_t *pin, const cpu_set_t *all)
+{
+	struct move m = { .whom = pthread_self() };
+	cpu_set_t after;
+	pthread_t t;
+
+	CPU_ZERO(&m.to);
+	for (int c = 0; c < CPU_SETSIZE && CPU_COUNT(&m.to) == 0; c++)
+		if (CPU_ISSET(c, all) && !CPU_ISSET(c, pin))
+			CPU_SET(c, &m.to);
+	if (CPU_COUNT(&m.to) == 0) {
+		printf("FAIL the placed thread has every CPU: no pin to test\n");
+		failures++;
+		return;
+	}
+	pthread_create(&t, NULL, mover, &m);
+	if (system("sleep 1") == -1)
+		perror("system");
+	pthread_join(t, NULL);
+	sched_getaffinity(0, sizeof(after), &after);
+	if (CPU_EQUAL(&after, &m.to)) {
+		printf("ok   a placed thread re-pinned by the program during system() "
+		       "keeps the program's CPU\n");
+	} else {
+		printf("FAIL a placed thread re-pinned by the program to CPU %d "
+		       "during system() is on %d CPU(s) after, CPU %d %s\n",
+		       first_cpu(&m.to), CPU_COUNT(&after), first_cpu(&after),
+		       CPU_EQUAL(&after, pin) ? "(numashim's pin)" : "first");
+		failures++;
+	}
+}
+
 /* nested: main makes a manager thread, which makes 4 workers (a JVM's
  * launcher runs Java's main in a new thread that way), forks and starts
  * programs. */
@@ -420,6 +477,7 @@ static void *manager(void *unused)
 			failures++;
 		}
 	}
+	expect_program_pin_kept(&pin, &all);
 	return NULL;
 }
 
