@@ -163,7 +163,7 @@ void ns_mmap_forked(void)
 static bool live_room(void)
 {
 	size_t bytes;
-	struct live *m;
+	struct live *m, *old;
 	int saved;
 
 	if (L.n < L.cap)
@@ -182,11 +182,16 @@ static bool live_room(void)
 		return false;
 	}
 	memcpy(m, L.m, (size_t)L.n * sizeof(*m));
-	if (L.m != live_first)
-		os_munmap(L.m, (size_t)L.cap * sizeof(*m));
+	/* The new table is in place before the old one goes: a fork by
+	 * another thread in between leaves its child (ns_mmap_forked reads
+	 * the table) a table that is mapped, with a capacity no larger than
+	 * the table it sees (found by the concurrency review). */
+	old = L.m;
+	__atomic_store_n(&L.m, m, __ATOMIC_RELEASE);
+	__atomic_store_n(&L.cap, L.cap * 2, __ATOMIC_RELEASE);
+	if (old != live_first)
+		os_munmap(old, (size_t)L.cap / 2 * sizeof(*m));
 	errno = saved;
-	L.m = m;
-	L.cap *= 2;
 	return true;
 }
 
