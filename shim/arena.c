@@ -244,7 +244,14 @@ static struct {
 	int state;          /* 0 unproven, 1 proven, -1 broken: never again */
 	unsigned first;     /* the arena whose first bind proves it */
 	bool waiting;
+	uint64_t held[(NS_MAX_ARENAS + 63) / 64]; /* arenas with a phantom */
 } H;
+
+static void add_phantom(unsigned ind, unsigned *count)
+{
+	__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+	H.held[ind / 64] |= 1ULL << (ind % 64);
+}
 
 static unsigned *arena_count(unsigned ind)
 {
@@ -264,7 +271,7 @@ static void hold_arena(unsigned ind)
 		return;
 	}
 	if (H.state == 1) {
-		__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+		add_phantom(ind, count);
 	} else if (!H.waiting) {
 		H.first = ind;
 		H.waiting = true;
@@ -280,7 +287,7 @@ void ns_arena_bound(unsigned ind)
 	pthread_mutex_lock(&A.lock);
 	count = arena_count(ind);
 	if (H.waiting && count && __atomic_load_n(count, __ATOMIC_RELAXED) >= 1) {
-		__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+		add_phantom(ind, count);
 		H.state = 1;
 	} else if (H.waiting) {
 		H.state = -1;
@@ -471,6 +478,7 @@ void ns_arena_fork_parent(void)
 	pthread_mutex_unlock(&A.lock);
 }
 
+/* In the child, after jemalloc's own child handler (shim/je.c). */
 void ns_arena_fork_child(void)
 {
 	/* Only the forking thread lives on: its binding is all that counts. */
@@ -480,6 +488,19 @@ void ns_arena_fork_child(void)
 			A.set[s].threads[i] = 0;
 	if (ns_self.tag)
 		A.set[ns_self.set].threads[ns_self.slot]++;
+	/* jemalloc has just set every arena's thread count to the forking
+	 * thread's alone: the phantoms are given back. Without them a forked
+	 * child's thread that moved to another node purged the arena it left
+	 * (found by the concurrency review: 32 MiB of free pages in one
+	 * madvise burst, tests/integration/fork.c "moves"). */
+	for (unsigned w = 0; w < (NS_MAX_ARENAS + 63) / 64; w++)
+		for (uint64_t b = H.held[w]; b; b &= b - 1) {
+			unsigned ind = w * 64 + (unsigned)__builtin_ctzll(b);
+			unsigned *count = arena_count(ind);
+
+			if (count)
+				__atomic_fetch_add(count, 1, __ATOMIC_RELAXED);
+		}
 }
 
 /* ------------------------------------------------------ for the stats */

@@ -21,6 +21,12 @@
  *                 must fault in fewer than once a second thread runs, when
  *                 the handlers release jemalloc's locks in it.
  *   fork faults   prints P and C for this process (single-threaded).
+ *   fork moves    (2 emulated nodes, CPUs 0 and 1 on different ones) a
+ *                 thread frees 32 MiB on node 0, then moves to CPU 1: the
+ *                 arena it leaves keeps its free pages (numashim's phantom
+ *                 thread stops jemalloc purging an arena its last thread
+ *                 leaves), in a multi-threaded process and in its forked
+ *                 child, where jemalloc's fork handler resets the counts.
  */
 #include "tests/integration/check.h"
 
@@ -384,6 +390,87 @@ static void test_single(long base_p, long base_c)
 	      "released), got %ld single-threaded and %ld", THREAD_MARGIN, p1, pn);
 }
 
+#define MOVE_BLOCKS 8192 /* of 4000 bytes: 32 MiB */
+
+static long rss_anon_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static bool pin_to(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	return sched_setaffinity(0, sizeof(s), &s) == 0;
+}
+
+/* Frees 32 MiB on CPU 0's node, moves to CPU 1's: what the resident
+ * anonymous memory lost at the move, in KiB. */
+static long free_and_move(void)
+{
+	static void *p[MOVE_BLOCKS];
+	long before;
+
+	CHECK(pin_to(0), "fork moves: cannot pin to CPU 0");
+	for (int i = 0; i < MOVE_BLOCKS; i++) {
+		p[i] = malloc(4000);
+		CHECK(p[i] != NULL, "fork moves: malloc failed");
+		if (p[i] == NULL)
+			return 0;
+		memset(p[i], 1, 4000);
+	}
+	for (int i = 0; i < MOVE_BLOCKS; i++)
+		free(p[i]);
+	before = rss_anon_kib();
+	CHECK(pin_to(1), "fork moves: cannot pin to CPU 1");
+	free(HIDE(malloc(100)));
+	return before - rss_anon_kib();
+}
+
+static void *idle(void *arg)
+{
+	return arg;
+}
+
+static void test_moves(void)
+{
+	pthread_t t;
+	long lost;
+	int status;
+	pid_t child;
+
+	/* A second thread: forks take the allocator's fork handlers. */
+	pthread_create(&t, NULL, idle, NULL);
+	pthread_join(t, NULL);
+	lost = free_and_move();
+	printf("fork moves: parent: %ld KiB lost at the move\n", lost);
+	CHECK(lost < 8192, "fork moves: the parent's move purged %ld KiB of "
+	      "the arena it left", lost);
+	child = fork();
+	if (child == 0) {
+		lost = free_and_move();
+		printf("fork moves: child: %ld KiB lost at the move\n", lost);
+		CHECK(lost < 8192, "fork moves: a forked child's move purged %ld "
+		      "KiB of the arena it left (its phantom thread was lost)", lost);
+		fflush(stdout);
+		_exit(check_failures ? 1 : 0);
+	}
+	CHECK(child > 0 && waitpid(child, &status, 0) == child &&
+	      WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork moves: the child failed");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -400,8 +487,11 @@ int main(int argc, char **argv)
 	}
 	else if (argc >= 2 && strcmp(argv[1], "busy") == 0)
 		test_busy(argc > 2 ? atoi(argv[2]) : 100);
+	else if (argc >= 2 && strcmp(argv[1], "moves") == 0)
+		test_moves();
 	else {
-		fprintf(stderr, "usage: %s blocks|busy [FORKS]|single [P C]|faults\n", argv[0]);
+		fprintf(stderr, "usage: %s blocks|busy [FORKS]|single [P C]|faults|moves\n",
+			argv[0]);
 		return 2;
 	}
 	CHECK_EXIT();
