@@ -67,6 +67,26 @@ static size_t pat_find_bad(const void *p, size_t n, uintptr_t seed)
 	return (size_t)-1;
 }
 
+/* A "FIELD: N kB" line of /proc/self/status (VmHWM, RssAnon, VmLck...), in
+ * KiB; -1 when it cannot be read. */
+__attribute__((unused))
+static long status_kib(const char *field)
+{
+	char line[256];
+	size_t n = strlen(field);
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kib = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	if (f)
+		fclose(f);
+	return kib;
+}
+
 /* Returns the path of the object that defines SYM as the program sees it
  * (dlsym(RTLD_DEFAULT)), or NULL. */
 __attribute__((unused))

@@ -392,20 +392,6 @@ static void test_single(long base_p, long base_c)
 
 #define MOVE_BLOCKS 8192 /* of 4000 bytes: 32 MiB */
 
-static long rss_anon_kib(void)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld", &v) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static bool pin_to(int cpu)
 {
 	cpu_set_t s;
@@ -432,10 +418,10 @@ static long free_and_move(void)
 	}
 	for (int i = 0; i < MOVE_BLOCKS; i++)
 		free(p[i]);
-	before = rss_anon_kib();
+	before = status_kib("RssAnon");
 	CHECK(pin_to(1), "fork moves: cannot pin to CPU 1");
 	free(HIDE(malloc(100)));
-	return before - rss_anon_kib();
+	return before - status_kib("RssAnon");
 }
 
 static void *idle(void *arg)

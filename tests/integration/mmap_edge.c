@@ -205,20 +205,6 @@ static size_t resident(const char *p, size_t len)
 	return n;
 }
 
-static long locked_kb(void)
-{
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmLck: %ld", &kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kb;
-}
-
 /* The pages of [p, p+len) resident, and the KiB locked since `before`,
  * against what the kernel gives without the shim; a block (at_least) may
  * lock more than asked: its allocator's mapping may be bigger. */
@@ -226,7 +212,7 @@ static void check_pages(const char *what, const char *p, size_t len, long before
 			size_t want_pages, long want_kb, bool at_least)
 {
 	size_t got = resident(p, len);
-	long kb = locked_kb() - before;
+	long kb = status_kib("VmLck") - before;
 
 	CHECK(got == want_pages, "%s: expected %zu pages resident, got %zu", what, want_pages,
 	      got);
@@ -237,7 +223,7 @@ static void check_pages(const char *what, const char *p, size_t len, long before
 
 static void one_flags(const char *what, int prot, int flags, size_t want_pages, long want_kb)
 {
-	long before = locked_kb();
+	long before = status_kib("VmLck");
 	char *p = mmap(NULL, BIG, prot,
 		       ((flags & MAP_SHARED) ? 0 : MAP_PRIVATE) | MAP_ANONYMOUS | flags, -1, 0);
 
@@ -254,7 +240,7 @@ static void one_flags(const char *what, int prot, int flags, size_t want_pages, 
  * only the whole pages inside it are counted. */
 static void one_malloc(const char *what, size_t want_pages, long want_kb)
 {
-	long before = locked_kb();
+	long before = status_kib("VmLck");
 	char *p = malloc(BIG);
 
 	if (p == NULL) {
@@ -314,7 +300,7 @@ static void test_mcl_race(int rounds)
 		}
 		munlockall();
 		pthread_join(t, &p);
-		locked += locked_kb() != 0;
+		locked += status_kib("VmLck") != 0;
 		if (p)
 			munmap(p, 4 << 20);
 	}
