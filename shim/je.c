@@ -195,14 +195,22 @@ static void je_fork_prepare(void)
 		je_prepare();
 }
 
+/*
+ * In the parent, its locks free again, the refresh is looked at as after
+ * an allocation: a process that allocates little but forks (a PostgreSQL
+ * postmaster forks a backend per connection and sleeps between) made no
+ * stats segment, and `numashim stat` showed it with "no statistics yet"
+ * for good. One clock read a fork otherwise.
+ */
 static void je_fork_parent(void)
 {
-	if (je_fork_skipped)
-		return;
-	if (je_parent)
-		je_parent();
-	if (arena_locked)
-		ns_arena_fork_parent();
+	if (!je_fork_skipped) {
+		if (je_parent)
+			je_parent();
+		if (arena_locked)
+			ns_arena_fork_parent();
+	}
+	ns_stats_tick();
 }
 
 static void je_fork_child(void)

@@ -429,7 +429,7 @@ int stats_read_pid(const char *dir, int pid, struct stats_snapshot *snap,
 				    "numashim but has no stats segment in %s "
 				    "yet: it is made at the first refresh, a "
 				    "second or more after the start, once the "
-				    "program allocates (none with "
+				    "program allocates or forks (none with "
 				    "NUMASHIM_STATS=off)", dir);
 		return fail(err, errlen, -ENOENT, path, alive ?
 			    "no stats segment %s/%s%d.* (not running under "
