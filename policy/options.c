@@ -298,7 +298,9 @@ const struct policy_option policy_options[] = {
 	{ "NUMASHIM_MMAP", "interleave", "interleave|local|off",
 	  "Large anonymous mmap and System V shm: interleave them, keep them "
 	  "on the caller's node, or leave them to the kernel. File, fixed, "
-	  "hugetlb and stack mappings are never touched. MAP_POPULATE and "
+	  "hugetlb and stack mappings are never touched, but for a fixed "
+	  "one made inside a large mapping placed before (a JVM commits its "
+	  "heap so): it is placed as that one. MAP_POPULATE and "
 	  "MAP_LOCKED mappings are placed before their pages exist.", opt_mmap },
 	{ "NUMASHIM_THREADS", "none", "none|spread|compact",
 	  "Place new threads: leave it to the scheduler, spread them "

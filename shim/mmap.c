@@ -279,6 +279,23 @@ static int live_find(uintptr_t addr, size_t len, bool *rebindable,
 	return set;
 }
 
+/* The set of the placed mapping that [addr, addr + len) lies inside, with
+ * no policy of the program's since and not part of a shm attach; -1 if
+ * none. */
+static int live_inside(uintptr_t addr, size_t len)
+{
+	int set = -1;
+
+	if (L.n == 0 || !live_lock())
+		return -1;
+	for (int i = 0; i < L.n && set < 0; i++)
+		if (addr >= L.m[i].start && addr + len <= L.m[i].end &&
+		    !L.m[i].theirs && L.m[i].shm == 0)
+			set = L.m[i].set;
+	live_unlock();
+	return set;
+}
+
 /* The program set a policy of its own on [a, b): our entries there are
  * its to keep (mremap's retry must not rebind them). */
 static void live_theirs(uintptr_t a, uintptr_t b)
@@ -363,10 +380,29 @@ static void share_anon_vma(void *p, size_t len, int prot, int flags)
 	errno = saved;
 }
 
+/*
+ * An anonymous MAP_FIXED mapping inside a large mapping we placed is
+ * placed as that one was: a program that reserves its address space and
+ * commits it piece by piece (a JVM's heap: -Xmx mapped PROT_NONE, then
+ * mmap(MAP_FIXED) over it) made one large mapping, and each commit
+ * replaced its VMA and our policy with it. A 256 MiB JVM heap touched
+ * by its pre-touching thread was all on node 0 (glibc: 75/25). The
+ * committing program manages its address space, not its placement; one
+ * that mbinds the range (theirs) or has a policy of its own is left as
+ * it is. The set, or -1.
+ */
+static int reserved_set(uintptr_t addr, size_t len, int flags)
+{
+	if (!(flags & MAP_FIXED) || (flags & (MAP_HUGETLB | MAP_STACK | MAP_GROWSDOWN)) ||
+	    ns_self.own_policy || ns.jvm_numa || ns.plan.mmap == POLICY_MMAP_OFF)
+		return -1;
+	return live_inside(addr, len);
+}
+
 NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		     off_t off)
 {
-	int why, early, set, err;
+	int why, early, set, err, reserved = -1;
 	bool split, unlocked = false;
 	unsigned gen;
 	void *p;
@@ -374,6 +410,9 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	if (!ns.active)
 		return os_mmap(addr, len, prot, flags, fd, off);
 	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
+	if (why == NS_LEFT_FIXED &&
+	    (reserved = reserved_set((uintptr_t)addr, len, flags)) >= 0)
+		why = -1;
 	gen = ns_mcl_gen(); /* before the state it is a snapshot for */
 	early = why < 0 ? ns_early_flags(flags, prot, &unlocked) : 0;
 	if (!unlocked ||
@@ -385,14 +424,15 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	}
 	if (p == MAP_FAILED)
 		return p;
-	/* Whatever was mapped there is gone, with its policy. */
-	if ((flags & MAP_FIXED) && L.n)
+	/* Whatever was mapped there is gone, with its policy (but for a
+	 * commit of a reservation, whose entry stays: placed again below). */
+	if ((flags & MAP_FIXED) && L.n && reserved < 0)
 		live_remove((uintptr_t)p, (uintptr_t)p + len);
 	if (why >= 0) {
 		NS_COUNT(mmap_left[why], 1);
 		return p;
 	}
-	set = mapping_set();
+	set = reserved >= 0 ? reserved : mapping_set();
 	split = ns_place_splits(set);
 	if (split)
 		share_anon_vma(p, len, prot, flags);
@@ -403,6 +443,8 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		errno = err;
 		return MAP_FAILED;
 	}
+	if (reserved >= 0)
+		return p; /* placed and counted as part of the reservation */
 	live_add(p, len, set, split, 0);
 	NS_COUNT(mmap_placed, 1);
 	NS_COUNT(mmap_placed_bytes, len);

@@ -82,6 +82,11 @@ done
 # Not placed (README): shmat faults a segment in under mlockall(MCL_FUTURE).
 run "numashim, printed" "$lib" -- mlockall-shm
 run "numashim weights $weights" "$lib" NUMASHIM_INTERLEAVE_WEIGHTS=$weights -- mremap
+# A reservation committed piece by piece with MAP_FIXED (a JVM's heap):
+# the commits are placed as the reservation was (they were left to first
+# touch, every page on node 0).
+run "glibc" "" -- reserve
+run "numashim" "$lib" -- --check reserve
 run "glibc" "" -- spread
 run "numashim spread" "$lib" NUMASHIM_THREADS=spread -- --check spread
 [ $bad -eq 0 ] && echo "guest-large: all numashim checks passed" ||

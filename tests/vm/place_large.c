@@ -30,6 +30,10 @@
  *       a 256 MiB anonymous mapping, touched, grown to 512 MiB by mremap
  *       (MREMAP_MAYMOVE), its contents checked, the new half touched:
  *       fails (exit 1) when mremap does; the shares are printed
+ *   place_large reserve  [--expect ...]
+ *       a 256 MiB PROT_NONE reservation committed in 16 MiB pieces by
+ *       mmap(MAP_FIXED) (a JVM's heap: -Xmx reserved, then committed),
+ *       written by a thread on node 0: per-node shares
  *   place_large spread  [--threads N]
  *       N new threads (default 2 per node) report the node they run on
  *
@@ -322,6 +326,26 @@ static int scenario_mremap(void)
 	return shares("mremap", q, 2 * BIG);
 }
 
+/* The reservation is large; each commit is below the threshold, and
+ * MAP_FIXED: the commits replace the reservation's VMAs, and its policy
+ * with them, unless numashim places them as the reservation was. */
+static int scenario_reserve(void)
+{
+	const size_t piece = 16 * MiB;
+	char *p = mmap(NULL, BIG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap(PROT_NONE)");
+	for (size_t off = 0; off < BIG; off += piece)
+		if (mmap(p + off, piece, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p + off)
+			die("mmap(MAP_FIXED)");
+	run_on(0);
+	memset(p, 1, BIG);
+	return shares("reserve", p, BIG);
+}
+
 static int scenario_mixed(void)
 {
 	enum { BLOCKS = 16 * 1024 };
@@ -512,7 +536,7 @@ int main(int argc, char **argv)
 	if (optind != argc - 1) {
 		fprintf(stderr, "usage: place_large [options] "
 			"large|blocks|shared|mixed|keep|spread|mapped|populate|locked|"
-			"mlockall|mlockall-malloc|mlockall-shm|mremap\n");
+			"mlockall|mlockall-malloc|mlockall-shm|mremap|reserve\n");
 		return 2;
 	}
 	sc = argv[optind];
@@ -551,6 +575,8 @@ int main(int argc, char **argv)
 		return scenario_populate(MAP_LOCKED);
 	if (strcmp(sc, "mremap") == 0)
 		return scenario_mremap();
+	if (strcmp(sc, "reserve") == 0)
+		return scenario_reserve();
 	if (strcmp(sc, "mlockall") == 0)
 		return scenario_mlockall('m');
 	if (strcmp(sc, "mlockall-malloc") == 0)
