@@ -200,8 +200,8 @@ static bool child_ready;
 void ns_forked_child(void)
 {
 	ns_mlock_forked();
-	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE))
-		return;
+	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE) || ns_sandboxed())
+		return; /* sandboxed: the child's statistics stop too */
 	ns_place_forked(); /* before the stats helper takes the CPUs */
 	ns_mmap_forked();
 	ns_stats_forked();

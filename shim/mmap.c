@@ -407,7 +407,7 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 	unsigned gen;
 	void *p;
 
-	if (!ns.active)
+	if (!ns.active || ns_sandboxed())
 		return os_mmap(addr, len, prot, flags, fd, off);
 	why = leave_reason(len, flags, (flags & MAP_ANONYMOUS) != 0);
 	if (why == NS_LEFT_FIXED &&
@@ -495,7 +495,7 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		__builtin_va_end(ap);
 	}
 	p = os_mremap(old, old_len, new_len, flags, new_addr);
-	if (L.n == 0)
+	if (L.n == 0 || ns_sandboxed())
 		return p;
 	set = live_find((uintptr_t)old, old_len, &rebindable, &shm);
 	if (p == MAP_FAILED && errno == EFAULT && rebindable &&
@@ -545,7 +545,8 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	unsigned long nattch;
 	int why, set, mode;
 
-	if (p == (void *)-1 || !ns.active || os_shm_info(id, &size, &nattch))
+	if (p == (void *)-1 || !ns.active || ns_sandboxed() ||
+	    os_shm_info(id, &size, &nattch))
 		return p;
 	/* SHM_REMAP replaced whatever was mapped there, with its policy. */
 	if (L.n)

@@ -79,11 +79,20 @@ struct ns_state {
 	bool active;                 /* per-node arenas in use */
 	bool mbind_ok;               /* cleared after the first mbind failure */
 	bool jvm_numa;               /* a JVM with -XX:+UseNUMA: mappings are its */
+	bool sandboxed;              /* a seccomp filter: no system call of ours (sandbox.c) */
 	struct policy_config cfg;
 	struct policy_topology topo;
 	struct policy_plan plan;
 };
 extern struct ns_state ns NS_HIDDEN;
+
+/* sandbox.c: a seccomp filter is in place; numashim's own system calls
+ * stop for good. */
+NS_HIDDEN void ns_sandbox_enter(void);
+static inline bool ns_sandboxed(void)
+{
+	return __atomic_load_n(&ns.sandboxed, __ATOMIC_ACQUIRE);
+}
 
 /* malloc.c */
 struct ns_dispatch {
@@ -186,6 +195,7 @@ NS_HIDDEN void ns_stats_init(void);
 NS_HIDDEN void ns_stats_tick(void);      /* rate-limited update */
 NS_HIDDEN bool ns_stats_enabled(void);   /* a segment is kept */
 NS_HIDDEN void ns_stats_forked(void);    /* in the child after fork */
+NS_HIDDEN void ns_stats_sandboxed(void); /* before a seccomp filter */
 NS_HIDDEN void ns_stats_exit_now(void);  /* _exit: async-signal-safe */
 /* shim/stats_collect.c: the segment's figures. */
 struct ns_stats_node;

@@ -219,8 +219,26 @@ static void refresh_now(void)
 {
 	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it, or the process is ending */
-	refresh_locked();
+	if (!ns_sandboxed()) /* again under the lock: ns_stats_sandboxed */
+		refresh_locked();
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * A seccomp filter is about to be installed (shim/sandbox.c): no refresh
+ * starts from now on (each looks at ns.sandboxed under S.lock), and one in
+ * flight is waited for, boundedly, so that none of its system calls meets
+ * the filter.
+ */
+void ns_stats_sandboxed(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (!__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
+			return;
+		}
+		sched_yield();
+	}
 }
 
 /*
@@ -351,6 +369,8 @@ static void *helper(void *unused)
 			long rc = syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE,
 					  0, &check, NULL, 0);
 
+			if (ns_sandboxed())
+				goto sandboxed;
 			if (rc != 0 && errno == ETIMEDOUT && last_live_thread()) {
 				__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
 				return NULL; /* glibc ends the process */
@@ -361,9 +381,13 @@ static void *helper(void *unused)
 		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
 			refresh_now();
 		__atomic_store_n(&S.wake, 0, __ATOMIC_RELEASE);
-		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE) && !ns_sandboxed())
 			remove_stale();
 	}
+sandboxed:
+	/* Its liveness check reads /proc, which the filter may forbid: the
+	 * helper ends (there is nothing left for it to refresh). */
+	__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -389,7 +413,7 @@ void ns_stats_tick(void)
 {
 	uint64_t now;
 
-	if (!__atomic_load_n(&S.enabled, __ATOMIC_RELAXED))
+	if (!__atomic_load_n(&S.enabled, __ATOMIC_RELAXED) || ns_sandboxed())
 		return;
 	now = now_ms();
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
@@ -419,7 +443,7 @@ void ns_stats_tick(void)
 	 * parent's next refresh off by a period). */
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
 		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-		if (our_process())
+		if (our_process() && !ns_sandboxed())
 			refresh_inline();
 	}
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
@@ -532,7 +556,9 @@ __attribute__((destructor)) static void stats_exit(void)
 	/* A vfork child that calls exit(), or the child of a raw clone(),
 	 * runs this with its parent's state (a vfork child in its very
 	 * memory): the parent's segment and refreshes are not its own. */
-	if (!S.enabled || !our_process())
+	/* Sandboxed: no unlink (a filter may kill on it); numashim stat --gc
+	 * removes the file once the process has ended. */
+	if (!S.enabled || ns_sandboxed() || !our_process())
 		return;
 	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
@@ -570,7 +596,7 @@ void ns_stats_exit_now(void)
 
 	/* owner: the name is complete; pending: no file made yet (create
 	 * clears it before it opens the file); our_process: see there. */
-	if (owner > 0 && owner == S.self &&
+	if (owner > 0 && owner == S.self && !ns_sandboxed() &&
 	    !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE) && our_process())
 		stats_destroy(NULL, S.name, 1);
 }

@@ -217,7 +217,7 @@ static void recheck_settled(void)
 {
 	int cpu, set;
 
-	if (!may_bind() || ns_self.tag == 0)
+	if (!may_bind() || ns_self.tag == 0 || ns_sandboxed())
 		return;
 	cpu = os_getcpu();
 	set = policy_set_for_cpu(&ns.plan, cpu);
@@ -440,6 +440,8 @@ NS_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (T.real_create == NULL && resolve_create())
 		return EAGAIN;
+	if (ns_sandboxed()) /* no placement, no policy read (sandbox.c) */
+		return T.real_create(th, attr, fn, arg);
 	if (!ns.active) {
 		/* Passing through: the thread only gets the activity callback,
 		 * for the statistics (a server's main thread may never
