@@ -5,7 +5,8 @@
  * are one MAP_SHARED|MAP_ANONYMOUS mapping) and shm segments get the
  * large-buffer policy (NUMASHIM_MMAP) before anything touches them. Left
  * alone, and counted with the reason: file mappings, MAP_FIXED placements
- * (the program manages that memory), hugetlb, stacks, mappings below the
+ * (the program manages that memory; but for a commit inside a mapping we
+ * placed, reserved_set), hugetlb, stacks, mappings below the
  * threshold, mappings of a thread that set its own memory policy, and a
  * JVM that manages its heap with -XX:+UseNUMA.
  *
@@ -13,11 +14,12 @@
  * on the same range and replaces it; a thread that sets a policy of its
  * own is taken off numashim's arenas and its mappings are left alone.
  * jemalloc's own mmap calls are renamed to nsje_sys_* at build time and go
- * straight to the kernel.
+ * straight to the kernel. The table of what we placed is shim/mmap_live.c.
  */
 #include "shim/shim.h"
 #include "shim/os.h"
 #include "shim/log.h"
+#include "shim/mmap_live.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -29,295 +31,6 @@
 #include <unistd.h>
 
 #define MPOL_MODE(m) ((m) & 0xff) /* without MPOL_F_* mode flags */
-
-/* ------------------------------------------------ live placed mappings */
-
-/*
- * The mappings we placed, for the stats segment's mmap band, under a small
- * futex lock whose word is the holder's thread id (0 free), with
- * LIVE_WAITERS set while another thread waits. A thread that comes back
- * into the table (a signal handler that interrupted it inside, or while it
- * took or gave the lock) skips its update instead of waiting for itself,
- * and so does a process that finds the lock held by a thread that is not
- * one of its own (tgkill(pid, tid, 0) fails): a child made by _Fork() or a
- * raw clone() (no fork handler reset the lock; in a pid namespace of its
- * own too), a vfork child (in its parent's memory). The figure is then
- * off by that mapping. Every other caller waits: a try-lock that gave up
- * after 1,000 spins left entries behind for good under contention (1 to 4
- * stale 2 MiB entries after 32 threads each mapped and unmapped 20,000
- * times). Three reviews found that, and then a handler's deadlock, a
- * _Fork child's hang and a holder's pid kept apart from the lock word
- * (read stale, or equal in another pid namespace) in earlier versions.
- */
-#define LIVE_FIRST 512
-#define LIVE_MAX 65536 /* 2 MiB of entries */
-#define LIVE_WAITERS 0x40000000 /* above any thread id (pid_max <= 2^22) */
-
-/* split: bound in runs; theirs: the program set a policy on it since;
- * shm: the address of the System V attach it is part of (0 if none):
- * shmdt of that address detaches every piece of it, the rest of a
- * partial munmap and a piece mremap moved included (the kernel finds
- * them by their offset in the segment). */
-struct live { uintptr_t start, end, shm; int set; bool split, theirs; };
-
-static struct live live_first[LIVE_FIRST];
-static struct {
-	int lock;
-	int n, cap;
-	struct live *m;
-	bool full;    /* an entry was dropped: the figures undercount */
-} L = { .cap = LIVE_FIRST, .m = live_first };
-static int live_full_said;
-
-static __thread bool in_table __attribute__((tls_model("initial-exec")));
-
-/* Whether thread `tid` (a lock word without LIVE_WAITERS) is one of this
- * process's. */
-static bool our_thread(int tid)
-{
-	return syscall(SYS_tgkill, getpid(), tid, 0) == 0 || errno != ESRCH;
-}
-
-static bool live_lock(void)
-{
-	int c = 0, tid, saved;
-
-	if (in_table)
-		return false;
-	in_table = true;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	tid = (int)syscall(SYS_gettid);
-	if (__atomic_compare_exchange_n(&L.lock, &c, tid, false, __ATOMIC_ACQUIRE,
-					__ATOMIC_RELAXED))
-		return true;
-	saved = errno;
-	for (;;) {
-		if (c == 0) {
-			/* Free again: taken with the waiters' bit, since others
-			 * may still sleep. */
-			if (__atomic_compare_exchange_n(&L.lock, &c, tid | LIVE_WAITERS,
-							false, __ATOMIC_ACQUIRE,
-							__ATOMIC_RELAXED))
-				break;
-			continue;
-		}
-		if (!our_thread(c & ~LIVE_WAITERS)) {
-			errno = saved;
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			in_table = false;
-			return false;
-		}
-		if (!(c & LIVE_WAITERS) &&
-		    !__atomic_compare_exchange_n(&L.lock, &c, c | LIVE_WAITERS, false,
-						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			continue; /* changed meanwhile: look again */
-		syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, c | LIVE_WAITERS,
-			NULL, NULL, 0);
-		c = __atomic_load_n(&L.lock, __ATOMIC_RELAXED);
-	}
-	errno = saved;
-	return true;
-}
-
-static void live_unlock(void)
-{
-	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) & LIVE_WAITERS) {
-		int saved = errno;
-
-		syscall(SYS_futex, &L.lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-		errno = saved;
-	}
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	in_table = false;
-}
-
-/* Whether the page at a is mapped (mincore fails with ENOMEM if not). */
-static bool page_mapped(uintptr_t a)
-{
-	unsigned char v;
-	int saved = errno;
-	bool mapped = syscall(SYS_mincore, a & ~(uintptr_t)4095, 4096UL, &v) == 0 ||
-		      errno != ENOMEM;
-
-	errno = saved;
-	return mapped;
-}
-
-/* In a fork's child: another thread of the parent may have held the lock
- * (the stats helper reading the table); no one holds it in the child.
- * A mapping the parent marked MADV_DONTFORK is not the child's: its entry
- * goes (found by a review: the child counted a mapping it did not have). */
-void ns_mmap_forked(void)
-{
-	/* Read first: a write would copy the page the fork shared. */
-	if (__atomic_load_n(&L.lock, __ATOMIC_RELAXED))
-		__atomic_store_n(&L.lock, 0, __ATOMIC_RELAXED);
-	for (int i = 0; i < L.n; i++)
-		if (!page_mapped(L.m[i].start) || !page_mapped(L.m[i].end - 1))
-			L.m[i--] = L.m[--L.n];
-}
-
-/* Room for one more entry, under the lock: the table grows by doubling,
- * in memory of its own (raw mmap: no placement, no recursion), up to
- * LIVE_MAX entries. A full table drops the entry, and says so once. */
-static bool live_room(void)
-{
-	size_t bytes;
-	struct live *m, *old;
-	int saved;
-
-	if (L.n < L.cap)
-		return true;
-	if (L.cap >= LIVE_MAX) {
-		L.full = true;
-		return false;
-	}
-	saved = errno;
-	bytes = 2 * (size_t)L.cap * sizeof(*m);
-	m = os_mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	errno = saved;
-	if (m == MAP_FAILED) {
-		L.full = true;
-		return false;
-	}
-	memcpy(m, L.m, (size_t)L.n * sizeof(*m));
-	/* The new table is in place before the old one goes: a fork by
-	 * another thread in between leaves its child (ns_mmap_forked reads
-	 * the table) a table that is mapped, with a capacity no larger than
-	 * the table it sees (found by the concurrency review). */
-	old = L.m;
-	__atomic_store_n(&L.m, m, __ATOMIC_RELEASE);
-	__atomic_store_n(&L.cap, L.cap * 2, __ATOMIC_RELEASE);
-	if (old != live_first)
-		os_munmap(old, (size_t)L.cap / 2 * sizeof(*m));
-	errno = saved;
-	return true;
-}
-
-static void live_unlock_said(void)
-{
-	bool full = L.full;
-
-	live_unlock();
-	if (full)
-		ns_log_once(&live_full_said, "tracking the placed mappings", ENOMEM,
-			    "the live mmap figures undercount from now on");
-}
-
-static uintptr_t page_end(uintptr_t b)
-{
-	return (b + 4095) & ~(uintptr_t)4095;
-}
-
-/* The kernel's ranges are whole pages: ends are rounded up (an entry
- * trimmed to an unaligned end stayed for ever; found by a review). */
-static void live_add(void *p, size_t len, int set, bool split, uintptr_t shm)
-{
-	if (!live_lock())
-		return;
-	if (live_room())
-		L.m[L.n++] = (struct live){ (uintptr_t)p, page_end((uintptr_t)p + len),
-					    shm, set, split, false };
-	live_unlock_said();
-}
-
-/* Forget [a, b): whole entries go, overlapped ends are trimmed; a hole in
- * the middle keeps the lower part only when the table is full. */
-static void live_remove(uintptr_t a, uintptr_t b)
-{
-	b = page_end(b);
-	if (!live_lock())
-		return;
-	for (int i = 0; i < L.n; i++) {
-		uintptr_t s = L.m[i].start, e = L.m[i].end;
-
-		if (b <= s || a >= e)
-			continue;
-		if (a <= s && b >= e) {
-			L.m[i--] = L.m[--L.n];
-			continue;
-		}
-		if (a <= s) {
-			L.m[i].start = b;
-		} else if (b >= e) {
-			L.m[i].end = a;
-		} else {
-			L.m[i].end = a;
-			if (live_room()) {
-				L.m[L.n] = L.m[i];
-				L.m[L.n].start = b;
-				L.m[L.n].end = e;
-				L.n++;
-			}
-		}
-	}
-	live_unlock_said();
-}
-
-/* The placed mapping that holds addr: its set (-1 if none is known),
- * whether [addr, addr + len) lies inside it, was bound in runs and has no
- * policy of the program's since (mremap's retry), and its attach address
- * if it is part of a System V segment's attach (0 if not). */
-static int live_find(uintptr_t addr, size_t len, bool *rebindable,
-		     uintptr_t *shm)
-{
-	int set = -1;
-
-	*rebindable = false;
-	*shm = 0;
-	if (L.n == 0 || !live_lock())
-		return -1;
-	for (int i = 0; i < L.n && set < 0; i++)
-		if (addr >= L.m[i].start && addr < L.m[i].end) {
-			set = L.m[i].set;
-			*rebindable = L.m[i].split && !L.m[i].theirs &&
-				      len <= L.m[i].end - addr;
-			*shm = L.m[i].shm;
-		}
-	live_unlock();
-	return set;
-}
-
-/* The set of the placed mapping that [addr, addr + len) lies inside, with
- * no policy of the program's since and not part of a shm attach; -1 if
- * none. */
-static int live_inside(uintptr_t addr, size_t len)
-{
-	int set = -1;
-
-	if (L.n == 0 || !live_lock())
-		return -1;
-	for (int i = 0; i < L.n && set < 0; i++)
-		if (addr >= L.m[i].start && addr + len <= L.m[i].end &&
-		    !L.m[i].theirs && L.m[i].shm == 0)
-			set = L.m[i].set;
-	live_unlock();
-	return set;
-}
-
-/* The program set a policy of its own on [a, b): our entries there are
- * its to keep (mremap's retry must not rebind them). */
-static void live_theirs(uintptr_t a, uintptr_t b)
-{
-	if (L.n == 0 || !live_lock())
-		return;
-	for (int i = 0; i < L.n; i++)
-		if (a < L.m[i].end && b > L.m[i].start)
-			L.m[i].theirs = true;
-	live_unlock();
-}
-
-void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS], uint64_t count[POLICY_MAX_SETS])
-{
-	if (!live_lock())
-		return;
-	for (int i = 0; i < L.n; i++) {
-		bytes[L.m[i].set] += L.m[i].end - L.m[i].start;
-		count[L.m[i].set]++;
-	}
-	live_unlock();
-}
 
 /* ------------------------------------------------ placement decision */
 
@@ -426,7 +139,7 @@ NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 		return p;
 	/* Whatever was mapped there is gone, with its policy (but for a
 	 * commit of a reservation, whose entry stays: placed again below). */
-	if ((flags & MAP_FIXED) && L.n && reserved < 0)
+	if ((flags & MAP_FIXED) && ns_live.n && reserved < 0)
 		live_remove((uintptr_t)p, (uintptr_t)p + len);
 	if (why >= 0) {
 		NS_COUNT(mmap_left[why], 1);
@@ -462,7 +175,7 @@ NS_EXPORT int munmap(void *addr, size_t len)
 {
 	int rc = os_munmap(addr, len);
 
-	if (rc == 0 && L.n)
+	if (rc == 0 && ns_live.n)
 		live_remove((uintptr_t)addr, (uintptr_t)addr + len);
 	return rc;
 }
@@ -495,7 +208,7 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		__builtin_va_end(ap);
 	}
 	p = os_mremap(old, old_len, new_len, flags, new_addr);
-	if (L.n == 0 || ns_sandboxed())
+	if (ns_live.n == 0 || ns_sandboxed())
 		return p;
 	set = live_find((uintptr_t)old, old_len, &rebindable, &shm);
 	if (p == MAP_FAILED && errno == EFAULT && rebindable &&
@@ -549,7 +262,7 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
 	    os_shm_info(id, &size, &nattch))
 		return p;
 	/* SHM_REMAP replaced whatever was mapped there, with its policy. */
-	if (L.n)
+	if (ns_live.n)
 		live_remove((uintptr_t)p, (uintptr_t)p + size);
 	why = leave_reason(size, 0, true);
 	if (why < 0 && size > 4096 && os_is_hugetlb(p))
@@ -577,12 +290,8 @@ NS_EXPORT int shmdt(const void *addr)
 {
 	int rc = (int)os_shmdt(addr);
 
-	if (rc == 0 && L.n && live_lock()) {
-		for (int i = 0; i < L.n; i++)
-			if (L.m[i].shm == (uintptr_t)addr)
-				L.m[i--] = L.m[--L.n];
-		live_unlock();
-	}
+	if (rc == 0 && ns_live.n)
+		live_drop_attach((uintptr_t)addr);
 	return rc;
 }
 
