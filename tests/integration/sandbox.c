@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("pid %d\n", (int)getpid());
 	main_tid = (pid_t)syscall(SYS_gettid);
 	pthread_create(&m, NULL, mover, NULL);
 	churn_for(1.2); /* past the first statistics refresh */
