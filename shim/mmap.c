@@ -106,10 +106,13 @@ static void share_anon_vma(void *p, size_t len, int prot, int flags)
  */
 static int reserved_set(uintptr_t addr, size_t len, int flags)
 {
+	struct live e;
+
 	if (!(flags & MAP_FIXED) || (flags & (MAP_HUGETLB | MAP_STACK | MAP_GROWSDOWN)) ||
-	    ns_self.own_policy || ns.jvm_numa || ns.plan.mmap == POLICY_MMAP_OFF)
+	    ns_self.own_policy || ns.jvm_numa || ns.plan.mmap == POLICY_MMAP_OFF ||
+	    !live_at(addr, &e) || len > e.end - addr || e.theirs || e.shm)
 		return -1;
-	return live_inside(addr, len);
+	return e.set;
 }
 
 NS_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
@@ -196,6 +199,7 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 		       ...)
 {
 	void *new_addr = NULL, *p;
+	struct live e;
 	bool rebindable;
 	uintptr_t shm;
 	int set, entry = errno;
@@ -210,7 +214,13 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 	p = os_mremap(old, old_len, new_len, flags, new_addr);
 	if (ns_live.n == 0 || ns_sandboxed())
 		return p;
-	set = live_find((uintptr_t)old, old_len, &rebindable, &shm);
+	/* The placed mapping old lies in: bound in runs, no policy of the
+	 * program's since, and the range within it (the retry below); its
+	 * attach address if it is part of a System V attach. */
+	set = live_at((uintptr_t)old, &e) ? e.set : -1;
+	rebindable = set >= 0 && e.split && !e.theirs &&
+		     old_len <= e.end - (uintptr_t)old;
+	shm = set >= 0 ? e.shm : 0;
 	if (p == MAP_FAILED && errno == EFAULT && rebindable &&
 	    ns_place_range_whole(old, old_len, set) == 0) {
 		p = os_mremap(old, old_len, new_len, flags, new_addr);

@@ -236,45 +236,21 @@ void live_remove(uintptr_t a, uintptr_t b)
 	live_unlock_said();
 }
 
-/* The placed mapping that holds addr: its set (-1 if none is known),
- * whether [addr, addr + len) lies inside it, was bound in runs and has no
- * policy of the program's since (mremap's retry), and its attach address
- * if it is part of a System V segment's attach (0 if not). */
-int live_find(uintptr_t addr, size_t len, bool *rebindable,
-		     uintptr_t *shm)
+/* A copy of the placed mapping that holds addr (the entries do not
+ * overlap): false if none is known. */
+bool live_at(uintptr_t addr, struct live *e)
 {
-	int set = -1;
+	bool found = false;
 
-	*rebindable = false;
-	*shm = 0;
 	if (L.n == 0 || !live_lock())
-		return -1;
-	for (int i = 0; i < L.n && set < 0; i++)
+		return false;
+	for (int i = 0; i < L.n && !found; i++)
 		if (addr >= L.m[i].start && addr < L.m[i].end) {
-			set = L.m[i].set;
-			*rebindable = L.m[i].split && !L.m[i].theirs &&
-				      len <= L.m[i].end - addr;
-			*shm = L.m[i].shm;
+			*e = L.m[i];
+			found = true;
 		}
 	live_unlock();
-	return set;
-}
-
-/* The set of the placed mapping that [addr, addr + len) lies inside, with
- * no policy of the program's since and not part of a shm attach; -1 if
- * none. */
-int live_inside(uintptr_t addr, size_t len)
-{
-	int set = -1;
-
-	if (L.n == 0 || !live_lock())
-		return -1;
-	for (int i = 0; i < L.n && set < 0; i++)
-		if (addr >= L.m[i].start && addr + len <= L.m[i].end &&
-		    !L.m[i].theirs && L.m[i].shm == 0)
-			set = L.m[i].set;
-	live_unlock();
-	return set;
+	return found;
 }
 
 /* The program set a policy of its own on [a, b): our entries there are

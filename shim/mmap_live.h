@@ -21,9 +21,7 @@ NS_HIDDEN bool live_lock(void);
 NS_HIDDEN void live_unlock(void);
 NS_HIDDEN void live_add(void *p, size_t len, int set, bool split, uintptr_t shm);
 NS_HIDDEN void live_remove(uintptr_t a, uintptr_t b);
-NS_HIDDEN int live_find(uintptr_t addr, size_t len, bool *rebindable,
-			     uintptr_t *shm);
-NS_HIDDEN int live_inside(uintptr_t addr, size_t len);
+NS_HIDDEN bool live_at(uintptr_t addr, struct live *e);
 NS_HIDDEN void live_theirs(uintptr_t a, uintptr_t b);
 NS_HIDDEN void live_drop_attach(uintptr_t addr);
 
