@@ -209,6 +209,8 @@ static void refresh(void)
  * instructions in callgrind profiles by this name. */
 static NS_NOINLINE void refresh_locked(void)
 {
+	if (ns_sandboxed()) /* looked at under S.lock: ns_stats_sandboxed */
+		return;
 	if (S.pending)
 		create();
 	if (S.seg)
@@ -219,26 +221,32 @@ static void refresh_now(void)
 {
 	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it, or the process is ending */
-	if (!ns_sandboxed()) /* again under the lock: ns_stats_sandboxed */
-		refresh_locked();
+	refresh_locked();
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
+}
+
+/* S.lock, taken within 1,000 tries (a refresh in flight ends well before):
+ * false if not. */
+static bool lock_bounded(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (!__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+			return true;
+		sched_yield();
+	}
+	return false;
 }
 
 /*
  * A seccomp filter is about to be installed (shim/sandbox.c): no refresh
- * starts from now on (each looks at ns.sandboxed under S.lock), and one in
- * flight is waited for, boundedly, so that none of its system calls meets
- * the filter.
+ * starts from now on (refresh_locked looks at ns.sandboxed under S.lock),
+ * and one in flight is waited for, boundedly, so that none of its system
+ * calls meets the filter.
  */
 void ns_stats_sandboxed(void)
 {
-	for (int i = 0; i < 1000; i++) {
-		if (!__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE)) {
-			__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
-			return;
-		}
-		sched_yield();
-	}
+	if (lock_bounded())
+		__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
 }
 
 /*
@@ -443,7 +451,7 @@ void ns_stats_tick(void)
 	 * parent's next refresh off by a period). */
 	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
 		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-		if (our_process() && !ns_sandboxed())
+		if (our_process())
 			refresh_inline();
 	}
 	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
@@ -551,7 +559,7 @@ void ns_stats_forked(void)
 
 __attribute__((destructor)) static void stats_exit(void)
 {
-	bool locked = false;
+	bool locked;
 
 	/* A vfork child that calls exit(), or the child of a raw clone(),
 	 * runs this with its parent's state (a vfork child in its very
@@ -562,11 +570,7 @@ __attribute__((destructor)) static void stats_exit(void)
 		return;
 	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
-	for (int i = 0; i < 1000 && !locked; i++) {
-		locked = !__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE);
-		if (!locked)
-			sched_yield();
-	}
+	locked = lock_bounded();
 	/* Unlinking is safe while mapped; unmapping only if no one writes.
 	 * Still pending (under the lock): this process made no file, and
 	 * makes no unlink call (a seccomp filter may kill on one). */
