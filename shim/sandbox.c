@@ -96,7 +96,6 @@ NS_EXPORT int prctl(int option, ...)
 {
 	va_list ap;
 	unsigned long a[4];
-	long r;
 
 	va_start(ap, option);
 	for (int i = 0; i < 4; i++)
@@ -105,17 +104,6 @@ NS_EXPORT int prctl(int option, ...)
 	if (option == PR_SET_SECCOMP &&
 	    (a[0] == SECCOMP_MODE_FILTER || a[0] == SECCOMP_MODE_STRICT))
 		ns_sandbox_enter();
-#if defined(__x86_64__)
-	r = raw6(SYS_prctl, option, (long)a[0], (long)a[1], (long)a[2],
-		 (long)a[3], 0);
-	if ((unsigned long)r > -4096UL) {
-		errno = (int)-r;
-		return -1;
-	}
-#else
-	r = syscall(SYS_prctl, option, a[0], a[1], a[2], a[3]);
-	if (r == -1)
-		return -1;
-#endif
-	return (int)r;
+	/* The syscall above on x86-64, glibc's elsewhere: -1 with errno. */
+	return (int)syscall(SYS_prctl, option, a[0], a[1], a[2], a[3]);
 }
