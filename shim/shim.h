@@ -204,14 +204,12 @@ NS_HIDDEN void ns_stats_collect_forked(void);
 NS_HIDDEN void ns_stats_collect(struct ns_stats_node *nodes);
 typedef int (*ns_create_fn)(pthread_t *, const pthread_attr_t *,
 			    void *(*)(void *), void *);
-/* The refresh helper thread, made with glibc's pthread_create (`create`). */
+/* shim/stats_helper.c: the refresh helper thread, made with glibc's
+ * pthread_create (`create`). Its CPUs and scheduling are taken at an
+ * active process's start or fork (ns_helper_take_start), chosen in the
+ * creating thread and applied by the helper itself. */
 NS_HIDDEN void ns_stats_thread_start(ns_create_fn create);
-/* The helper's CPUs and scheduling (shim/stats_helper.c): taken at an
- * active process's start or fork, chosen in the creating thread, applied
- * by the helper itself. */
 NS_HIDDEN void ns_helper_take_start(void);
-NS_HIDDEN void ns_helper_choose(void);
-NS_HIDDEN void ns_helper_place(void);
 /* mmap.c: live bytes of the mappings placed per set. */
 NS_HIDDEN void ns_mmap_forked(void);     /* in the child after fork */
 NS_HIDDEN void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS],

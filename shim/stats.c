@@ -31,9 +31,11 @@
  * it due (of those whose stack is known to be large, shim/thread.c): a
  * helper thread must not be what makes a program multi-threaded
  * (unshare(CLONE_NEWUSER) refuses multi-threaded callers), and numashim
- * adds none to a program it leaves alone.
+ * adds none to a program it leaves alone. The helper thread itself (its
+ * start, loop and end, and where it runs) is in shim/stats_helper.c,
+ * sharing this file's state through shim/stats_int.h.
  */
-#include "shim/shim.h"
+#include "shim/stats_int.h"
 #include "shim/log.h"
 #include "shim/os.h"
 #include "stats/stale.h"
@@ -43,37 +45,14 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define NS_STATS_PERIOD_MS 1000
-#define NS_STALE_PERIOD_MS 600000 /* 10 min: every process scans */
-
-static struct {
-	struct ns_stats_segment *seg;
-	char name[STATS_NAME_MAX];
-	int lock;                   /* try-lock: one refresher at a time */
-	bool enabled, pending;      /* pending: create at the next refresh */
-	uint64_t last_ms;
-	int create_warned;
-	int helper;                 /* 0 none yet, 1 running, -1 never */
-	uint32_t wake;              /* futex: 1 = a refresh is due */
-	char comm[17];              /* the process's name, for the header */
-	uint64_t last_stale_ms;     /* the helper's last remove_stale */
-	pid_t owner;                /* the process whose the name is: set once
-				     * the name is complete (at the start, or
-				     * as a forked child makes its segment) */
-	pid_t self;                 /* the process this state is for */
-	uint64_t start;             /* its start time, 0 until looked up */
-	uint64_t image;             /* and its image (take_start) */
-	uint64_t self_ns;           /* and its pid namespace (0: unknown) */
-} S;
+struct ns_stats_state ns_stats;
 
 /* The process's name, read where the calling thread is the process's only
  * one (the constructor, a fork's child): the segment may be made later, in
@@ -81,23 +60,16 @@ static struct {
  * reading /proc/self/comm takes four (about 5 us of a process start). */
 static void save_comm(void)
 {
-	if (prctl(PR_GET_NAME, S.comm, 0, 0, 0) != 0)
-		S.comm[0] = '\0';
-	S.comm[16] = '\0';
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (prctl(PR_GET_NAME, ns_stats.comm, 0, 0, 0) != 0)
+		ns_stats.comm[0] = '\0';
+	ns_stats.comm[16] = '\0';
 }
 
 /* Start time in clock ticks since boot (/proc/self/stat field 22): with
  * the pid, it names the segment and tells the tool it is still ours; and
  * the image (field 28, stats/layout.h) tells it we have not exec'd since,
- * into a program that no longer writes it. Into S.start and S.image. */
+ * into a program that no longer writes it. Into ns_stats.start and
+ * ns_stats.image. */
 static void take_start(void)
 {
 	uint64_t start = 0, image = 0;
@@ -105,8 +77,8 @@ static void take_start(void)
 
 	if (stats_proc_image(0, &start, &state, &image) != 0)
 		start = image = 0;
-	S.start = start;
-	S.image = image;
+	ns_stats.start = start;
+	ns_stats.image = image;
 }
 
 static void copy_str(char *dst, size_t len, const char *src)
@@ -131,7 +103,7 @@ static void fill_identity(struct ns_stats_header *h)
 		n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	copy_str(h->exe, sizeof(h->exe), buf);
-	copy_str(h->comm, sizeof(h->comm), S.comm);
+	copy_str(h->comm, sizeof(h->comm), ns_stats.comm);
 	h->active = ns.active;
 	h->fake_nodes = (uint32_t)ns.topo.fake;
 	h->node_count = (uint32_t)(ns.topo.nr_nodes > 0 ? ns.topo.nr_nodes : 1);
@@ -152,26 +124,31 @@ static void create(void)
 {
 	int err = 0, saved = errno;
 
-	__atomic_store_n(&S.pending, false, __ATOMIC_RELEASE);
-	if (S.start == 0)
+	__atomic_store_n(&ns_stats.pending, false, __ATOMIC_RELEASE);
+	if (ns_stats.start == 0)
 		take_start();
-	S.seg = stats_create(getpid(), S.start, S.name, &err);
-	if (S.seg == NULL && err == -EEXIST) {
+	ns_stats.seg = stats_create(getpid(), ns_stats.start, ns_stats.name,
+				    &err);
+	if (ns_stats.seg == NULL && err == -EEXIST) {
 		/* Not ours to remove: another user's file has the name. */
-		ns_log_once(&S.create_warned, "creating the stats segment", err,
+		ns_log_once(&ns_stats.create_warned,
+			    "creating the stats segment", err,
 			    "a file numashim may not remove has its name in /dev/shm; "
 			    "numashim stat cannot see this process");
-	} else if (S.seg == NULL) {
-		ns_log_once(&S.create_warned, "creating the stats segment", err,
+	} else if (ns_stats.seg == NULL) {
+		ns_log_once(&ns_stats.create_warned,
+			    "creating the stats segment", err,
 			    "numashim stat cannot see this process");
 	} else {
-		fill_identity(&S.seg->h);
-		S.seg->h.image = S.image;
-		if (S.self_ns == 0) /* not read at the start (take_process) */
-			S.self_ns = stats_pid_ns();
-		S.seg->h.pid_ns = S.self_ns;
+		fill_identity(&ns_stats.seg->h);
+		ns_stats.seg->h.image = ns_stats.image;
+		/* not read at the start (take_process) */
+		if (ns_stats.self_ns == 0)
+			ns_stats.self_ns = stats_pid_ns();
+		ns_stats.seg->h.pid_ns = ns_stats.self_ns;
 		/* Published after the name is complete: see ns_stats_exit_now. */
-		__atomic_store_n(&S.owner, S.seg->h.pid, __ATOMIC_RELEASE);
+		__atomic_store_n(&ns_stats.owner, ns_stats.seg->h.pid,
+				 __ATOMIC_RELEASE);
 	}
 	errno = saved;
 }
@@ -179,16 +156,16 @@ static void create(void)
 static void refresh(void)
 {
 	/* 12 KiB: not on the stack of the allocating thread that may run
-	 * this; S.lock makes it one refresher's at a time. */
+	 * this; ns_stats.lock makes it one refresher's at a time. */
 	static struct ns_stats_node nodes[NS_STATS_MAX_NODES];
-	struct ns_stats_header *h = &S.seg->h;
+	struct ns_stats_header *h = &ns_stats.seg->h;
 	struct timespec ts;
 
 	memset(nodes, 0, sizeof(nodes));
 	ns_stats_collect(nodes);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	stats_write_begin(S.seg);
-	memcpy(S.seg->node, nodes, sizeof(nodes));
+	stats_write_begin(ns_stats.seg);
+	memcpy(ns_stats.seg->node, nodes, sizeof(nodes));
 	h->updated_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	h->updates++;
 	h->active = ns.active;
@@ -201,36 +178,37 @@ static void refresh(void)
 	h->shm_attached = ns_count.shm_attached;
 	h->program_mbind = ns_count.program_mbind;
 	h->program_set_mempolicy = ns_count.program_set_mempolicy;
-	stats_write_end(S.seg);
+	stats_write_end(ns_stats.seg);
 }
 
 /* One refresh, and the segment first if it is still to be made; the
- * caller holds S.lock. Never inlined: bench/cgcount.py finds the refreshes'
- * instructions in callgrind profiles by this name. */
+ * caller holds ns_stats.lock. Never inlined: bench/cgcount.py finds the
+ * refreshes' instructions in callgrind profiles by this name. */
 static NS_NOINLINE void refresh_locked(void)
 {
-	if (ns_sandboxed()) /* looked at under S.lock: ns_stats_sandboxed */
+	/* looked at under ns_stats.lock: ns_stats_sandboxed */
+	if (ns_sandboxed())
 		return;
-	if (S.pending)
+	if (ns_stats.pending)
 		create();
-	if (S.seg)
+	if (ns_stats.seg)
 		refresh();
 }
 
-static void refresh_now(void)
+void ns_stats_refresh_now(void)
 {
-	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+	if (__atomic_exchange_n(&ns_stats.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it, or the process is ending */
 	refresh_locked();
-	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&ns_stats.lock, 0, __ATOMIC_RELEASE);
 }
 
-/* S.lock, taken within 1,000 tries (a refresh in flight ends well before):
- * false if not. */
+/* ns_stats.lock, taken within 1,000 tries (a refresh in flight ends well
+ * before): false if not. */
 static bool lock_bounded(void)
 {
 	for (int i = 0; i < 1000; i++) {
-		if (!__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+		if (!__atomic_exchange_n(&ns_stats.lock, 1, __ATOMIC_ACQUIRE))
 			return true;
 		sched_yield();
 	}
@@ -239,55 +217,14 @@ static bool lock_bounded(void)
 
 /*
  * A seccomp filter is about to be installed (shim/sandbox.c): no refresh
- * starts from now on (refresh_locked looks at ns.sandboxed under S.lock),
- * and one in flight is waited for, boundedly, so that none of its system
+ * starts from now on (refresh_locked looks at ns.sandboxed under
+ * ns_stats.lock), and one in flight is waited for, boundedly, so that none of its system
  * calls meets the filter.
  */
 void ns_stats_sandboxed(void)
 {
 	if (lock_bounded())
-		__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
-}
-
-/*
- * True when the helper is the process's last live thread. glibc ends a
- * process when its last thread ends (exit(0)), and counts the helper as
- * one: a program whose main thread calls pthread_exit would otherwise live
- * on with only the helper. procfs gives a task directory 2 + threads links,
- * and a main thread that called pthread_exit stays listed, as a zombie,
- * until the whole process ends.
- */
-static bool last_live_thread(void)
-{
-	struct stat st;
-	uint64_t start;
-	char state;
-
-	if (stat("/proc/self/task", &st) != 0 || st.st_nlink > 4)
-		return false;
-	if (st.st_nlink <= 3)
-		return true;
-	/* The helper and one other: is that other the main thread, gone? */
-	return stats_proc_stat(0, &start, &state) == 0 &&
-	       (state == 'Z' || state == 'X');
-}
-
-/*
- * At the first refresh and then every NS_STALE_PERIOD_MS: the segments of
- * this user's processes that ended without removing theirs (see
- * stats_remove_stale for what counts as ended): killed ones, and those
- * that made the exit_group system call themselves (_exit and _Exit remove
- * theirs, shim/exit.c). Only here, on the helper thread, where opendir may
- * allocate.
- */
-static void remove_stale(void)
-{
-	uint64_t now = now_ms();
-
-	if (S.last_stale_ms != 0 && now - S.last_stale_ms < NS_STALE_PERIOD_MS)
-		return;
-	S.last_stale_ms = now;
-	stats_remove_stale("/dev/shm", getpid());
+		__atomic_store_n(&ns_stats.lock, 0, __ATOMIC_RELEASE);
 }
 
 /*
@@ -310,13 +247,13 @@ static void remove_stale(void)
  */
 static void take_process(void)
 {
-	pid_t was = S.self, parent = getppid();
+	pid_t was = ns_stats.self, parent = getppid();
 
-	S.self = getpid();
+	ns_stats.self = getpid();
 	if (parent == 0)
-		S.self_ns = stats_pid_ns();
+		ns_stats.self_ns = stats_pid_ns();
 	else if (parent != was)
-		S.self_ns = 0; /* read in create */
+		ns_stats.self_ns = 0; /* read in create */
 	save_comm();
 	if (ns.active)
 		ns_helper_take_start();
@@ -334,69 +271,14 @@ static bool our_process(void)
 	uint64_t ns;
 	bool ours;
 
-	if (S.self != getpid())
+	if (ns_stats.self != getpid())
 		return false;
-	if (S.self_ns == 0)
+	if (ns_stats.self_ns == 0)
 		return true; /* not read yet: see take_process */
 	ns = stats_pid_ns();
-	ours = !(ns && ns != S.self_ns);
+	ours = !(ns && ns != ns_stats.self_ns);
 	errno = saved;
 	return ours;
-}
-
-/*
- * The helper's own reason to refresh: the segment is still to be made a
- * period after the start. The segment comes with the first refresh, which
- * the activity callback asks for; a program that goes idle before then
- * (a service waiting for its first request) would stay out of the tool's
- * list until it allocates again. Later refreshes stay the callback's: an
- * idle process's figures do not change.
- */
-static bool first_due(void)
-{
-	uint64_t now = now_ms();
-
-	if (!__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE) ||
-	    now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
-		return false;
-	__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-	return true;
-}
-
-static void *helper(void *unused)
-{
-	/* How often an idle helper checks whether it is the last thread: the
-	 * delay a program whose last thread just ended waits for its exit. */
-	const struct timespec check = { 0, 500 * 1000000L };
-
-	(void)unused;
-	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
-	ns_helper_place();
-	for (;;) {
-		while (__atomic_load_n(&S.wake, __ATOMIC_ACQUIRE) == 0) {
-			long rc = syscall(SYS_futex, &S.wake, FUTEX_WAIT_PRIVATE,
-					  0, &check, NULL, 0);
-
-			if (ns_sandboxed())
-				goto sandboxed;
-			if (rc != 0 && errno == ETIMEDOUT && last_live_thread()) {
-				__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
-				return NULL; /* glibc ends the process */
-			}
-			if (rc != 0 && errno == ETIMEDOUT && first_due())
-				break;
-		}
-		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE))
-			refresh_now();
-		__atomic_store_n(&S.wake, 0, __ATOMIC_RELEASE);
-		if (__atomic_load_n(&S.enabled, __ATOMIC_ACQUIRE) && !ns_sandboxed())
-			remove_stale();
-	}
-sandboxed:
-	/* Its liveness check reads /proc, which the filter may forbid: the
-	 * helper ends (there is nothing left for it to refresh). */
-	__atomic_store_n(&S.helper, 0, __ATOMIC_RELEASE);
-	return NULL;
 }
 
 /*
@@ -404,7 +286,7 @@ sandboxed:
  * first refresh, and a forked child's) opens, reads and closes files:
  * cancellation points, which malloc and free are not. A thread with a
  * cancel pending, holding a mutex around allocations it knew could not
- * act on it, was cancelled inside malloc, the mutex left locked, S.lock
+ * act on it, was cancelled inside malloc, the mutex left locked, ns_stats.lock
  * held for good (found by the concurrency review: tests/integration/cancel.test).
  * The cancel stays pending for the thread's next cancellation point.
  */
@@ -421,26 +303,29 @@ void ns_stats_tick(void)
 {
 	uint64_t now;
 
-	if (!__atomic_load_n(&S.enabled, __ATOMIC_RELAXED) || ns_sandboxed())
+	if (!__atomic_load_n(&ns_stats.enabled, __ATOMIC_RELAXED) ||
+	    ns_sandboxed())
 		return;
-	now = now_ms();
-	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
+	now = ns_stats_now_ms();
+	if (now - __atomic_load_n(&ns_stats.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
 	/* Waking the helper is safe from any process: a vfork or CLONE_VM
 	 * child wakes its parent's (the same futex in the same memory), and
 	 * a raw clone() child has no helper, so its wake flag stays set and
 	 * its later ticks stop here. */
-	if (__atomic_load_n(&S.helper, __ATOMIC_ACQUIRE) == 1) {
-		if (__atomic_exchange_n(&S.wake, 1, __ATOMIC_ACQ_REL) == 0) {
-			__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
-			syscall(SYS_futex, &S.wake, FUTEX_WAKE_PRIVATE, 1, NULL,
-				NULL, 0);
+	if (__atomic_load_n(&ns_stats.helper, __ATOMIC_ACQUIRE) == 1) {
+		if (__atomic_exchange_n(&ns_stats.wake, 1,
+					__ATOMIC_ACQ_REL) == 0) {
+			__atomic_store_n(&ns_stats.last_ms, now,
+					 __ATOMIC_RELAXED);
+			syscall(SYS_futex, &ns_stats.wake, FUTEX_WAKE_PRIVATE,
+				1, NULL, NULL, 0);
 		}
 		return;
 	}
 	if (!ns_self.big_stack)
 		return; /* not known to be large (shim/thread.c): others will */
-	if (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+	if (__atomic_exchange_n(&ns_stats.lock, 1, __ATOMIC_ACQUIRE))
 		return; /* another thread is at it */
 	/* Checked again under the lock: another thread may have just done it.
 	 * Then, once a period, whether this is the process the state is for
@@ -449,53 +334,17 @@ void ns_stats_tick(void)
 	 * shares its parent's segment mapping; either leaves both alone and
 	 * keeps no stats of its own (a vfork child's tick only puts its
 	 * parent's next refresh off by a period). */
-	if (now - __atomic_load_n(&S.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
-		__atomic_store_n(&S.last_ms, now, __ATOMIC_RELAXED);
+	if (now - __atomic_load_n(&ns_stats.last_ms, __ATOMIC_RELAXED) >= NS_STATS_PERIOD_MS) {
+		__atomic_store_n(&ns_stats.last_ms, now, __ATOMIC_RELAXED);
 		if (our_process())
 			refresh_inline();
 	}
-	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
-}
-
-/*
- * From our pthread_create, once the program's new thread runs: the helper
- * that refreshes the segment, when numashim is active (passing through,
- * the refresh stays inline: numashim adds no thread to a program it
- * leaves alone). It blocks every signal (a signal
- * for the process goes to one of the program's threads), is detached,
- * names itself numashim-stats for top and ps, and allocates through no
- * node arena. If it cannot be made, the refresh stays inline.
- */
-void ns_stats_thread_start(ns_create_fn create)
-{
-	int zero = 0, rc;
-	sigset_t all;
-	pthread_attr_t attr;
-	pthread_t t;
-
-	if (!ns.active || !__atomic_load_n(&S.enabled, __ATOMIC_RELAXED) ||
-	    ns.cfg.stats_inline ||
-	    (S.seg == NULL && !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE)) ||
-	    !__atomic_compare_exchange_n(&S.helper, &zero, -1, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		return;
-	ns_helper_choose();
-	if (pthread_attr_init(&attr))
-		return;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
-	sigfillset(&all);
-	/* glibc leaves out the signals it needs itself (setxid, cancel). */
-	pthread_attr_setsigmask_np(&attr, &all);
-	rc = create(&t, &attr, helper, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
-		__atomic_store_n(&S.helper, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&ns_stats.lock, 0, __ATOMIC_RELEASE);
 }
 
 bool ns_stats_enabled(void)
 {
-	return __atomic_load_n(&S.enabled, __ATOMIC_RELAXED);
+	return __atomic_load_n(&ns_stats.enabled, __ATOMIC_RELAXED);
 }
 
 void ns_stats_init(void)
@@ -508,8 +357,8 @@ void ns_stats_init(void)
 		return;
 	ns_stats_collect_init();
 	take_process();
-	S.enabled = true;
-	S.last_ms = now_ms();
+	ns_stats.enabled = true;
+	ns_stats.last_ms = ns_stats_now_ms();
 	/* The segment and its first figures together, at the first refresh a
 	 * period from now, as in a forked child. A process that lives less
 	 * than that (a shell's commands, a build's compilers) makes none: the
@@ -522,12 +371,13 @@ void ns_stats_init(void)
 	 * outlive it if none came. And with the name published (owner),
 	 * _exit removes the file even while another thread is making it. */
 	take_start();
-	if (S.start != 0) {
-		stats_name(S.name, S.self, S.start);
-		stats_remove_leftover(S.name);
-		__atomic_store_n(&S.owner, S.self, __ATOMIC_RELEASE);
+	if (ns_stats.start != 0) {
+		stats_name(ns_stats.name, ns_stats.self, ns_stats.start);
+		stats_remove_leftover(ns_stats.name);
+		__atomic_store_n(&ns_stats.owner, ns_stats.self,
+				 __ATOMIC_RELEASE);
 	}
-	__atomic_store_n(&S.pending, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&ns_stats.pending, true, __ATOMIC_RELEASE);
 }
 
 /* The child has its parent's mapping, not a segment of its own: drop the
@@ -535,25 +385,25 @@ void ns_stats_init(void)
  * first refresh, so a fork that execs at once leaves nothing behind. */
 void ns_stats_forked(void)
 {
-	if (!S.enabled)
+	if (!ns_stats.enabled)
 		return;
-	if (S.seg)
-		stats_destroy(S.seg, S.name, 0);
-	S.seg = NULL;
-	S.owner = 0;
+	if (ns_stats.seg)
+		stats_destroy(ns_stats.seg, ns_stats.name, 0);
+	ns_stats.seg = NULL;
+	ns_stats.owner = 0;
 	take_process();
 	/* The name is the parent's segment's: a child that exits before it
 	 * has one of its own must not remove the parent's. */
-	S.name[0] = '\0';
-	S.start = 0;
-	S.lock = 0;
+	ns_stats.name[0] = '\0';
+	ns_stats.start = 0;
+	ns_stats.lock = 0;
 	/* The helper did not come along: inline until the child's first
 	 * thread starts one of its own. */
-	S.helper = 0;
-	S.wake = 0;
-	S.last_stale_ms = 0;
-	S.last_ms = now_ms();
-	S.pending = true;
+	ns_stats.helper = 0;
+	ns_stats.wake = 0;
+	ns_stats.last_stale_ms = 0;
+	ns_stats.last_ms = ns_stats_now_ms();
+	ns_stats.pending = true;
 	ns_stats_collect_forked();
 }
 
@@ -566,19 +416,19 @@ __attribute__((destructor)) static void stats_exit(void)
 	 * memory): the parent's segment and refreshes are not its own. */
 	/* Sandboxed: no unlink (a filter may kill on it); numashim stat --gc
 	 * removes the file once the process has ended. */
-	if (!S.enabled || ns_sandboxed() || !our_process())
+	if (!ns_stats.enabled || ns_sandboxed() || !our_process())
 		return;
-	__atomic_store_n(&S.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
+	__atomic_store_n(&ns_stats.enabled, false, __ATOMIC_RELEASE); /* no new refresh starts */
 	/* Wait (boundedly) for a refresh in flight; the lock stays taken. */
 	locked = lock_bounded();
 	/* Unlinking is safe while mapped; unmapping only if no one writes.
 	 * Still pending (under the lock): this process made no file, and
 	 * makes no unlink call (a seccomp filter may kill on one). */
-	stats_destroy(locked ? S.seg : NULL, S.name,
-		      !locked || !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE));
-	__atomic_store_n(&S.owner, 0, __ATOMIC_RELEASE);
+	stats_destroy(locked ? ns_stats.seg : NULL, ns_stats.name,
+		      !locked || !__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE));
+	__atomic_store_n(&ns_stats.owner, 0, __ATOMIC_RELEASE);
 	if (locked)
-		S.seg = NULL;
+		ns_stats.seg = NULL;
 }
 
 /*
@@ -596,11 +446,12 @@ __attribute__((destructor)) static void stats_exit(void)
  */
 void ns_stats_exit_now(void)
 {
-	pid_t owner = __atomic_load_n(&S.owner, __ATOMIC_ACQUIRE);
+	pid_t owner = __atomic_load_n(&ns_stats.owner, __ATOMIC_ACQUIRE);
 
 	/* owner: the name is complete; pending: no file made yet (create
 	 * clears it before it opens the file); our_process: see there. */
-	if (owner > 0 && owner == S.self && !ns_sandboxed() &&
-	    !__atomic_load_n(&S.pending, __ATOMIC_ACQUIRE) && our_process())
-		stats_destroy(NULL, S.name, 1);
+	if (owner > 0 && owner == ns_stats.self && !ns_sandboxed() &&
+	    !__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE) &&
+	    our_process())
+		stats_destroy(NULL, ns_stats.name, 1);
 }

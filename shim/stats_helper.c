@@ -1,13 +1,27 @@
 /*
- * Where and how the stats helper thread runs (shim/stats.c starts it):
- * the CPUs and scheduling it takes, from what the process had at its
- * start or fork and what the thread that creates it has then.
+ * The stats helper thread, which refreshes the segment once an active
+ * numashim's program has threads of its own (shim/stats.c says when and
+ * why): its start from our pthread_create, its loop (woken by the
+ * activity callback; the first refresh a period after the start; the
+ * sweep of stale segments), its end when it is the process's last live
+ * thread or a seccomp filter comes; and where and how it runs: the CPUs
+ * and scheduling it takes, from what the process had at its start or fork
+ * and what the thread that creates it has then.
  */
-#include "shim/shim.h"
+#include "shim/stats_int.h"
+#include "stats/stale.h"
 
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define NS_STALE_PERIOD_MS 600000 /* 10 min: every process scans */
 
 static struct {
 	cpu_set_t start_cpus;       /* the process's affinity at start */
@@ -35,7 +49,7 @@ static struct {
  * leaves what was inherited. The raw system call: our sched_setaffinity
  * would bind the helper to a node's arenas.
  */
-void ns_helper_place(void)
+static void ns_helper_place(void)
 {
 	if (H.start_cpus_ok)
 		syscall(SYS_sched_setaffinity, 0, sizeof(H.start_cpus),
@@ -68,7 +82,7 @@ static int urgency(int policy, const struct sched_param *p)
 
 /* In the creating thread: the helper's scheduling (see above); the start's
  * when both are as urgent (SCHED_BATCH at start stays SCHED_BATCH). */
-void ns_helper_choose(void)
+static void ns_helper_choose(void)
 {
 	struct sched_param now;
 	int policy = sched_now(&now);
@@ -90,4 +104,139 @@ void ns_helper_take_start(void)
 	H.start_cpus_ok = sched_getaffinity(0, sizeof(H.start_cpus),
 					    &H.start_cpus) == 0;
 	H.start_policy = sched_now(&H.start_prio);
+}
+
+/*
+ * True when the helper is the process's last live thread. glibc ends a
+ * process when its last thread ends (exit(0)), and counts the helper as
+ * one: a program whose main thread calls pthread_exit would otherwise live
+ * on with only the helper. procfs gives a task directory 2 + threads links,
+ * and a main thread that called pthread_exit stays listed, as a zombie,
+ * until the whole process ends.
+ */
+static bool last_live_thread(void)
+{
+	struct stat st;
+	uint64_t start;
+	char state;
+
+	if (stat("/proc/self/task", &st) != 0 || st.st_nlink > 4)
+		return false;
+	if (st.st_nlink <= 3)
+		return true;
+	/* The helper and one other: is that other the main thread, gone? */
+	return stats_proc_stat(0, &start, &state) == 0 &&
+	       (state == 'Z' || state == 'X');
+}
+
+/*
+ * At the first refresh and then every NS_STALE_PERIOD_MS: the segments of
+ * this user's processes that ended without removing theirs (see
+ * stats_remove_stale for what counts as ended): killed ones, and those
+ * that made the exit_group system call themselves (_exit and _Exit remove
+ * theirs, shim/exit.c). Only here, on the helper thread, where opendir may
+ * allocate.
+ */
+static void remove_stale(void)
+{
+	uint64_t now = ns_stats_now_ms();
+
+	if (ns_stats.last_stale_ms != 0 &&
+	    now - ns_stats.last_stale_ms < NS_STALE_PERIOD_MS)
+		return;
+	ns_stats.last_stale_ms = now;
+	stats_remove_stale("/dev/shm", getpid());
+}
+
+/*
+ * The helper's own reason to refresh: the segment is still to be made a
+ * period after the start. The segment comes with the first refresh, which
+ * the activity callback asks for; a program that goes idle before then
+ * (a service waiting for its first request) would stay out of the tool's
+ * list until it allocates again. Later refreshes stay the callback's: an
+ * idle process's figures do not change.
+ */
+static bool first_due(void)
+{
+	uint64_t now = ns_stats_now_ms();
+
+	if (!__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE) ||
+	    now - __atomic_load_n(&ns_stats.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
+		return false;
+	__atomic_store_n(&ns_stats.last_ms, now, __ATOMIC_RELAXED);
+	return true;
+}
+
+static void *helper(void *unused)
+{
+	/* How often an idle helper checks whether it is the last thread: the
+	 * delay a program whose last thread just ended waits for its exit. */
+	const struct timespec check = { 0, 500 * 1000000L };
+
+	(void)unused;
+	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
+	ns_helper_place();
+	for (;;) {
+		while (__atomic_load_n(&ns_stats.wake, __ATOMIC_ACQUIRE) == 0) {
+			long rc = syscall(SYS_futex, &ns_stats.wake, FUTEX_WAIT_PRIVATE,
+					  0, &check, NULL, 0);
+
+			if (ns_sandboxed())
+				goto sandboxed;
+			if (rc != 0 && errno == ETIMEDOUT && last_live_thread()) {
+				__atomic_store_n(&ns_stats.helper, 0, __ATOMIC_RELEASE);
+				return NULL; /* glibc ends the process */
+			}
+			if (rc != 0 && errno == ETIMEDOUT && first_due())
+				break;
+		}
+		if (__atomic_load_n(&ns_stats.enabled, __ATOMIC_ACQUIRE))
+			ns_stats_refresh_now();
+		__atomic_store_n(&ns_stats.wake, 0, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&ns_stats.enabled, __ATOMIC_ACQUIRE) && !ns_sandboxed())
+			remove_stale();
+	}
+sandboxed:
+	/* Its liveness check reads /proc, which the filter may forbid: the
+	 * helper ends (there is nothing left for it to refresh). */
+	__atomic_store_n(&ns_stats.helper, 0, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * From our pthread_create, once the program's new thread runs: the helper
+ * that refreshes the segment, when numashim is active (passing through,
+ * the refresh stays inline: numashim adds no thread to a program it
+ * leaves alone). It blocks every signal (a signal
+ * for the process goes to one of the program's threads), is detached,
+ * names itself numashim-stats for top and ps, and allocates through no
+ * node arena. If it cannot be made, the refresh stays inline.
+ */
+void ns_stats_thread_start(ns_create_fn create)
+{
+	int zero = 0, rc;
+	sigset_t all;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (!ns.active ||
+	    !__atomic_load_n(&ns_stats.enabled, __ATOMIC_RELAXED) ||
+	    ns.cfg.stats_inline ||
+	    (ns_stats.seg == NULL &&
+	     !__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE)) ||
+	    !__atomic_compare_exchange_n(&ns_stats.helper, &zero, -1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	ns_helper_choose();
+	if (pthread_attr_init(&attr))
+		return;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
+	sigfillset(&all);
+	/* glibc leaves out the signals it needs itself (setxid, cancel). */
+	pthread_attr_setsigmask_np(&attr, &all);
+	rc = create(&t, &attr, helper, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		__atomic_store_n(&ns_stats.helper, 1, __ATOMIC_RELEASE);
 }
