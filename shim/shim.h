@@ -55,6 +55,7 @@ static inline uint8_t ns_tag_of(const void *p)
 #endif
 
 /* Per-thread state, initial-exec TLS: a read is one %fs-relative load. */
+struct remote_batch;
 struct ns_thread {
 	uint8_t tag;        /* set+1 the thread allocates from; 0 = unbound */
 	uint8_t busy;       /* inside a rebind: do not recurse */
@@ -64,9 +65,20 @@ struct ns_thread {
 	uint8_t seen;       /* set+1 of a new node seen lately (hysteresis) */
 	uint8_t seen_count; /* further sightings of it in a row */
 	uint8_t remote_failed; /* no explicit tcache for remote frees */
-	uint8_t counted_set;   /* home set+1 of the remote frees counted below */
-	uint16_t counted;      /* remote frees not yet in ns_count */
+	uint8_t pend_set;   /* home set+1 of the blocks in pend; 0 none */
+	uint16_t pend_n;    /* blocks in pend */
 	int remote_tc;      /* explicit tcache id + 1 for remote frees; 0 none */
+	struct remote_batch *pend;  /* remote frees not sent home yet (shim/remote.c) */
+	struct remote_batch *spare; /* empty batches kept */
+	uint32_t pend_bytes; /* the size of pend's blocks */
+	uint16_t spare_n;   /* about how many spares */
+	uint8_t remote_ending; /* past ns_remote_release: no list */
+	uint8_t remote_keyed;  /* R.key set: ns_remote_release runs at its end */
+	uint8_t draining;   /* inside ns_remote_drain */
+	uint8_t stale_tick; /* its calls, for the look at other stacks */
+	uint8_t congested;  /* home set+1 whose stack is full: no batching */
+	uint8_t direct_set; /* home set+1 of the direct_n blocks below */
+	uint16_t direct_n;  /* remote frees sent through jemalloc, not counted yet */
 	int16_t set;
 	int16_t slot;       /* arena slot within the set */
 	uint8_t big_stack;  /* known to be large: may refresh the statistics */
@@ -239,11 +251,14 @@ NS_HIDDEN void ns_thread_bind(bool may_create);
 NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN bool ns_thread_ensure_bound(void);
 NS_HIDDEN void ns_free_foreign(void *p, uint8_t home);
-/* shim/remote.c: the pthread key that ends a thread's remote frees (from
- * ns_thread_init); the batched count, flushed by the activity callback;
- * the end of a thread's remote frees (its exit, or the key's destructor). */
+/* shim/remote.c: the pthread key that ends a thread's remote frees and the
+ * size of the blocks listed (from ns_thread_init); the thread's list sent
+ * home, and its node's stack taken (both from the activity callback); the
+ * end of a thread's remote frees (its exit, or the key's destructor). */
 NS_HIDDEN void ns_remote_init(void);
-NS_HIDDEN void ns_remote_flush_count(void);
+NS_HIDDEN void ns_remote_send(void);
+NS_HIDDEN void ns_remote_count(void);
+NS_HIDDEN void ns_remote_drain(void);
 NS_HIDDEN void ns_remote_release(void *unused);
 NS_HIDDEN void ns_thread_init(void);
 /* The main thread's stack (RLIMIT_STACK) is large enough for an inline
