@@ -248,6 +248,10 @@ NS_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 	if (set >= 0)
 		live_add(p, new_len, set, false,
 			 shm ? (uintptr_t)p - ((uintptr_t)old - shm) : 0);
+	/* A range the program set a policy on stays its own where it moved
+	 * (a MAP_FIXED commit inside it was placed: large_host "program"). */
+	if (set >= 0 && e.theirs)
+		live_theirs((uintptr_t)p, (uintptr_t)p + new_len);
 	return p;
 }
 

@@ -303,6 +303,25 @@ static void test_program(void)
 	expect("program mbind(MPOL_BIND) on a large mapping", p, "bind:0");
 	expect("rest of that mapping", (char *)p + 64 * MiB, "interleave:0");
 	munmap(p, 128 * MiB);
+	/* Moved by mremap, a mapping the program bound stays the program's:
+	 * a heap committed inside it with MAP_FIXED (a JVM's way) is not
+	 * placed by numashim (it was, the mark lost in the move). */
+	p = map(128 * MiB, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	if (mbind(p, 128 * MiB, MPOL_BIND, &mask, 64, 0)) {
+		perror("mbind");
+		exit(2);
+	}
+	p = mremap(p, 128 * MiB, 256 * MiB, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED ||
+	    mmap((char *)p + 16 * MiB, 16 * MiB, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		perror("mremap or mmap");
+		exit(2);
+	}
+	expect("mbind'ed mapping grown by mremap", p, "bind:0");
+	expect("MAP_FIXED inside it after the move", (char *)p + 16 * MiB,
+	       "default");
+	munmap(p, 256 * MiB);
 	pthread_create(&t, NULL, own_policy_thread, NULL);
 	pthread_join(t, NULL);
 }
