@@ -132,10 +132,14 @@ static struct remote_batch *push(struct remote_batch **head,
 	return old;
 }
 
-/* An empty batch goes to the thread's spares, or to the pool. */
+/* An empty batch goes to the thread's spares, or to the pool. Always to
+ * the pool past ns_remote_release: an ending thread's TLS destructors may
+ * still reach its activity callback, whose drain would leave the batches
+ * it emptied in spares nobody gives back (2 KiB a thread, until
+ * REMOTE_MAPPED_MAX ended batching for good). */
 static void batch_put(struct remote_batch *b)
 {
-	if (ns_self.spare_n < REMOTE_SPARE) {
+	if (ns_self.spare_n < REMOTE_SPARE && !ns_self.remote_ending) {
 		b->next = ns_self.spare;
 		ns_self.spare = b;
 		ns_self.spare_n++;

@@ -6,7 +6,7 @@
  * cache (shim/remote.c). These check that every block gets there, whatever
  * the threads do meanwhile.
  *
- *   usage: remote_free reuse|exit|idle-home|handoff
+ *   usage: remote_free reuse|exit|idle-home|handoff|exit-drain
  *   reuse:     main (CPU 0) allocates 124 blocks of 48 bytes; a thread on
  *              CPU 1 frees them and keeps running; main must get at least
  *              90 % of them back from its next 124 allocations of that
@@ -25,6 +25,14 @@
  *              frees each: contents intact (no block handed out twice),
  *              and the peak RSS stays under 64 MiB (about 1 GiB went
  *              through: no block is lost on the way home).
+ *   exit-drain: 20,000 threads on CPU 0 in turn each allocate 240 blocks
+ *              that a thread on CPU 1 frees (node 0's stack then holds
+ *              batches), and end with a thread-local destructor that
+ *              allocates 256 KiB (its activity callback takes the stack
+ *              after numashim ended the thread's remote frees). RSS may
+ *              not grow by more than 4 MiB from the 2,000th thread on: the
+ *              batches emptied there were kept by the ending thread, 2 KiB
+ *              each, until batching stopped for good at 64 MiB of them.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -199,6 +207,79 @@ static int idle_home(void)
 	return check_failures ? 1 : 0;
 }
 
+/* ------------------------------------------------------------ exit-drain */
+
+#define DRAIN_THREADS 20000
+#define DRAIN_BLOCKS 240 /* about 4 batches */
+
+extern int __cxa_thread_atexit_impl(void (*)(void *), void *, void *);
+extern void *__dso_handle;
+
+static void *drain_blocks[DRAIN_BLOCKS];
+
+/* Runs after the thread's start routine, as C++ thread_local destructors
+ * do: after numashim's end of the thread (our trampoline's cleanup). */
+static void drain_dtor(void *unused)
+{
+	churn(64);
+}
+
+static void *drain_sender(void *unused)
+{
+	if (pin(1))
+		exit(1);
+	for (;;) {
+		wait_stage(1);
+		if (__atomic_load_n(&stage, __ATOMIC_ACQUIRE) == 3)
+			return NULL;
+		for (int i = 0; i < DRAIN_BLOCKS; i++)
+			free(drain_blocks[i]);
+		churn(32); /* its callback sends the last batch */
+		set_stage(2);
+		while (__atomic_load_n(&stage, __ATOMIC_ACQUIRE) == 2)
+			sched_yield();
+	}
+}
+
+static void *drain_ender(void *unused)
+{
+	if (pin(0))
+		exit(1);
+	__cxa_thread_atexit_impl(drain_dtor, NULL, &__dso_handle);
+	for (int i = 0; i < DRAIN_BLOCKS; i++)
+		if ((drain_blocks[i] = malloc(64)) == NULL)
+			exit(1);
+	set_stage(1);
+	wait_stage(2);
+	return NULL;
+}
+
+static int exit_drain(void)
+{
+	pthread_t s, t;
+	long base = 0, end;
+
+	if (pthread_create(&s, NULL, drain_sender, NULL))
+		return 1;
+	for (int i = 0; i < DRAIN_THREADS; i++) {
+		if (i == DRAIN_THREADS / 10)
+			base = status_kib("VmRSS");
+		set_stage(0);
+		if (pthread_create(&t, NULL, drain_ender, NULL) ||
+		    pthread_join(t, NULL))
+			return 1;
+	}
+	set_stage(3);
+	pthread_join(s, NULL);
+	end = status_kib("VmRSS");
+	printf("exit-drain: RSS %ld KiB after %d threads, %ld KiB after %d\n",
+	       base, DRAIN_THREADS / 10, end, DRAIN_THREADS);
+	CHECK(base > 0 && end > 0 && end - base < 4096,
+	      "RSS growth over %d ending threads: expected under 4096 KiB, "
+	      "got %ld", DRAIN_THREADS - DRAIN_THREADS / 10, end - base);
+	return check_failures ? 1 : 0;
+}
+
 /* ------------------------------------------------------------ handoff */
 
 #define RING 1024
@@ -274,6 +355,9 @@ int main(int argc, char **argv)
 		return idle_home();
 	if (argc == 2 && strcmp(argv[1], "handoff") == 0)
 		return handoff();
-	fprintf(stderr, "usage: %s reuse|exit|idle-home|handoff\n", argv[0]);
+	if (argc == 2 && strcmp(argv[1], "exit-drain") == 0)
+		return exit_drain();
+	fprintf(stderr, "usage: %s reuse|exit|idle-home|handoff|exit-drain\n",
+		argv[0]);
 	return 2;
 }
