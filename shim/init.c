@@ -200,6 +200,7 @@ static bool child_ready;
 void ns_forked_child(void)
 {
 	ns_mlock_forked();
+	ns_remote_forked(); /* no system call: also under a filter */
 	if (!__atomic_load_n(&child_ready, __ATOMIC_ACQUIRE) || ns_sandboxed())
 		return; /* sandboxed: the child's statistics stop too */
 	ns_place_forked(); /* before the stats helper takes the CPUs */

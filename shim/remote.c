@@ -38,13 +38,15 @@
  * thread that may never allocate again.
  *
  * Not async-signal-safe, as jemalloc's own thread cache is not: a free
- * from a signal handler that interrupts one here may lose a block (never
- * free it twice: the batch is cut from the thread before it is sent).
+ * from a signal handler that interrupts one here may lose blocks or free
+ * them twice (plain jemalloc deadlocks on a bin lock there; the review's
+ * stress program crashed the code before this too).
  */
 #include "shim/shim.h"
 #include "shim/os.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -81,9 +83,13 @@ static struct {
 	bool key_ok;
 	size_t list_max;        /* largest block that is batched; 0 none */
 	size_t mapped;          /* bytes of batches mapped */
-	/* Empty batches. Threads push one at a time and take them all at
-	 * once: with no pop of a single entry, a compare-and-swap push has no
-	 * ABA problem, and no lock needs minding across fork. */
+	/* Empty batches, under a spin lock held for a few instructions
+	 * (pool_lock). A lock-free pool would need a pop of one entry without
+	 * ABA; the first one's threads took the whole pool at once instead,
+	 * and kept what they took, so the threads after them mapped more:
+	 * batches grew with thread churn, 7.6 MiB after 1,000 thread exits
+	 * (found by the remote-free review). */
+	int pool_lock;
 	struct remote_batch *pool;
 	struct remote_home home[POLICY_MAX_SETS];
 } R;
@@ -132,6 +138,46 @@ static struct remote_batch *push(struct remote_batch **head,
 	return old;
 }
 
+static void pool_lock(void)
+{
+	while (__atomic_exchange_n(&R.pool_lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&R.pool_lock, __ATOMIC_RELAXED))
+			sched_yield(); /* its holder was preempted */
+}
+
+static void pool_unlock(void)
+{
+	__atomic_store_n(&R.pool_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* first..last into the pool. */
+static void pool_put(struct remote_batch *first, struct remote_batch *last)
+{
+	pool_lock();
+	last->next = R.pool;
+	R.pool = first;
+	pool_unlock();
+}
+
+static struct remote_batch *pool_get(void)
+{
+	struct remote_batch *b;
+
+	pool_lock();
+	b = R.pool;
+	if (b != NULL)
+		R.pool = b->next;
+	pool_unlock();
+	return b;
+}
+
+/* A forked child's one thread: the lock a thread of the parent held is
+ * free (the pool itself changes in a single store). */
+void ns_remote_forked(void)
+{
+	R.pool_lock = 0;
+}
+
 /* An empty batch goes to the thread's spares, or to the pool. Always to
  * the pool past ns_remote_release: an ending thread's TLS destructors may
  * still reach its activity callback, whose drain would leave the batches
@@ -145,7 +191,7 @@ static void batch_put(struct remote_batch *b)
 		ns_self.spare_n++;
 		return;
 	}
-	push(&R.pool, b, b);
+	pool_put(b, b);
 }
 
 /* New batches, mapped by numashim (jemalloc's would be blocks of some
@@ -165,27 +211,17 @@ static struct remote_batch *batch_map(void)
 		return NULL;
 	for (size_t i = 1; i + 1 < n; i++)
 		b[i].next = &b[i + 1];
-	b[n - 1].next = NULL;
-	ns_self.spare = &b[1];
-	ns_self.spare_n = (uint16_t)(n - 1);
+	pool_put(&b[1], &b[n - 1]); /* for every thread, not this one's */
 	return b;
 }
 
-/* A batch to fill: a spare, else the whole pool becomes the thread's
- * spares, else new ones. */
+/* A batch to fill: a spare, else one from the pool, else new ones. */
 static struct remote_batch *batch_get(void)
 {
 	struct remote_batch *b = ns_self.spare;
 
-	if (b == NULL) {
-		b = __atomic_exchange_n(&R.pool, NULL, __ATOMIC_ACQUIRE);
-		if (b == NULL)
-			return batch_map();
-		/* How many is not counted (that would walk them all): spare_n
-		 * is a lower bound, which only makes batch_put keep a few
-		 * more. */
-		ns_self.spare_n = 1;
-	}
+	if (b == NULL)
+		return (b = pool_get()) != NULL ? b : batch_map();
 	ns_self.spare = b->next;
 	ns_self.spare_n--;
 	return b;
@@ -475,7 +511,7 @@ void ns_remote_release(void *unused)
 	while (last != NULL && last->next != NULL)
 		last = last->next;
 	if (first != NULL)
-		push(&R.pool, first, last);
+		pool_put(first, last);
 	ns_self.spare = NULL;
 	ns_self.spare_n = 0;
 	if (ns_self.remote_tc == 0)

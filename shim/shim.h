@@ -260,6 +260,7 @@ NS_HIDDEN void ns_remote_send(void);
 NS_HIDDEN void ns_remote_count(void);
 NS_HIDDEN void ns_remote_drain(void);
 NS_HIDDEN void ns_remote_release(void *unused);
+NS_HIDDEN void ns_remote_forked(void);
 NS_HIDDEN void ns_thread_init(void);
 /* The main thread's stack (RLIMIT_STACK) is large enough for an inline
  * statistics refresh. */
