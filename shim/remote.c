@@ -14,28 +14,32 @@
  *  - each thread of the home node takes its node's whole stack in its
  *    activity callback (about every 64 KiB it allocates or frees) and
  *    frees the blocks into its own cache, where its next mallocs reuse
- *    them (ns_remote_drain); the empty batches go back to a pool.
+ *    them (ns_remote_tick); the empty batches go back to a pool.
  * Sent through jemalloc's dallocx instead, a block cost the freeing thread
  * about 130 instructions, and reached the home's threads only through
- * their arena's bins, a lock each way. bench/service under 2 emulated
- * nodes: 0.288 s -> 0.266 s (medians of 8, interleaved; plain jemalloc
- * 0.26). A first version linked the blocks through their own first word:
- * the home thread's walk then missed the cache at every block, written
- * last on the other CPU, and bench/xmalloc ran 13 % slower.
+ * their arena's bins, a lock each way. A first version linked the blocks
+ * through their own first word: the home thread's walk then missed the
+ * cache at every block, written last on the other CPU, and bench/xmalloc
+ * ran 13 % slower.
  *
- * A home's stack holds at most about what a home thread allocates between
- * two activity callbacks (REMOTE_PENDING_BYTES): a thread that frees more
- * for a home than its threads take back (a producer/consumer pipeline;
- * a home thread that waits) sends the excess through jemalloc itself,
- * and skips the batch for that home until its own next callback. Without
- * the bound, a producer on node 0 whose consumer was on node 1 did all
- * the freeing work, the consumer none: xmalloc with its 2 producers on one
- * CPU and its 2 consumers on the other ran 0.189 s against dallocx's 0.174
- * (0.184 with it). A stack no home thread takes for REMOTE_STALE_MS goes
- * home through jemalloc from another thread's callback. Larger blocks,
- * those of a thread that is ending, and all of them when no batch can be
- * had, go through jemalloc at once: a batch must not hold megabytes for a
- * thread that may never allocate again.
+ * A home's stack holds at most about half of what a home thread allocates
+ * between two activity callbacks (REMOTE_PENDING_BYTES): a thread that
+ * frees more for a home than its threads take back (a producer/consumer
+ * pipeline; a home thread that waits) sends the excess through jemalloc
+ * itself, and skips the batch for that home until the stack has room
+ * again. Without the bound, a producer on node 0 whose consumers were on
+ * node 1 did all the freeing work: medians of 8-12 interleaved runs under
+ * 2 emulated nodes, dallocx for every block / this with a bound of 64, 32,
+ * 16 KiB / plain jemalloc (bench/history/2026-11-24.md section 16):
+ *   service                   0.306  0.286  0.275  0.285   0.265
+ *   xmalloc                   0.179  0.193  0.177  0.173   0.150
+ *   xmalloc, producers on CPU 0, consumers on CPU 1:
+ *                             0.183  0.184  0.173  0.169   0.144
+ * A stack no home thread takes for REMOTE_STALE_MS goes home through
+ * jemalloc from another thread's callback. Larger blocks, those of a
+ * thread that is ending, and all of them when no batch can be had, go
+ * through jemalloc at once: a batch must not hold megabytes for a thread
+ * that may never allocate again.
  *
  * Not async-signal-safe, as jemalloc's own thread cache is not: a free
  * from a signal handler that interrupts one here may lose blocks or free
@@ -53,8 +57,8 @@
 
 #define REMOTE_BATCH 62 /* blocks a batch holds: 512 bytes a batch */
 /* A home's stack holds at most these: jemalloc's activity callback comes
- * about every 64 KiB a thread allocates or frees. */
-#define REMOTE_PENDING_BYTES ((long)64 << 10)
+ * about every 64 KiB a thread allocates or frees (see the top). */
+#define REMOTE_PENDING_BYTES ((long)32 << 10)
 #define REMOTE_PENDING_BATCHES 32
 #define REMOTE_STALE_MS 1000     /* a stack no home thread took that long */
 #define REMOTE_STALE_EVERY 16    /* activity callbacks between two looks */
@@ -95,6 +99,7 @@ static struct {
 } R;
 
 static int remote_flags(void);
+static void ns_remote_count(void);
 
 /* The largest small class, from jemalloc itself: it is 14 KiB with 4 KiB
  * pages, more with larger pages. Without it, no block is batched. */
@@ -259,7 +264,7 @@ static void remote_home_free(struct remote_home *r, int flags)
 
 /* The thread's batch goes onto its home's stack. It is cut from the thread
  * first: a free that interrupts this starts a new one. */
-void ns_remote_send(void)
+static void ns_remote_send(void)
 {
 	uint8_t set = ns_self.pend_set;
 	struct remote_batch *b = ns_self.pend;
@@ -290,8 +295,8 @@ void ns_remote_send(void)
 
 		for (unsigned i = 0; i < n; i++)
 			nsje_dallocx(b->p[i], flags);
-		/* Until the thread's next activity callback, this home's
-		 * blocks skip the batch (and its size lookup). */
+		/* Until its stack has room again (recheck_congested), this
+		 * home's blocks skip the batch and its size lookup. */
 		ns_self.congested = set;
 		return;
 	}
@@ -325,7 +330,7 @@ static NS_NOINLINE void free_home(void *p, uint8_t home)
  * one atomic add per block would have every thread that frees remotely
  * fight over that counter's cache line. Also from the activity callback
  * and the thread's end. */
-void ns_remote_count(void)
+static void ns_remote_count(void)
 {
 	if (ns_self.direct_n)
 		NS_COUNT(remote_frees_set[ns_self.direct_set - 1],
@@ -468,19 +473,40 @@ static NS_NOINLINE void reap_stale(uint8_t tag)
 	}
 }
 
-/* From the activity callback (about every 64 KiB of the thread's
- * allocations and frees): its node's stack, at each; the other stacks'
- * age, at every REMOTE_STALE_EVERY-th (the clock read and the loop over
- * the sets were most of this function's cost). */
-void ns_remote_drain(void)
+/* A home stays congested for this thread while its stack is over half
+ * full: a batch made only to be found over the bound at its send costs a
+ * size lookup a block for nothing (xmalloc under callgrind, 2 emulated
+ * nodes: 305 instructions an op, where the thread's next callback
+ * always tried again). */
+static void recheck_congested(void)
+{
+	struct remote_home *r = &R.home[ns_self.congested - 1];
+
+	if (__atomic_load_n(&r->bytes, __ATOMIC_RELAXED) <
+	    REMOTE_PENDING_BYTES / 2 &&
+	    __atomic_load_n(&r->batches, __ATOMIC_RELAXED) <
+	    REMOTE_PENDING_BATCHES / 2)
+		ns_self.congested = 0;
+}
+
+/* From the activity callback of an active numashim (about every 64 KiB of
+ * the thread's allocations and frees): its batch sent, its count added,
+ * its node's stack taken; the other stacks' age at every
+ * REMOTE_STALE_EVERY-th (the clock read and the loop over the sets were
+ * most of the cost). */
+void ns_remote_tick(void)
 {
 	uint8_t tag = ns_self.tag;
 
 	if (ns_self.draining)
 		return;
 	ns_self.draining = 1;
-	ns_self.congested = 0;
-	ns_remote_count();
+	if (ns_self.pend_set)
+		ns_remote_send();
+	if (ns_self.direct_n)
+		ns_remote_count();
+	if (ns_self.congested)
+		recheck_congested();
 	if (tag != 0 && tag != ns_large.tag &&
 	    __atomic_load_n(&R.home[tag - 1].head, __ATOMIC_RELAXED) != NULL)
 		drain_own(tag);

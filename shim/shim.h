@@ -74,7 +74,7 @@ struct ns_thread {
 	uint16_t spare_n;   /* about how many spares */
 	uint8_t remote_ending; /* past ns_remote_release: no list */
 	uint8_t remote_keyed;  /* R.key set: ns_remote_release runs at its end */
-	uint8_t draining;   /* inside ns_remote_drain */
+	uint8_t draining;   /* inside ns_remote_tick */
 	uint8_t stale_tick; /* its calls, for the look at other stacks */
 	uint8_t congested;  /* home set+1 whose stack is full: no batching */
 	uint8_t direct_set; /* home set+1 of the direct_n blocks below */
@@ -252,13 +252,12 @@ NS_HIDDEN bool ns_thread_recheck(void);
 NS_HIDDEN bool ns_thread_ensure_bound(void);
 NS_HIDDEN void ns_free_foreign(void *p, uint8_t home);
 /* shim/remote.c: the pthread key that ends a thread's remote frees and the
- * size of the blocks listed (from ns_thread_init); the thread's list sent
- * home, and its node's stack taken (both from the activity callback); the
- * end of a thread's remote frees (its exit, or the key's destructor). */
+ * size of the blocks batched (from ns_thread_init); the thread's batch sent
+ * home and its node's stack taken (from the activity callback); the end of
+ * a thread's remote frees (its exit, or the key's destructor); the pool's
+ * lock in a forked child. */
 NS_HIDDEN void ns_remote_init(void);
-NS_HIDDEN void ns_remote_send(void);
-NS_HIDDEN void ns_remote_count(void);
-NS_HIDDEN void ns_remote_drain(void);
+NS_HIDDEN void ns_remote_tick(void);
 NS_HIDDEN void ns_remote_release(void *unused);
 NS_HIDDEN void ns_remote_forked(void);
 NS_HIDDEN void ns_thread_init(void);

@@ -291,8 +291,8 @@ void ns_thread_own_policy(bool on)
 static void activity(void *uctx, uint64_t allocated, uint64_t deallocated)
 {
 	recheck_settled();
-	ns_remote_send();
-	ns_remote_drain();
+	if (ns.active)
+		ns_remote_tick();
 	ns_stats_tick();
 }
 
