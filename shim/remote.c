@@ -53,7 +53,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define REMOTE_BATCH 62 /* blocks a batch holds: 512 bytes a batch */
 /* A home's stack holds at most these: jemalloc's activity callback comes
@@ -69,7 +68,6 @@
 struct remote_batch {
 	struct remote_batch *next;
 	uint32_t n;
-	uint32_t bytes;
 	void *p[REMOTE_BATCH];
 };
 _Static_assert(sizeof(struct remote_batch) == 512, "a batch is 512 bytes");
@@ -119,14 +117,6 @@ void ns_remote_init(void)
 	if (nsje_mallctl(name, &max, &sz, NULL, 0) == 0)
 		R.list_max = max < (size_t)REMOTE_PENDING_BYTES
 			     ? max : (size_t)REMOTE_PENDING_BYTES;
-}
-
-static uint64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* -------------------------------------------------------------- batches */
@@ -305,12 +295,11 @@ static void ns_remote_send(void)
 	}
 	ns_self.pend = NULL;
 	b->n = n;
-	b->bytes = bytes;
 	__atomic_add_fetch(&r->bytes, (long)bytes, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->batches, 1, __ATOMIC_RELAXED);
 	/* b belongs to the stack from here: a taker may have it already. */
 	if (push(&r->head, b, b) == NULL)
-		__atomic_store_n(&r->since_ms, coarse_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&r->since_ms, ns_now_ms(), __ATOMIC_RELAXED);
 }
 
 /* A block that is not batched: through jemalloc, at once. */
@@ -480,7 +469,7 @@ static NS_NOINLINE void reap_stale(uint8_t tag)
 		    __atomic_load_n(&r->head, __ATOMIC_RELAXED) == NULL)
 			continue;
 		if (now == 0)
-			now = coarse_ms();
+			now = ns_now_ms();
 		if (now - __atomic_load_n(&r->since_ms, __ATOMIC_RELAXED) >=
 		    REMOTE_STALE_MS)
 			remote_home_free(r, MALLOCX_TCACHE_NONE);
