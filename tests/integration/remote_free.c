@@ -6,7 +6,8 @@
  * cache (shim/remote.c). These check that every block gets there, whatever
  * the threads do meanwhile.
  *
- *   usage: remote_free reuse|reuse-640|exit|idle-home|handoff|exit-drain
+ *   usage: remote_free reuse|reuse-640|own-policy|exit|idle-home|handoff|
+ *                      exit-drain
  *   reuse:     main (CPU 0) allocates 124 blocks of 48 bytes; a thread on
  *              CPU 1 frees them and keeps running; main must get at least
  *              90 % of them back from its next 124 allocations of that
@@ -18,6 +19,12 @@
  *              that filled its 62 places before it was sent was refused
  *              even by an empty stack, for every size above 528 bytes:
  *              main got none.
+ *   own-policy: reuse with 40 blocks (less than a batch), the CPU 1
+ *              thread made while main had a memory policy (a raw
+ *              set_mempolicy, which the thread inherits: numashim leaves
+ *              it off its arenas): its batch waited for its end, as no
+ *              activity callback of numashim's came to send it; main got
+ *              none while it ran.
  *   exit:      the same with 40 blocks (less than a list), the CPU 1
  *              thread ending right after its frees: its list is sent as
  *              it ends, and main gets them all back.
@@ -48,6 +55,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tests/integration/check.h"
 
@@ -63,6 +72,7 @@ static void *blocks[N];
 static uintptr_t freed[N];
 static int nblocks;
 static size_t block_size = BLOCK;
+static bool own_policy; /* the freeing thread inherits a memory policy */
 static volatile int stage;
 
 static int pin(int cpu)
@@ -140,8 +150,22 @@ static int back_home(bool stay, int n, int want)
 			return 1;
 		memset(blocks[i], 0x5a, block_size);
 	}
+	/* Raw system calls: main itself stays on numashim's arenas. */
+	if (own_policy) {
+		unsigned long node0 = 1;
+
+		if (syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0,
+			    sizeof(node0) * 8)) {
+			perror("set_mempolicy");
+			return 1;
+		}
+	}
 	if (pthread_create(&t, NULL, freer, stay ? (void *)1 : NULL))
 		return 1;
+	if (own_policy && syscall(SYS_set_mempolicy, 0 /* MPOL_DEFAULT */, NULL, 0)) {
+		perror("set_mempolicy");
+		return 1;
+	}
 	if (stay)
 		wait_stage(1);
 	else
@@ -159,7 +183,7 @@ static int back_home(bool stay, int n, int want)
 	if (stay)
 		pthread_join(t, NULL);
 	printf("%s, %zu bytes: main got %d of the %d blocks the CPU 1 thread "
-	       "freed back\n", stay ? "reuse" : "exit", block_size, got, n);
+	       "freed back\n", own_policy ? "own-policy" : stay ? "reuse" : "exit", block_size, got, n);
 	CHECK(got >= want, "blocks back home: expected at least %d, got %d",
 	      want, got);
 	return check_failures ? 1 : 0;
@@ -362,6 +386,10 @@ int main(int argc, char **argv)
 		block_size = MID_BLOCK;
 		return back_home(true, MID_N, 46);
 	}
+	if (argc == 2 && strcmp(argv[1], "own-policy") == 0) {
+		own_policy = true;
+		return back_home(true, EXIT_N, EXIT_N * 9 / 10);
+	}
 	if (argc == 2 && strcmp(argv[1], "exit") == 0)
 		return back_home(false, EXIT_N, EXIT_N);
 	if (argc == 2 && strcmp(argv[1], "idle-home") == 0)
@@ -370,8 +398,8 @@ int main(int argc, char **argv)
 		return handoff();
 	if (argc == 2 && strcmp(argv[1], "exit-drain") == 0)
 		return exit_drain();
-	fprintf(stderr, "usage: %s reuse|reuse-640|exit|idle-home|handoff|"
-		"exit-drain\n",
+	fprintf(stderr, "usage: %s reuse|reuse-640|own-policy|exit|idle-home|"
+		"handoff|exit-drain\n",
 		argv[0]);
 	return 2;
 }
