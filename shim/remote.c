@@ -8,7 +8,7 @@
  * are handed to a thread of their home node in batches:
  *  - the freeing thread writes their addresses into a batch of its own
  *    (struct remote_batch, numashim's memory: the blocks are not touched),
- *    up to REMOTE_BATCH blocks of one home;
+ *    up to REMOTE_BATCH blocks of one home and REMOTE_PENDING_BYTES;
  *  - a full batch, a block of another home, the thread's activity callback
  *    and its end send the batch to its home's stack: one compare-and-swap;
  *  - each thread of the home node takes its node's whole stack in its
@@ -53,7 +53,6 @@
 #include <sched.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #define REMOTE_BATCH 62 /* blocks a batch holds: 512 bytes a batch */
 /* A home's stack holds at most these: jemalloc's activity callback comes
@@ -69,7 +68,6 @@
 struct remote_batch {
 	struct remote_batch *next;
 	uint32_t n;
-	uint32_t bytes;
 	void *p[REMOTE_BATCH];
 };
 _Static_assert(sizeof(struct remote_batch) == 512, "a batch is 512 bytes");
@@ -102,7 +100,9 @@ static int remote_flags(void);
 static void ns_remote_count(void);
 
 /* The largest small class, from jemalloc itself: it is 14 KiB with 4 KiB
- * pages, more with larger pages. Without it, no block is batched. */
+ * pages, more with larger pages, but never more than a stack takes (a
+ * batch of one such block would be refused by an empty one). Without it,
+ * no block is batched. */
 void ns_remote_init(void)
 {
 	unsigned nbins = 0;
@@ -115,15 +115,8 @@ void ns_remote_init(void)
 	snprintf(name, sizeof(name), "arenas.bin.%u.size", nbins - 1);
 	sz = sizeof(max);
 	if (nsje_mallctl(name, &max, &sz, NULL, 0) == 0)
-		R.list_max = max;
-}
-
-static uint64_t coarse_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		R.list_max = max < (size_t)REMOTE_PENDING_BYTES
+			     ? max : (size_t)REMOTE_PENDING_BYTES;
 }
 
 /* -------------------------------------------------------------- batches */
@@ -302,12 +295,11 @@ static void ns_remote_send(void)
 	}
 	ns_self.pend = NULL;
 	b->n = n;
-	b->bytes = bytes;
 	__atomic_add_fetch(&r->bytes, (long)bytes, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->batches, 1, __ATOMIC_RELAXED);
 	/* b belongs to the stack from here: a taker may have it already. */
 	if (push(&r->head, b, b) == NULL)
-		__atomic_store_n(&r->since_ms, coarse_ms(), __ATOMIC_RELAXED);
+		__atomic_store_n(&r->since_ms, ns_now_ms(), __ATOMIC_RELAXED);
 }
 
 /* A block that is not batched: through jemalloc, at once. */
@@ -348,16 +340,27 @@ static void remote_keyed(void)
 	}
 }
 
+/* Whether a block of `size` bytes more would take the thread's batch past
+ * REMOTE_PENDING_BYTES: a batch stops there as well as at REMOTE_BATCH
+ * blocks. The bytes of a full one (62 blocks of 640 bytes are 40 KiB) were
+ * more than even an empty stack takes: every block above 528 bytes went
+ * through jemalloc after its size lookup and a place in a batch, for
+ * nothing (tests/integration/remote_free.c reuse-640). */
+static inline bool batch_over(size_t size)
+{
+	return ns_self.pend_bytes + size > (size_t)REMOTE_PENDING_BYTES;
+}
+
 /* A small block off the batch's common path: the first of a batch, one of
- * another home than the batch's, the last of a batch, or one freed by a
- * thread that is ending. */
+ * another home than the batch's, one the batch has no room for (count or
+ * bytes), the last of a batch, or one freed by a thread that is ending. */
 static NS_NOINLINE void free_batched(void *p, uint8_t home, size_t size)
 {
 	if (ns_self.remote_ending) {
 		free_home(p, home);
 		return;
 	}
-	if (ns_self.pend_set != home)
+	if (ns_self.pend_set != home || batch_over(size))
 		ns_remote_send();
 	if (ns_self.pend == NULL) {
 		remote_keyed();
@@ -419,7 +422,7 @@ void ns_free_foreign(void *p, uint8_t home)
 		return;
 	}
 	if (NS_LIKELY(ns_self.pend_set == home &&
-		      ns_self.pend_n < REMOTE_BATCH - 1)) {
+		      ns_self.pend_n < REMOTE_BATCH - 1 && !batch_over(size))) {
 		ns_self.pend->p[ns_self.pend_n++] = p;
 		ns_self.pend_bytes += (uint32_t)size;
 		return;
@@ -466,7 +469,7 @@ static NS_NOINLINE void reap_stale(uint8_t tag)
 		    __atomic_load_n(&r->head, __ATOMIC_RELAXED) == NULL)
 			continue;
 		if (now == 0)
-			now = coarse_ms();
+			now = ns_now_ms();
 		if (now - __atomic_load_n(&r->since_ms, __ATOMIC_RELAXED) >=
 		    REMOTE_STALE_MS)
 			remote_home_free(r, MALLOCX_TCACHE_NONE);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define NS_EXPORT __attribute__((visibility("default")))
 #define NS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -48,6 +49,17 @@ static inline uint8_t ns_tag_of(const void *p)
 
 /* jemalloc's oversize threshold while no large set uses it (shim/init.c). */
 #define NS_OVERSIZE_OFF ((size_t)1 << 44)
+
+/* Milliseconds of CLOCK_MONOTONIC_COARSE (the vDSO's, no system call: also
+ * under a seccomp filter), for the statistics' period and the age of a
+ * remote-free stack. */
+static inline uint64_t ns_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Sightings on a new node before a scheduler-moved thread is rebound. */
 #ifndef NS_SETTLE_SIGHTINGS

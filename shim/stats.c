@@ -306,7 +306,7 @@ void ns_stats_tick(void)
 	if (!__atomic_load_n(&ns_stats.enabled, __ATOMIC_RELAXED) ||
 	    ns_sandboxed())
 		return;
-	now = ns_stats_now_ms();
+	now = ns_now_ms();
 	if (now - __atomic_load_n(&ns_stats.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)
 		return;
 	/* Waking the helper is safe from any process: a vfork or CLONE_VM
@@ -358,7 +358,7 @@ void ns_stats_init(void)
 	ns_stats_collect_init();
 	take_process();
 	ns_stats.enabled = true;
-	ns_stats.last_ms = ns_stats_now_ms();
+	ns_stats.last_ms = ns_now_ms();
 	/* The segment and its first figures together, at the first refresh a
 	 * period from now, as in a forked child. A process that lives less
 	 * than that (a shell's commands, a build's compilers) makes none: the
@@ -402,7 +402,7 @@ void ns_stats_forked(void)
 	ns_stats.helper = 0;
 	ns_stats.wake = 0;
 	ns_stats.last_stale_ms = 0;
-	ns_stats.last_ms = ns_stats_now_ms();
+	ns_stats.last_ms = ns_now_ms();
 	ns_stats.pending = true;
 	ns_stats_collect_forked();
 }

@@ -139,7 +139,7 @@ static bool last_live_thread(void)
  */
 static void remove_stale(void)
 {
-	uint64_t now = ns_stats_now_ms();
+	uint64_t now = ns_now_ms();
 
 	if (ns_stats.last_stale_ms != 0 &&
 	    now - ns_stats.last_stale_ms < NS_STALE_PERIOD_MS)
@@ -158,7 +158,7 @@ static void remove_stale(void)
  */
 static bool first_due(void)
 {
-	uint64_t now = ns_stats_now_ms();
+	uint64_t now = ns_now_ms();
 
 	if (!__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE) ||
 	    now - __atomic_load_n(&ns_stats.last_ms, __ATOMIC_RELAXED) < NS_STATS_PERIOD_MS)

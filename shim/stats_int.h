@@ -6,7 +6,6 @@
 #include "shim/shim.h"
 #include "stats/writer.h"
 
-#include <time.h>
 
 #define NS_STATS_PERIOD_MS 1000
 
@@ -33,13 +32,5 @@ extern struct ns_stats_state ns_stats NS_HIDDEN;
 
 /* A refresh unless another thread is at it (the helper's). */
 NS_HIDDEN void ns_stats_refresh_now(void);
-
-static inline uint64_t ns_stats_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 #endif

@@ -415,6 +415,11 @@ static void *trampoline(void *p)
 		ns_thread_own_policy(true);
 	else
 		bind_here(true, false);
+	/* One left off our arenas needs the activity callback too (bind_to
+	 * gives it to the others): its remote frees wait in a batch that the
+	 * callback sends home (shim/remote.c), which without it waited for the
+	 * thread's end (remote_free own-policy). */
+	ns_thread_watch();
 	/* The creator's block goes home, never into this thread's cache: its
 	 * next block of that size would neighbour the creator's (false
 	 * sharing), as a thread's first free avoids in jemalloc itself. */

@@ -6,12 +6,25 @@
  * cache (shim/remote.c). These check that every block gets there, whatever
  * the threads do meanwhile.
  *
- *   usage: remote_free reuse|exit|idle-home|handoff|exit-drain
+ *   usage: remote_free reuse|reuse-640|own-policy|exit|idle-home|handoff|
+ *                      exit-drain
  *   reuse:     main (CPU 0) allocates 124 blocks of 48 bytes; a thread on
  *              CPU 1 frees them and keeps running; main must get at least
  *              90 % of them back from its next 124 allocations of that
  *              size (they came home, into its cache). Plain jemalloc
  *              keeps them in the freeing thread's cache: it fails this.
+ *   reuse-640: the same with 62 blocks of 640 bytes (a batch's count,
+ *              40 KiB: more than a home's stack takes); main must get
+ *              back at least 46, of the 51 that make 32 KiB. A batch
+ *              that filled its 62 places before it was sent was refused
+ *              even by an empty stack, for every size above 528 bytes:
+ *              main got none.
+ *   own-policy: reuse with 40 blocks (less than a batch), the CPU 1
+ *              thread made while main had a memory policy (a raw
+ *              set_mempolicy, which the thread inherits: numashim leaves
+ *              it off its arenas): its batch waited for its end, as no
+ *              activity callback of numashim's came to send it; main got
+ *              none while it ran.
  *   exit:      the same with 40 blocks (less than a list), the CPU 1
  *              thread ending right after its frees: its list is sent as
  *              it ends, and main gets them all back.
@@ -42,18 +55,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tests/integration/check.h"
 
 #define N 124     /* two of shim/remote.c's batches */
 #define EXIT_N 40 /* less than one */
 #define BLOCK 48
+#define MID_N 62      /* one batch's count */
+#define MID_BLOCK 640 /* the first size class above 32 KiB / 62 */
 
 static void *blocks[N];
 /* Addresses kept as integers: a pointer compared after free() lets the
  * compiler assume the answer. */
 static uintptr_t freed[N];
 static int nblocks;
+static size_t block_size = BLOCK;
+static bool own_policy; /* the freeing thread inherits a memory policy */
 static volatile int stage;
 
 static int pin(int cpu)
@@ -116,8 +135,8 @@ static void *freer(void *arg)
 	return NULL;
 }
 
-/* Blocks of one size class (48 bytes), few enough for main's cache to hold
- * them all: its next allocations of that size hand them out again. */
+/* Blocks of one size class (block_size), few enough for main's cache to
+ * hold them all: its next allocations of that size hand them out again. */
 static int back_home(bool stay, int n, int want)
 {
 	pthread_t t;
@@ -127,19 +146,33 @@ static int back_home(bool stay, int n, int want)
 	if (pin(0))
 		return 1;
 	for (int i = 0; i < n; i++) {
-		if ((blocks[i] = malloc(BLOCK)) == NULL)
+		if ((blocks[i] = malloc(block_size)) == NULL)
 			return 1;
-		memset(blocks[i], 0x5a, BLOCK);
+		memset(blocks[i], 0x5a, block_size);
+	}
+	/* Raw system calls: main itself stays on numashim's arenas. */
+	if (own_policy) {
+		unsigned long node0 = 1;
+
+		if (syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &node0,
+			    sizeof(node0) * 8)) {
+			perror("set_mempolicy");
+			return 1;
+		}
 	}
 	if (pthread_create(&t, NULL, freer, stay ? (void *)1 : NULL))
 		return 1;
+	if (own_policy && syscall(SYS_set_mempolicy, 0 /* MPOL_DEFAULT */, NULL, 0)) {
+		perror("set_mempolicy");
+		return 1;
+	}
 	if (stay)
 		wait_stage(1);
 	else
 		pthread_join(t, NULL);
 	churn(64); /* main's activity callback takes node 0's stack */
 	for (int i = 0; i < n; i++) {
-		blocks[i] = malloc(BLOCK);
+		blocks[i] = malloc(block_size);
 		for (int j = 0; j < n; j++)
 			if ((uintptr_t)blocks[i] == freed[j]) {
 				got++;
@@ -149,8 +182,8 @@ static int back_home(bool stay, int n, int want)
 	set_stage(2);
 	if (stay)
 		pthread_join(t, NULL);
-	printf("%s: main got %d of the %d blocks the CPU 1 thread freed back\n",
-	       stay ? "reuse" : "exit", got, n);
+	printf("%s, %zu bytes: main got %d of the %d blocks the CPU 1 thread "
+	       "freed back\n", own_policy ? "own-policy" : stay ? "reuse" : "exit", block_size, got, n);
 	CHECK(got >= want, "blocks back home: expected at least %d, got %d",
 	      want, got);
 	return check_failures ? 1 : 0;
@@ -349,6 +382,14 @@ int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "reuse") == 0)
 		return back_home(true, N, N * 9 / 10);
+	if (argc == 2 && strcmp(argv[1], "reuse-640") == 0) {
+		block_size = MID_BLOCK;
+		return back_home(true, MID_N, 46);
+	}
+	if (argc == 2 && strcmp(argv[1], "own-policy") == 0) {
+		own_policy = true;
+		return back_home(true, EXIT_N, EXIT_N * 9 / 10);
+	}
 	if (argc == 2 && strcmp(argv[1], "exit") == 0)
 		return back_home(false, EXIT_N, EXIT_N);
 	if (argc == 2 && strcmp(argv[1], "idle-home") == 0)
@@ -357,7 +398,8 @@ int main(int argc, char **argv)
 		return handoff();
 	if (argc == 2 && strcmp(argv[1], "exit-drain") == 0)
 		return exit_drain();
-	fprintf(stderr, "usage: %s reuse|exit|idle-home|handoff|exit-drain\n",
+	fprintf(stderr, "usage: %s reuse|reuse-640|own-policy|exit|idle-home|"
+		"handoff|exit-drain\n",
 		argv[0]);
 	return 2;
 }
