@@ -47,30 +47,17 @@
  * stress program crashed the code before this too).
  */
 #include "shim/shim.h"
-#include "shim/os.h"
+#include "shim/remote.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
-#include <sys/mman.h>
 
-#define REMOTE_BATCH 62 /* blocks a batch holds: 512 bytes a batch */
 /* A home's stack holds at most these: jemalloc's activity callback comes
  * about every 64 KiB a thread allocates or frees (see the top). */
 #define REMOTE_PENDING_BYTES ((long)32 << 10)
 #define REMOTE_PENDING_BATCHES 32
 #define REMOTE_STALE_MS 1000     /* a stack no home thread took that long */
 #define REMOTE_STALE_EVERY 16    /* activity callbacks between two looks */
-#define REMOTE_SPARE 4           /* empty batches a thread keeps */
-#define REMOTE_CHUNK ((size_t)64 << 10) /* batches are mapped this many bytes at a time */
-#define REMOTE_MAPPED_MAX ((size_t)64 << 20) /* ... up to this in all */
-
-struct remote_batch {
-	struct remote_batch *next;
-	uint32_t n;
-	void *p[REMOTE_BATCH];
-};
-_Static_assert(sizeof(struct remote_batch) == 512, "a batch is 512 bytes");
 
 /* One node set's stack of batches, on a cache line of its own: the
  * threads that send to it and those that take it write here. */
@@ -84,15 +71,6 @@ static struct {
 	pthread_key_t key;      /* ends the remote frees of a thread */
 	bool key_ok;
 	size_t list_max;        /* largest block that is batched; 0 none */
-	size_t mapped;          /* bytes of batches mapped */
-	/* Empty batches, under a spin lock held for a few instructions
-	 * (pool_lock). A lock-free pool would need a pop of one entry without
-	 * ABA; the first one's threads took the whole pool at once instead,
-	 * and kept what they took, so the threads after them mapped more:
-	 * batches grew with thread churn, 7.6 MiB after 1,000 thread exits
-	 * (found by the remote-free review). */
-	int pool_lock;
-	struct remote_batch *pool;
 	struct remote_home home[POLICY_MAX_SETS];
 } R;
 
@@ -136,98 +114,11 @@ static struct remote_batch *push(struct remote_batch **head,
 	return old;
 }
 
-static void pool_lock(void)
-{
-	while (__atomic_exchange_n(&R.pool_lock, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&R.pool_lock, __ATOMIC_RELAXED))
-			sched_yield(); /* its holder was preempted */
-}
-
-static void pool_unlock(void)
-{
-	__atomic_store_n(&R.pool_lock, 0, __ATOMIC_RELEASE);
-}
-
-/* first..last into the pool. */
-static void pool_put(struct remote_batch *first, struct remote_batch *last)
-{
-	pool_lock();
-	last->next = R.pool;
-	R.pool = first;
-	pool_unlock();
-}
-
-static struct remote_batch *pool_get(void)
-{
-	struct remote_batch *b;
-
-	pool_lock();
-	b = R.pool;
-	if (b != NULL)
-		R.pool = b->next;
-	pool_unlock();
-	return b;
-}
-
-/* A forked child's one thread: the lock a thread of the parent held is
- * free (the pool itself changes in a single store). */
-void ns_remote_forked(void)
-{
-	R.pool_lock = 0;
-}
-
-/* An empty batch goes to the thread's spares, or to the pool. Always to
- * the pool past ns_remote_release: an ending thread's TLS destructors may
- * still reach its activity callback, whose drain would leave the batches
- * it emptied in spares nobody gives back (2 KiB a thread, until
- * REMOTE_MAPPED_MAX ended batching for good). */
-static void batch_put(struct remote_batch *b)
-{
-	if (ns_self.spare_n < REMOTE_SPARE && !ns_self.remote_ending) {
-		b->next = ns_self.spare;
-		ns_self.spare = b;
-		ns_self.spare_n++;
-		return;
-	}
-	pool_put(b, b);
-}
-
-/* New batches, mapped by numashim (jemalloc's would be blocks of some
- * node's arenas); none under a seccomp filter or past REMOTE_MAPPED_MAX. */
-static struct remote_batch *batch_map(void)
-{
-	struct remote_batch *b;
-	size_t n = REMOTE_CHUNK / sizeof(*b);
-
-	if (ns_sandboxed() ||
-	    __atomic_add_fetch(&R.mapped, REMOTE_CHUNK, __ATOMIC_RELAXED) >
-	    REMOTE_MAPPED_MAX)
-		return NULL;
-	b = os_mmap(NULL, REMOTE_CHUNK, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED)
-		return NULL;
-	for (size_t i = 1; i + 1 < n; i++)
-		b[i].next = &b[i + 1];
-	pool_put(&b[1], &b[n - 1]); /* for every thread, not this one's */
-	return b;
-}
-
-/* A batch to fill: a spare, else one from the pool, else new ones. */
-static struct remote_batch *batch_get(void)
-{
-	struct remote_batch *b = ns_self.spare;
-
-	if (b == NULL)
-		return (b = pool_get()) != NULL ? b : batch_map();
-	ns_self.spare = b->next;
-	ns_self.spare_n--;
-	return b;
-}
-
-/* A stack's batches, all of them, and its counts back to 0. A sender that
- * adds between the two is counted again, or not at all, until the next
- * take: the bound is a soft one. */
+/* A stack's batches, all of them, and its counts back to 0. A sender adds
+ * its bytes before it pushes: one whose push comes after the take's
+ * exchange, or whose add comes between the exchange and the zeroing, is
+ * not counted until the next take (the count can only come out low: a
+ * soft bound). */
 static struct remote_batch *take(struct remote_home *r)
 {
 	struct remote_batch *b = __atomic_exchange_n(&r->head, NULL,
@@ -248,7 +139,7 @@ static void remote_home_free(struct remote_home *r, int flags)
 
 		for (uint32_t i = 0; i < b->n; i++)
 			nsje_dallocx(b->p[i], flags);
-		batch_put(b);
+		ns_batch_put(b);
 		b = next;
 	}
 }
@@ -286,8 +177,17 @@ static void ns_remote_send(void)
 	    REMOTE_PENDING_BATCHES) {
 		int flags = remote_flags();
 
+		/* Cut from the thread while jemalloc frees its blocks: a free
+		 * can run the activity callback, whose drain, should the
+		 * thread change node in it, batches blocks anew (found by a
+		 * review, from reading: they would overwrite these). */
+		ns_self.pend = NULL;
 		for (unsigned i = 0; i < n; i++)
 			nsje_dallocx(b->p[i], flags);
+		if (ns_self.pend == NULL)
+			ns_self.pend = b; /* empty, for the next */
+		else
+			ns_batch_put(b);
 		/* Until its stack has room again (recheck_congested), this
 		 * home's blocks skip the batch and its size lookup. */
 		ns_self.congested = set;
@@ -364,7 +264,7 @@ static NS_NOINLINE void free_batched(void *p, uint8_t home, size_t size)
 		ns_remote_send();
 	if (ns_self.pend == NULL) {
 		remote_keyed();
-		ns_self.pend = batch_get();
+		ns_self.pend = ns_batch_get();
 		if (ns_self.pend == NULL) {
 			free_home(p, home);
 			return;
@@ -448,7 +348,7 @@ static NS_NOINLINE void drain_own(uint8_t tag)
 				nsje_free(b->p[i]);
 			else
 				ns_free_foreign(b->p[i], tag);
-		batch_put(b);
+		ns_batch_put(b);
 		b = next;
 	}
 }
@@ -522,7 +422,6 @@ void ns_remote_tick(void)
 
 void ns_remote_release(void *unused)
 {
-	struct remote_batch *first, *last;
 	unsigned id;
 
 	(void)unused;
@@ -534,15 +433,9 @@ void ns_remote_release(void *unused)
 	ns_self.remote_ending = 1;
 	ns_self.remote_failed = 1;
 	if (ns_self.pend != NULL) /* sent empty: kept for the next */
-		batch_put(ns_self.pend);
+		ns_batch_put(ns_self.pend);
 	ns_self.pend = NULL;
-	first = last = ns_self.spare;
-	while (last != NULL && last->next != NULL)
-		last = last->next;
-	if (first != NULL)
-		pool_put(first, last);
-	ns_self.spare = NULL;
-	ns_self.spare_n = 0;
+	ns_batch_release();
 	if (ns_self.remote_tc == 0)
 		return;
 	id = (unsigned)(ns_self.remote_tc - 1);
