@@ -175,4 +175,38 @@ __attribute__((unused)) static void churn_ms(int ms)
 		 (b.tv_nsec - a.tv_nsec) / 1000000 < ms);
 }
 
+#ifdef _GNU_SOURCE
+#include <sched.h>
+
+/* Pins the calling thread to `cpu` and waits until it runs there (the
+ * kernel moves it at the next scheduling point); 0, or -1 said on stderr. */
+__attribute__((unused))
+static int check_pin(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	if (sched_setaffinity(0, sizeof(s), &s)) {
+		perror("sched_setaffinity");
+		return -1;
+	}
+	while (sched_getcpu() != cpu)
+		sched_yield();
+	return 0;
+}
+#endif
+
+/* malloc+free of an unused block: allocation activity (jemalloc's per-thread
+ * callback comes about every 64 KiB of it). The volatile store keeps the
+ * compiler from removing the pair. */
+__attribute__((unused))
+static void check_churn(size_t size)
+{
+	static void *volatile sink;
+
+	sink = malloc(size);
+	free(sink);
+}
+
 #endif

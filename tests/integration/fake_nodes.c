@@ -80,32 +80,6 @@ static void *blocks[N], *again[N];
  * compiler assume the answer. */
 static uintptr_t freed[N];
 
-static int pin(int cpu)
-{
-	cpu_set_t s;
-
-	CPU_ZERO(&s);
-	CPU_SET(cpu, &s);
-	if (sched_setaffinity(0, sizeof(s), &s)) {
-		perror("sched_setaffinity");
-		return -1;
-	}
-	/* The kernel moves us at the next scheduling point. */
-	while (sched_getcpu() != cpu)
-		sched_yield();
-	return 0;
-}
-
-/* malloc+free of an unused block; the volatile store keeps the compiler
- * from removing the pair. */
-static void churn(size_t size)
-{
-	static void *volatile sink;
-
-	sink = malloc(size);
-	free(sink);
-}
-
 static size_t size_of(int i)
 {
 	return 16 + (size_t)(i % 64) * 24;
@@ -141,15 +115,15 @@ static int test_switch(void)
 {
 	int shared;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	fill(blocks, N);
-	if (pin(1))
+	if (check_pin(1))
 		return 1;
 	/* Enough activity for jemalloc's per-thread callback (every 64 KiB)
 	 * to notice the move, as any real workload would produce. */
 	for (int i = 0; i < 64; i++)
-		churn(4096);
+		check_churn(4096);
 	fill(again, N);
 	shared = shared_chunks(blocks, again, N);
 	printf("switch: %d of %d blocks allocated after moving to CPU 1 share a "
@@ -161,12 +135,12 @@ static void *consumer(void *unused)
 {
 	int reused = 0;
 
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	/* Warm up this thread's cache: jemalloc serves a thread that has only
 	 * ever freed without one, which would hide what this test checks. */
 	for (int i = 0; i < 64; i++)
-		churn(size_of(i));
+		check_churn(size_of(i));
 	for (int i = 0; i < N; i++) {
 		freed[i] = (uintptr_t)blocks[i];
 		free(blocks[i]);
@@ -188,7 +162,7 @@ static int test_home(void)
 	pthread_t t;
 	void *rc;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	fill(blocks, N);
 	if (pthread_create(&t, NULL, consumer, NULL) || pthread_join(t, &rc))
@@ -202,10 +176,10 @@ static void *reallocator(void *unused)
 {
 	int kept = 0, bad = 0;
 
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	for (int i = 0; i < 64; i++)
-		churn(size_of(i));
+		check_churn(size_of(i));
 	for (int i = 0; i < N; i++) {
 		again[i] = realloc(blocks[i], 48);
 		if (again[i] == NULL)
@@ -230,7 +204,7 @@ static int test_realloc(void)
 	pthread_t t;
 	void *rc;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	for (int i = 0; i < N; i++) {
 		if ((blocks[i] = malloc(40)) == NULL)
@@ -255,7 +229,7 @@ static int test_share(const char *expect)
 	pthread_t t;
 	int shared;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	fill(blocks, N);
 	if (pthread_create(&t, NULL, second, NULL) || pthread_join(t, NULL))
@@ -272,7 +246,7 @@ static int test_share(const char *expect)
  * must give its arena slot back. */
 static int c11_thread(void *block)
 {
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	free(block);
 	return 0;
@@ -282,7 +256,7 @@ static pthread_barrier_t both;
 
 static void *filler(void *v)
 {
-	if (pin(0))
+	if (check_pin(0))
 		return (void *)1;
 	pthread_barrier_wait(&both);
 	fill(v, N);
@@ -315,7 +289,7 @@ static int two_fillers(const char *name, int after, const char *what)
  * slots leaked before, and after 4 the two shared one arena. */
 static int test_c11(int c11)
 {
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	for (int i = 0; i < c11; i++) {
 		thrd_t c;
@@ -335,14 +309,14 @@ static int test_c11(int c11)
  * busy 1 + moves times) gave both new threads node 0's second arena. */
 static int test_moves(int moves)
 {
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	for (int m = 0; m < moves; m++)
 		for (int cpu = 1; cpu >= 0; cpu--) {
-			if (pin(cpu))
+			if (check_pin(cpu))
 				return 1;
 			for (int i = 0; i < 64; i++)
-				churn(4096);
+				check_churn(4096);
 		}
 	return two_fillers("moves", moves, "round trips of the main thread to CPU 1");
 }
@@ -461,7 +435,7 @@ static int test_default_affinity(void)
 
 	if (sched_getaffinity(0, sizeof(all), &all) || CPU_COUNT(&all) < 2 ||
 	    pthread_attr_init(&a) || pthread_attr_setaffinity_np(&a, sizeof(all), &all) ||
-	    pthread_setattr_default_np(&a) || pin(0) ||
+	    pthread_setattr_default_np(&a) || check_pin(0) ||
 	    pthread_create(&t, NULL, report_affinity, NULL) || pthread_join(t, &cpus))
 		return 1;
 	printf("default-affinity: a thread made with the default attribute (every CPU, %d) "

@@ -75,31 +75,12 @@ static size_t block_size = BLOCK;
 static bool own_policy; /* the freeing thread inherits a memory policy */
 static volatile int stage;
 
-static int pin(int cpu)
-{
-	cpu_set_t s;
-
-	CPU_ZERO(&s);
-	CPU_SET(cpu, &s);
-	if (sched_setaffinity(0, sizeof(s), &s)) {
-		perror("sched_setaffinity");
-		return -1;
-	}
-	while (sched_getcpu() != cpu)
-		sched_yield();
-	return 0;
-}
-
 /* Enough allocation for jemalloc's activity callback (about every 64 KiB
  * of a thread's allocations) to run several times. */
 static void churn(int times)
 {
-	static void *volatile sink;
-
-	for (int i = 0; i < times; i++) {
-		sink = malloc(4096);
-		free(sink);
-	}
+	for (int i = 0; i < times; i++)
+		check_churn(4096);
 }
 
 static void wait_stage(int s)
@@ -120,7 +101,7 @@ static void *freer(void *arg)
 {
 	bool stay = arg != NULL;
 
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	churn(64);
 	for (int i = 0; i < nblocks; i++) {
@@ -143,7 +124,7 @@ static int back_home(bool stay, int n, int want)
 	int got = 0;
 
 	nblocks = n;
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	for (int i = 0; i < n; i++) {
 		if ((blocks[i] = malloc(block_size)) == NULL)
@@ -199,7 +180,7 @@ static void *idle_freer(void *unused)
 {
 	struct timespec t0, t;
 
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	for (int i = 0; i < IDLE_BLOCKS; i++)
 		free(idle_blocks[i]);
@@ -217,7 +198,7 @@ static int idle_home(void)
 	pthread_t t;
 	long before, after;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	/* Blocks as main's are: 1 KiB, written, kept. */
 	for (int i = 0; i < IDLE_BLOCKS; i++) {
@@ -259,7 +240,7 @@ static void drain_dtor(void *unused)
 
 static void *drain_sender(void *unused)
 {
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	for (;;) {
 		wait_stage(1);
@@ -276,7 +257,7 @@ static void *drain_sender(void *unused)
 
 static void *drain_ender(void *unused)
 {
-	if (pin(0))
+	if (check_pin(0))
 		exit(1);
 	__cxa_thread_atexit_impl(drain_dtor, NULL, &__dso_handle);
 	for (int i = 0; i < DRAIN_BLOCKS; i++)
@@ -328,7 +309,7 @@ static size_t handoff_size(unsigned long i)
 
 static void *consumer(void *unused)
 {
-	if (pin(1))
+	if (check_pin(1))
 		exit(1);
 	for (unsigned long i = 0; i < HANDOFF; i++) {
 		unsigned char *b;
@@ -352,7 +333,7 @@ static int handoff(void)
 	pthread_t t;
 	long hwm;
 
-	if (pin(0))
+	if (check_pin(0))
 		return 1;
 	if (pthread_create(&t, NULL, consumer, NULL))
 		return 1;
