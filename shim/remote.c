@@ -99,17 +99,15 @@ void ns_remote_init(void)
 
 /* -------------------------------------------------------------- batches */
 
-/* first..last onto a stack; the head they went on top of (NULL: it was
+/* b onto a home's stack; the head it went on top of (NULL: it was
  * empty). */
-static struct remote_batch *push(struct remote_batch **head,
-				 struct remote_batch *first,
-				 struct remote_batch *last)
+static struct remote_batch *push(struct remote_home *r, struct remote_batch *b)
 {
-	struct remote_batch *old = __atomic_load_n(head, __ATOMIC_RELAXED);
+	struct remote_batch *old = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
 
 	do
-		last->next = old;
-	while (!__atomic_compare_exchange_n(head, &old, first, true,
+		b->next = old;
+	while (!__atomic_compare_exchange_n(&r->head, &old, b, true,
 					    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 	return old;
 }
@@ -129,8 +127,10 @@ static struct remote_batch *take(struct remote_home *r)
 	return b;
 }
 
-/* A stack's blocks go home through jemalloc, with `flags`. */
-static void remote_home_free(struct remote_home *r, int flags)
+/* A stack no home thread took: its blocks go home through jemalloc,
+ * straight to the arena (the thread's explicit tcache would hold them
+ * until its bins fill). */
+static void remote_home_free(struct remote_home *r)
 {
 	struct remote_batch *b = take(r);
 
@@ -138,7 +138,7 @@ static void remote_home_free(struct remote_home *r, int flags)
 		struct remote_batch *next = b->next;
 
 		for (uint32_t i = 0; i < b->n; i++)
-			nsje_dallocx(b->p[i], flags);
+			nsje_dallocx(b->p[i], MALLOCX_TCACHE_NONE);
 		ns_batch_put(b);
 		b = next;
 	}
@@ -168,6 +168,7 @@ static void ns_remote_send(void)
 		return;
 	NS_COUNT(remote_frees_set[set - 1], n);
 	r = &R.home[set - 1];
+	ns_self.pend = NULL;
 	/* The home's threads take no more than they allocate meanwhile:
 	 * beyond, this thread sends them through jemalloc itself, and the
 	 * batch stays its own. */
@@ -177,11 +178,11 @@ static void ns_remote_send(void)
 	    REMOTE_PENDING_BATCHES) {
 		int flags = remote_flags();
 
-		/* Cut from the thread while jemalloc frees its blocks: a free
-		 * can run the activity callback, whose drain, should the
-		 * thread change node in it, batches blocks anew (found by a
-		 * review, from reading: they would overwrite these). */
-		ns_self.pend = NULL;
+		/* Cut from the thread (above) while jemalloc frees its
+		 * blocks: a free can run the activity callback, whose drain,
+		 * should the thread change node in it, batches blocks anew
+		 * (found by a review, from reading: they would overwrite
+		 * these). */
 		for (unsigned i = 0; i < n; i++)
 			nsje_dallocx(b->p[i], flags);
 		if (ns_self.pend == NULL)
@@ -193,12 +194,11 @@ static void ns_remote_send(void)
 		ns_self.congested = set;
 		return;
 	}
-	ns_self.pend = NULL;
 	b->n = n;
 	__atomic_add_fetch(&r->bytes, (long)bytes, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->batches, 1, __ATOMIC_RELAXED);
 	/* b belongs to the stack from here: a taker may have it already. */
-	if (push(&r->head, b, b) == NULL)
+	if (push(r, b) == NULL)
 		__atomic_store_n(&r->since_ms, ns_now_ms(), __ATOMIC_RELAXED);
 }
 
@@ -280,21 +280,16 @@ static NS_NOINLINE void free_batched(void *p, uint8_t home, size_t size)
 }
 
 /* A thread with no node tag: not bound yet (not made through our
- * pthread_create), bound now, and the block may be its own; or one with a
- * memory policy of its own (ns_thread_own_policy), whose frees all go home. */
-static NS_NOINLINE void free_unbound(void *p, uint8_t home)
+ * pthread_create), bound now, and the block may be its own (freed here:
+ * true); or one with a memory policy of its own (ns_thread_own_policy),
+ * whose frees all go home like any remote free. */
+static NS_NOINLINE bool free_unbound(void *p, uint8_t home)
 {
-	size_t size;
-
 	if (ns_thread_ensure_bound() && home == ns_self.tag) {
 		nsje_free(p);
-		return;
+		return true;
 	}
-	size = nsje_sallocx(p, 0);
-	if (size <= R.list_max)
-		free_batched(p, home, size);
-	else
-		free_home(p, home);
+	return false;
 }
 
 /* home: the block's tag, never 0 or this thread's (free read it). The
@@ -308,10 +303,8 @@ void ns_free_foreign(void *p, uint8_t home)
 		ns_large_free(p);
 		return;
 	}
-	if (NS_UNLIKELY(ns_self.tag == 0)) {
-		free_unbound(p, home);
+	if (NS_UNLIKELY(ns_self.tag == 0) && free_unbound(p, home))
 		return;
-	}
 	if (NS_UNLIKELY(home == ns_self.congested)) {
 		free_home(p, home);
 		return;
@@ -354,8 +347,7 @@ static NS_NOINLINE void drain_own(uint8_t tag)
 }
 
 /* Stacks of other homes that no thread took for REMOTE_STALE_MS go home
- * through jemalloc, straight to the arena: the thread's explicit tcache
- * would hold them until its bins fill. */
+ * through jemalloc. */
 static NS_NOINLINE void reap_stale(uint8_t tag)
 {
 	int sets = ns.plan.nr_sets < POLICY_MAX_SETS ? ns.plan.nr_sets
@@ -372,7 +364,7 @@ static NS_NOINLINE void reap_stale(uint8_t tag)
 			now = ns_now_ms();
 		if (now - __atomic_load_n(&r->since_ms, __ATOMIC_RELAXED) >=
 		    REMOTE_STALE_MS)
-			remote_home_free(r, MALLOCX_TCACHE_NONE);
+			remote_home_free(r);
 	}
 }
 
