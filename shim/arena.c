@@ -374,7 +374,6 @@ static int create_arena(int s)
  * arena of its own, for the threads it places itself), or -ENOTSUP.
  */
 extern unsigned je_manual_arena_base;
-extern size_t je_oversize_threshold;
 
 int ns_arena_adopt_huge(int s, unsigned *ind)
 {

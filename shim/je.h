@@ -38,6 +38,11 @@ NS_HIDDEN int nsje_mallctlnametomib(const char *name, size_t *mibp,
 NS_HIDDEN int nsje_mallctlbymib(const size_t *mib, size_t miblen, void *oldp,
 				size_t *oldlenp, void *newp, size_t newlen);
 
+/* jemalloc 5.3's internal threshold from which blocks go to its huge
+ * arena, and which each new arena takes as its purge-at-once size (read
+ * and written by shim/je.c and shim/arena.c). */
+extern size_t je_oversize_threshold;
+
 /* jemalloc 5.3's experimental.thread.activity_callback (not in its public
  * header): called about every 64 KiB a thread allocates or frees. */
 typedef void (*nsje_activity_fn)(void *uctx, uint64_t allocated,
