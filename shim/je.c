@@ -34,7 +34,7 @@
  */
 #define NS_JE_CONF "oversize_threshold:17592186044416,lg_extent_max_active_fit:10"
 _Static_assert(NS_OVERSIZE_OFF == 17592186044416ULL, "the option above");
-static char je_conf[sizeof(NS_JE_CONF) + 32] = NS_JE_CONF;
+static char je_conf[sizeof(NS_JE_CONF) + 64] = NS_JE_CONF;
 NS_HIDDEN const char *nsje_malloc_conf = je_conf;
 
 extern unsigned je_narenas_auto; /* 0 until jemalloc has read its options */
@@ -95,6 +95,38 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 			*end++ = (char)('0' + milli / d % 10);
 		*end = '\0';
 	}
+}
+
+/*
+ * A process numashim passes through (one node, or its own NUMA policy from
+ * numactl) gets jemalloc's per-CPU arenas: a thread allocates from the
+ * arena of the CPU it runs on. With one arena per thread round-robin
+ * (jemalloc's default, 4 per CPU) larson ran 0.342 s against glibc's
+ * 0.347; per CPU 0.307, and its peak RSS 7.3 MiB against 10.4 (service 44
+ * against 54); xmalloc, service and threadtest within 3 % (medians of 8,
+ * interleaved, this 2-CPU host; bench/history/2026-11-24.md section 17).
+ * An active numashim binds every thread itself (per node, not per CPU).
+ * A thread on CPU 0 allocates from arena 0, which must have the other
+ * arenas' oversize threshold (nsje_sys_readlink): with jemalloc's 8 MiB
+ * the malloc-large benchmark ran 30 times slower there (2026-11-25.md,
+ * section 1).
+ *
+ * Only where jemalloc would keep them: on a host whose CPUs are not all
+ * online, or a process that may not run on all of them (taskset, a
+ * cgroup's cpuset), jemalloc gives per-CPU arenas up at its start and
+ * says so on stderr (os_cpus_all_ours). MALLOC_CONF's percpu_arena, read
+ * later, wins.
+ */
+void ns_je_percpu(void)
+{
+	static const char opt[] = ",percpu_arena:percpu";
+
+	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
+	    strstr(je_conf, opt) != NULL ||
+	    strlen(je_conf) + sizeof(opt) > sizeof(je_conf) ||
+	    !os_cpus_all_ours(""))
+		return;
+	strcat(je_conf, opt);
 }
 
 /* ------------------------------------------------ jemalloc's own calls */

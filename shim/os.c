@@ -280,6 +280,36 @@ static long possible_cpus(const char *root)
 	return n;
 }
 
+static void count_cpu(void *n, long cpu)
+{
+	(void)cpu;
+	++*(long *)n;
+}
+
+static long count_list(const char *path)
+{
+	char buf[4096];
+	long n = 0;
+
+	if (os_read_file(path, buf, sizeof(buf)) <= 0 ||
+	    policy_list_foreach(buf, 1L << 22, count_cpu, &n) != 0)
+		return -1;
+	return n;
+}
+
+/* jemalloc's own test before it uses per-CPU arenas (5.3's
+ * malloc_cpu_count_is_deterministic: otherwise it gives them up and says
+ * so on stderr): as many CPUs online as configured, and the process may
+ * run on all of them. glibc's sysconf counts the same two files. */
+bool os_cpus_all_ours(const char *root)
+{
+	struct node_path p;
+	long online = count_list(sys_file(&p, root, "/sys/devices/system/cpu/online"));
+	long possible = count_list(sys_file(&p, root, "/sys/devices/system/cpu/possible"));
+
+	return online > 0 && online == possible && online == os_affinity_count();
+}
+
 int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
