@@ -296,16 +296,24 @@ void ns_arena_bound(unsigned ind)
 	pthread_mutex_unlock(&A.lock);
 }
 
+/* Set (before the threshold is lowered) once large blocks are routed. */
+static bool routed;
+
 /* A new arena takes jemalloc's oversize threshold as the size from which it
  * purges a freed extent at once instead of letting it decay. Once large
  * blocks are routed that threshold is NUMASHIM_INTERLEAVE_MIN, and a node
  * arena would purge every dirty run of coalesced slabs that big: it keeps
- * decaying them, as before routing. */
+ * decaying them, as before routing. Only then: otherwise the arena has
+ * numashim's threshold already, or the user's (MALLOC_CONF), which it
+ * keeps as every other arena does (it got numashim's, found by a
+ * review). */
 static void keep_decaying(unsigned ind)
 {
 	static size_t mib[3], miblen;
 	size_t off = NS_OVERSIZE_OFF;
 
+	if (!__atomic_load_n(&routed, __ATOMIC_ACQUIRE))
+		return;
 	if (miblen == 0) {
 		size_t n = 3;
 
@@ -420,6 +428,7 @@ int ns_arena_adopt_huge(int s, unsigned *ind)
 /* Large blocks from now on go to the huge arena by jemalloc's own test. */
 void ns_arena_route_large(size_t min)
 {
+	__atomic_store_n(&routed, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&je_oversize_threshold, min, __ATOMIC_RELEASE);
 }
 

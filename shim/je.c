@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/single_threaded.h>
@@ -117,16 +118,38 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
  * says so on stderr (os_cpus_all_ours). MALLOC_CONF's percpu_arena, read
  * later, wins.
  */
+static const char percpu_opt[] = ",percpu_arena:percpu";
+
 void ns_je_percpu(void)
 {
-	static const char opt[] = ",percpu_arena:percpu";
+	const char *user = getenv("MALLOC_CONF");
 
 	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
-	    strstr(je_conf, opt) != NULL ||
-	    strlen(je_conf) + sizeof(opt) > sizeof(je_conf) ||
+	    strstr(je_conf, percpu_opt) != NULL ||
+	    strlen(je_conf) + sizeof(percpu_opt) > sizeof(je_conf) ||
+	    (user != NULL && strstr(user, "narenas") != NULL) ||
 	    !os_cpus_all_ours(""))
 		return;
-	strcat(je_conf, opt);
+	strcat(je_conf, percpu_opt);
+}
+
+/*
+ * Per-CPU arenas raise jemalloc's arena count to the CPU count, whatever
+ * the user's narenas or narenas_ratio says: MALLOC_CONF=narenas:1, the
+ * usual cap on arena memory, gave one arena per CPU (found by a review).
+ * So a user's arena count turns numashim's per-CPU arenas off: the
+ * environment's is seen by ns_je_percpu, the /etc/malloc.conf link's
+ * here, from the readlink hook, before jemalloc parses its options.
+ */
+static void percpu_off_if_narenas(const char *link, ssize_t len)
+{
+	char *at;
+
+	if (len <= 0 || memmem(link, (size_t)len, "narenas", 7) == NULL ||
+	    (at = strstr(je_conf, percpu_opt)) == NULL)
+		return;
+	memmove(at, at + sizeof(percpu_opt) - 1,
+		strlen(at + sizeof(percpu_opt) - 1) + 1);
 }
 
 /* ------------------------------------------------ jemalloc's own calls */
@@ -322,9 +345,13 @@ NS_EXPORT int __register_atfork(void (*prepare)(void), void (*parent)(void),
  */
 NS_HIDDEN ssize_t nsje_sys_readlink(const char *path, char *buf, size_t len)
 {
+	ssize_t n;
+
 	ns_decide();
 	je_oversize_threshold = NS_OVERSIZE_OFF; /* for arena 0: see above */
-	return os_readlink(path, buf, len);
+	n = os_readlink(path, buf, len);
+	percpu_off_if_narenas(buf, n);
+	return n;
 }
 
 /*

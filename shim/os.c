@@ -280,34 +280,48 @@ static long possible_cpus(const char *root)
 	return n;
 }
 
-static void count_cpu(void *n, long cpu)
+struct cpu_count {
+	long n, top; /* how many, the highest id + 1 */
+};
+
+static void count_cpu(void *arg, long cpu)
 {
-	(void)cpu;
-	++*(long *)n;
+	struct cpu_count *c = arg;
+
+	c->n++;
+	if (cpu + 1 > c->top)
+		c->top = cpu + 1;
 }
 
+/* How many CPUs a sysfs list names, if they are 0..n-1; else -1. */
 static long count_list(const char *path)
 {
 	char buf[4096];
-	long n = 0;
+	struct cpu_count c = { 0, 0 };
 
 	if (os_read_file(path, buf, sizeof(buf)) <= 0 ||
-	    policy_list_foreach(buf, 1L << 22, count_cpu, &n) != 0)
+	    policy_list_foreach(buf, 1L << 22, count_cpu, &c) != 0 ||
+	    c.n != c.top)
 		return -1;
-	return n;
+	return c.n;
 }
 
 /* jemalloc's own test before it uses per-CPU arenas (5.3's
  * malloc_cpu_count_is_deterministic: otherwise it gives them up and says
  * so on stderr): as many CPUs online as configured, and the process may
- * run on all of them. glibc's sysconf counts the same two files. */
+ * run on all of them. glibc's sysconf counts the same two files. Also
+ * what jemalloc takes for granted there: that its cpu_set_t holds them
+ * all (beyond 1,024 CPUs its sched_getaffinity fails and it counts an
+ * unset set), and that CPU ids run 0..n-1 (a higher id would pick an arena
+ * index past the per-CPU ones, possibly its huge arena's). */
 bool os_cpus_all_ours(const char *root)
 {
 	struct node_path p;
 	long online = count_list(sys_file(&p, root, "/sys/devices/system/cpu/online"));
 	long possible = count_list(sys_file(&p, root, "/sys/devices/system/cpu/possible"));
 
-	return online > 0 && online == possible && online == os_affinity_count();
+	return online > 0 && online <= CPU_SETSIZE && online == possible &&
+	       online == os_affinity_count();
 }
 
 int os_read_topology(const char *root, struct policy_topology *t)
