@@ -4,6 +4,7 @@
  */
 #include "shim/os.h"
 #include "tests/unit/faketopo.h"
+#include "tests/unit/faketree.h"
 #include "tests/unit/unit.h"
 
 #include <errno.h>
@@ -19,75 +20,20 @@
 
 /* ------------------------------------------------------ fake trees */
 
-static int setup_root(void **state)
-{
-	const char *tmp = getenv("TMPDIR");
-	char *root = malloc(256);
-
-	/* os.c keeps 100 bytes of the root; stay well inside that here
-	 * (long_root_is_not_cut tests longer ones). */
-	if (tmp == NULL || strlen(tmp) > 60)
-		tmp = "/tmp";
-	snprintf(root, 256, "%s/numashim-unit-XXXXXX", tmp);
-	if (mkdtemp(root) == NULL) {
-		free(root);
-		return -1;
-	}
-	*state = root;
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag,
-		  struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int teardown_root(void **state)
-{
-	char *root = *state;
-
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(root);
-	return 0;
-}
-
-/* Writes root/rel (creating directories) with exactly `text`. */
-static void put(const char *root, const char *rel, const char *text)
-{
-	char path[512];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s%s", root, rel);
-	for (char *p = path + strlen(root) + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			fail_msg("mkdir %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-	f = fopen(path, "w");
-	if (f == NULL)
-		fail_msg("create %s: %s", path, strerror(errno));
-	fputs(text, f);
-	fclose(f);
-}
-
 static void put_node(const char *root, int node, const char *file,
 		     const char *text)
 {
 	char rel[128];
 
 	snprintf(rel, sizeof(rel), NODE_DIR "/node%d/%s", node, file);
-	put(root, rel, text);
+	faketree_put(root, rel, text);
 }
 
 /* A two-node machine: CPUs 0-3 and 4-7, SLIT 10/20. */
 static void put_two_nodes(const char *root)
 {
-	put(root, NODE_DIR "/online", "0-1\n");
-	put(root, NODE_DIR "/has_memory", "0-1\n");
+	faketree_put(root, NODE_DIR "/online", "0-1\n");
+	faketree_put(root, NODE_DIR "/has_memory", "0-1\n");
 	put_node(root, 0, "cpulist", "0-3\n");
 	put_node(root, 1, "cpulist", "4-7\n");
 	put_node(root, 0, "distance", "10 20\n");
@@ -175,8 +121,8 @@ static void four_node_distances_are_read(void **state)
 	};
 	struct policy_topology t, want;
 
-	put(*state, NODE_DIR "/online", "0-3\n");
-	put(*state, NODE_DIR "/has_memory", "0-3\n");
+	faketree_put(*state, NODE_DIR "/online", "0-3\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0-3\n");
 	for (int n = 0; n < 4; n++) {
 		char cpus[32];
 
@@ -198,8 +144,8 @@ static void sparse_node_ids_distance_columns_follow_online(void **state)
 {
 	struct policy_topology t;
 
-	put(*state, NODE_DIR "/online", "0,2\n");
-	put(*state, NODE_DIR "/has_memory", "0,2\n");
+	faketree_put(*state, NODE_DIR "/online", "0,2\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0,2\n");
 	put_node(*state, 0, "cpulist", "0-1\n");
 	put_node(*state, 2, "cpulist", "2-3\n");
 	put_node(*state, 0, "distance", "10 21\n");
@@ -220,7 +166,7 @@ static void cpu_only_node_has_no_memory(void **state)
 	struct policy_topology t;
 
 	put_two_nodes(*state);
-	put(*state, NODE_DIR "/online", "0-2\n");
+	faketree_put(*state, NODE_DIR "/online", "0-2\n");
 	put_node(*state, 2, "cpulist", "8-9\n");
 	put_node(*state, 0, "distance", "10 20 30\n");
 	put_node(*state, 1, "distance", "20 10 20\n");
@@ -238,8 +184,8 @@ static void memory_only_node_has_no_cpus(void **state)
 	struct policy_topology t;
 
 	put_two_nodes(*state);
-	put(*state, NODE_DIR "/online", "0-2\n");
-	put(*state, NODE_DIR "/has_memory", "0-2\n");
+	faketree_put(*state, NODE_DIR "/online", "0-2\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0-2\n");
 	put_node(*state, 2, "cpulist", "\n");
 	read_topology(*state, &t);
 	assert_int_equal(t.has_memory, NODES(0, 1, 2));
@@ -254,7 +200,7 @@ static void mems_allowed_file_sets_allowed(void **state)
 	struct policy_topology t;
 
 	put_two_nodes(*state);
-	put(*state, "/mems_allowed", "1\n");
+	faketree_put(*state, "/mems_allowed", "1\n");
 	read_topology(*state, &t);
 	assert_int_equal(t.allowed, NODES(1));
 	assert_topology_sane(&t);
@@ -298,7 +244,7 @@ static void one_node_counts_the_possible_cpus(void **state)
 {
 	struct policy_topology t;
 
-	put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
+	faketree_put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
 	read_topology(*state, &t);
 	assert_int_equal(t.nr_nodes, 1);
 	assert_int_equal(t.nr_cpus, 9);
@@ -312,8 +258,8 @@ static void fake_nodes_split_only_the_online_cpus(void **state)
 {
 	struct policy_topology t;
 
-	put(*state, "/sys/devices/system/cpu/possible", "0-7\n");
-	put(*state, "/sys/devices/system/cpu/online", "0-1\n");
+	faketree_put(*state, "/sys/devices/system/cpu/possible", "0-7\n");
+	faketree_put(*state, "/sys/devices/system/cpu/online", "0-1\n");
 	read_topology(*state, &t);
 	os_keep_online_cpus(*state, &t);
 	assert_int_equal(policy_topology_fake(&t, 2), 0);
@@ -332,7 +278,7 @@ static void keep_online_without_a_list_keeps_every_cpu(void **state)
 {
 	struct policy_topology t, before;
 
-	put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
+	faketree_put(*state, "/sys/devices/system/cpu/possible", "0-5,8\n");
 	read_topology(*state, &t);
 	before = t;
 	os_keep_online_cpus(*state, &t);
@@ -343,8 +289,8 @@ static void no_cpulist_files_is_one_node_with_every_cpu(void **state)
 {
 	struct policy_topology t;
 
-	put(*state, NODE_DIR "/online", "0-1\n");
-	put(*state, NODE_DIR "/has_memory", "0-1\n");
+	faketree_put(*state, NODE_DIR "/online", "0-1\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0-1\n");
 	read_topology(*state, &t);
 	assert_one_node_with_every_cpu(&t);
 }
@@ -355,8 +301,8 @@ static void node_zero_alone_is_one_node_with_every_cpu(void **state)
 {
 	struct policy_topology t;
 
-	put(*state, NODE_DIR "/online", "0\n");
-	put(*state, NODE_DIR "/has_memory", "0\n");
+	faketree_put(*state, NODE_DIR "/online", "0\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0\n");
 	put_node(*state, 0, "cpulist", "0\n");
 	put_node(*state, 0, "distance", "10\n");
 	read_topology(*state, &t);
@@ -391,7 +337,7 @@ static void garbage_online_is_one_node(void **state)
 
 		print_message("online \"%s\"\n", bad[i]);
 		put_two_nodes(*state);
-		put(*state, NODE_DIR "/online", bad[i]);
+		faketree_put(*state, NODE_DIR "/online", bad[i]);
 		read_topology(*state, &t);
 		assert_one_node_with_every_cpu(&t);
 	}
@@ -402,7 +348,7 @@ static void garbage_has_memory_means_every_node_has_memory(void **state)
 	struct policy_topology t;
 
 	put_two_nodes(*state);
-	put(*state, NODE_DIR "/has_memory", "zz\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "zz\n");
 	read_topology(*state, &t);
 	assert_int_equal(t.has_memory, NODES(0, 1));
 	assert_topology_sane(&t);
@@ -413,7 +359,7 @@ static void garbage_mems_allowed_allows_every_online_node(void **state)
 	struct policy_topology t;
 
 	put_two_nodes(*state);
-	put(*state, "/mems_allowed", "Mems_allowed:\t3\n");
+	faketree_put(*state, "/mems_allowed", "Mems_allowed:\t3\n");
 	read_topology(*state, &t);
 	assert_int_equal(t.allowed, NODES(0, 1));
 }
@@ -530,7 +476,6 @@ static void long_root_is_not_cut(void **state)
 	assert_int_equal(t.nr_cpus, 8);
 }
 
-#define TREE_TEST(f) cmocka_unit_test_setup_teardown(f, setup_root, teardown_root)
 
 int main(void)
 {
