@@ -313,15 +313,21 @@ static long count_list(const char *path)
  * what jemalloc takes for granted there: that its cpu_set_t holds them
  * all (beyond 1,024 CPUs its sched_getaffinity fails and it counts an
  * unset set), and that CPU ids run 0..n-1 (a higher id would pick an arena
- * index past the per-CPU ones, possibly its huge arena's). */
-bool os_cpus_all_ours(const char *root)
+ * index past the per-CPU ones, possibly its huge arena's). Returns that
+ * count of CPUs, or 0. possible_top: the highest possible CPU id + 1 as
+ * the caller read it (os_read_topology's nr_cpus), or 0 to read it here. */
+long os_cpus_all_ours(const char *root, long possible_top)
 {
 	struct node_path p;
 	long online = count_list(sys_file(&p, root, "/sys/devices/system/cpu/online"));
-	long possible = count_list(sys_file(&p, root, "/sys/devices/system/cpu/possible"));
+	/* The online CPUs are 0..online-1 (count_list), all of them
+	 * possible: with no possible id above, the possible ones are the
+	 * same. */
+	long possible = possible_top > 0 ? possible_top :
+		count_list(sys_file(&p, root, "/sys/devices/system/cpu/possible"));
 
 	return online > 0 && online <= CPU_SETSIZE && online == possible &&
-	       online == os_affinity_count();
+	       online == os_affinity_count() ? online : 0;
 }
 
 int os_read_topology(const char *root, struct policy_topology *t)

@@ -44,7 +44,7 @@ static void all_online_and_ours(void **state)
 
 	range(l, sizeof(l), ours());
 	put_lists(*state, l, l);
-	assert_true(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), ours());
 }
 
 /* A VM with hot-plug slots: jemalloc's sysconf counts differ. */
@@ -55,7 +55,7 @@ static void more_possible_than_online(void **state)
 	range(on, sizeof(on), ours());
 	range(pos, sizeof(pos), ours() + 1);
 	put_lists(*state, on, pos);
-	assert_false(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
 }
 
 /* As many CPUs, but an id past n-1: jemalloc would take its arena index
@@ -70,7 +70,7 @@ static void ids_with_a_gap(void **state)
 	else
 		snprintf(l, sizeof(l), "0,2-%d\n", n);
 	put_lists(*state, l, l);
-	assert_false(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
 }
 
 /* The process may run on fewer CPUs than are online (taskset, cpusets). */
@@ -80,18 +80,30 @@ static void fewer_ours_than_online(void **state)
 
 	range(l, sizeof(l), ours() + 1);
 	put_lists(*state, l, l);
-	assert_false(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
+}
+
+/* The possible CPUs' top from the caller (os_read_topology's count), not
+ * read again: it must still match the online list. */
+static void possible_top_from_the_caller(void **state)
+{
+	char l[32];
+
+	range(l, sizeof(l), ours());
+	faketree_put(*state, CPU_DIR "/online", l);
+	assert_int_equal(os_cpus_all_ours(*state, ours()), ours());
+	assert_int_equal(os_cpus_all_ours(*state, ours() + 1), 0);
 }
 
 static void no_lists(void **state)
 {
-	assert_false(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
 }
 
 static void garbage_list(void **state)
 {
 	put_lists(*state, "zero\n", "zero\n");
-	assert_false(os_cpus_all_ours(*state));
+	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
 }
 
 int main(void)
@@ -101,6 +113,7 @@ int main(void)
 		TREE_TEST(more_possible_than_online),
 		TREE_TEST(ids_with_a_gap),
 		TREE_TEST(fewer_ours_than_online),
+		TREE_TEST(possible_top_from_the_caller),
 		TREE_TEST(no_lists),
 		TREE_TEST(garbage_list),
 	};
