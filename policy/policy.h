@@ -163,6 +163,11 @@ struct policy_topology {
 	policy_nodemask_t allowed;     /* mems this process may use */
 	uint8_t distance[POLICY_MAX_NODES][POLICY_MAX_NODES]; /* 0 = unknown */
 	int nr_cpus;                   /* highest CPU id + 1 */
+	/* The highest possible CPU id + 1 as sysfs lists it, not capped at
+	 * POLICY_MAX_CPUS; 0 where it could not be read (shim/os.c). On a
+	 * multi-node host nr_cpus comes from the nodes' CPU lists, which
+	 * hold only the online CPUs. */
+	long possible_top;
 	int16_t cpu_node[POLICY_MAX_CPUS]; /* -1: CPU absent */
 	/* Emulated topology (NUMASHIM_FAKE_NODES): virtual node v's memory
 	 * lives on real node mem_node[v]. Identity when not emulated. */

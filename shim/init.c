@@ -158,13 +158,13 @@ static void decide_once(void)
 	if (!ns.topo.fake && os_get_mempolicy(&mode, &pmask) == 0 &&
 	    mode != MPOL_DEFAULT && mode != MPOL_LOCAL) {
 		D.verdict = OWN_POLICY;
-		ns_je_percpu(ns.topo.nr_cpus);
+		ns_je_percpu(ns.topo.possible_top);
 		return;
 	}
 	policy_resolve(&ns.cfg, &ns.topo, &ns.plan, ns_log_bad_input, NULL);
 	if (!ns.plan.active) {
 		D.verdict = NO_PLAN;
-		ns_je_percpu(ns.topo.nr_cpus);
+		ns_je_percpu(ns.topo.possible_top);
 		return;
 	}
 	D.verdict = GO;

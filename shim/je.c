@@ -122,14 +122,26 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
 static const char percpu_opt[] = ",percpu_arena:percpu";
 static long percpu_cpus; /* what os_cpus_all_ours counted; see below */
 
+/* Whether jemalloc options s[0..len) set narenas or narenas_ratio: a key
+ * at the start or after a comma (not a value that holds the word). */
+static bool names_narenas(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 7 <= len; i++)
+		if ((i == 0 || s[i - 1] == ',') && memcmp(s + i, "narenas", 7) == 0)
+			return true;
+	return false;
+}
+
 void ns_je_percpu(long possible_top)
 {
-	const char *user = getenv("MALLOC_CONF");
+	/* jemalloc reads MALLOC_CONF with secure_getenv: a setuid
+	 * program's is not its own. */
+	const char *user = secure_getenv("MALLOC_CONF");
 
 	if (__atomic_load_n(&je_narenas_auto, __ATOMIC_RELAXED) != 0 ||
 	    strstr(je_conf, percpu_opt) != NULL ||
 	    strlen(je_conf) + sizeof(percpu_opt) > sizeof(je_conf) ||
-	    (user != NULL && strstr(user, "narenas") != NULL) ||
+	    (user != NULL && names_narenas(user, strlen(user))) ||
 	    (percpu_cpus = os_cpus_all_ours("", possible_top)) == 0)
 		return;
 	strcat(je_conf, percpu_opt);
@@ -164,7 +176,7 @@ static void percpu_off_if_narenas(const char *link, ssize_t len)
 {
 	char *at;
 
-	if (len <= 0 || memmem(link, (size_t)len, "narenas", 7) == NULL ||
+	if (len <= 0 || !names_narenas(link, (size_t)len) ||
 	    (at = strstr(je_conf, percpu_opt)) == NULL)
 		return;
 	memmove(at, at + sizeof(percpu_opt) - 1,

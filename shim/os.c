@@ -267,16 +267,18 @@ static void highest_cpu(void *n, long cpu)
  * may allocate (older versions use opendir; see os_read_file). Where sysfs
  * has no such list (a container without /sys), the CPUs the process may
  * run on. */
-static long possible_cpus(const char *root)
+static long possible_cpus(const char *root, long *from_sysfs)
 {
 	struct node_path p;
 	char buf[4096];
 	long n = 0;
 
+	*from_sysfs = 0;
 	if (os_read_file(sys_file(&p, root, "/sys/devices/system/cpu/possible"),
 			 buf, sizeof(buf)) <= 0 ||
 	    policy_list_foreach(buf, 1L << 22, highest_cpu, &n) != 0 || n == 0)
 		return os_affinity_count();
+	*from_sysfs = n;
 	return n;
 }
 
@@ -315,7 +317,8 @@ static long count_list(const char *path)
  * unset set), and that CPU ids run 0..n-1 (a higher id would pick an arena
  * index past the per-CPU ones, possibly its huge arena's). Returns that
  * count of CPUs, or 0. possible_top: the highest possible CPU id + 1 as
- * the caller read it (os_read_topology's nr_cpus), or 0 to read it here. */
+ * the caller read it (os_read_topology's possible_top, not nr_cpus, which
+ * a multi-node host builds from its online CPUs), or 0 to read it here. */
 long os_cpus_all_ours(const char *root, long possible_top)
 {
 	struct node_path p;
@@ -334,14 +337,15 @@ int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
 	policy_nodemask_t online = 0;
-	long ncpu;
+	long ncpu, top;
 
 	if (strlen(root) > ROOT_MAX) {
 		policy_topology_single(t, os_affinity_count());
 		return -ENAMETOOLONG;
 	}
-	ncpu = possible_cpus(root);
+	ncpu = possible_cpus(root, &top);
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+	t->possible_top = top;
 	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
 		      &online) || online == 0)
 		return 0; /* no NUMA in sysfs: one node */

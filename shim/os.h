@@ -68,7 +68,7 @@ NS_OS ssize_t os_readlink(const char *path, char *buf, size_t len);
 /* How many CPUs the calling thread may run on (0 if unknown). */
 NS_OS int os_affinity_count(void);
 /* All CPUs online, configured and allowed alike (jemalloc's percpu test):
- * how many, or 0. possible_top: nr_cpus from os_read_topology, or 0. */
+ * how many, or 0. possible_top: os_read_topology's, or 0. */
 NS_OS long os_cpus_all_ours(const char *root, long possible_top);
 NS_OS void *os_mremap(void *old, size_t old_len, size_t new_len, int flags,
 		      void *new_addr);

@@ -205,7 +205,7 @@ NS_HIDDEN void ns_decide(void);
 /* shim/je.c: jemalloc's options and start. */
 NS_HIDDEN void ns_je_choose_narenas(int per_cpu, int nr_cpus);
 /* Per-CPU arenas for a process numashim passes through (shim/je.c). */
-NS_HIDDEN void ns_je_percpu(long possible_top); /* ns.topo.nr_cpus */
+NS_HIDDEN void ns_je_percpu(long possible_top); /* ns.topo.possible_top */
 NS_HIDDEN bool ns_je_start(void);  /* true: jemalloc's profiler is on */
 NS_HIDDEN void ns_je_ctl_start(void); /* before the first mallctl */
 /* Sets the calling thread's activity callback; 0, or jemalloc's error. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #define CPU_DIR "/sys/devices/system/cpu"
+#define NODE_DIR "/sys/devices/system/node"
 
 /* How many CPUs this process may run on. */
 static int ours(void)
@@ -95,6 +96,30 @@ static void possible_top_from_the_caller(void **state)
 	assert_int_equal(os_cpus_all_ours(*state, ours() + 1), 0);
 }
 
+/* A two-node host with hot-plug slots: the nodes' CPU lists hold the
+ * online CPUs only, so the topology's nr_cpus is the online count, and
+ * only possible_top tells the possible CPUs apart (found by a review:
+ * nr_cpus passed as the top turned per-CPU arenas on there). */
+static void multi_node_top_is_the_possible_one(void **state)
+{
+	struct policy_topology t;
+	char on[32], pos[32];
+	int n = ours();
+
+	range(on, sizeof(on), n);
+	range(pos, sizeof(pos), n + 2);
+	put_lists(*state, on, pos);
+	faketree_put(*state, NODE_DIR "/online", "0-1\n");
+	faketree_put(*state, NODE_DIR "/has_memory", "0-1\n");
+	faketree_put(*state, NODE_DIR "/node0/cpulist", on);
+	faketree_put(*state, NODE_DIR "/node1/cpulist", "\n");
+	assert_int_equal(os_read_topology(*state, &t), 0);
+	assert_int_equal(t.nr_nodes, 2);
+	assert_int_equal(t.nr_cpus, n);
+	assert_int_equal(t.possible_top, n + 2);
+	assert_int_equal(os_cpus_all_ours(*state, t.possible_top), 0);
+}
+
 static void no_lists(void **state)
 {
 	assert_int_equal(os_cpus_all_ours(*state, 0), 0);
@@ -114,6 +139,7 @@ int main(void)
 		TREE_TEST(ids_with_a_gap),
 		TREE_TEST(fewer_ours_than_online),
 		TREE_TEST(possible_top_from_the_caller),
+		TREE_TEST(multi_node_top_is_the_possible_one),
 		TREE_TEST(no_lists),
 		TREE_TEST(garbage_list),
 	};
