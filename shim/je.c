@@ -110,8 +110,8 @@ void ns_je_choose_narenas(int per_cpu, int nr_cpus)
  * An active numashim binds every thread itself (per node, not per CPU).
  * A thread on CPU 0 allocates from arena 0, which must have the other
  * arenas' oversize threshold (nsje_sys_readlink): with jemalloc's 8 MiB
- * the malloc-large benchmark ran 30 times slower there (2026-11-25.md,
- * section 1).
+ * the malloc-large benchmark ran 18 times slower there (1.25 s against
+ * 0.07 under taskset -c 0; bench/history/2026-11-25.md, section 1).
  *
  * Only where jemalloc would keep them: on a host whose CPUs are not all
  * online, or a process that may not run on all of them (taskset, a
@@ -150,7 +150,7 @@ void ns_je_percpu(long possible_top)
 /*
  * jemalloc's own check before it keeps per-CPU arenas asks glibc's
  * sysconf for the CPUs online and configured, which reads the two sysfs
- * files os_cpus_all_ours has just read: 62 us more per process start here
+ * files os_cpus_all_ours has just read: 61 us more per process start here
  * with per-CPU arenas than without (bench/spawn-time.sh's program, 873 ->
  * 934 us). The counts just found answer it; every other question, and
  * these two whenever numashim did not count them, goes to glibc.

@@ -314,7 +314,7 @@ static long count_list(const char *path)
  * run on all of them. glibc's sysconf counts the same two files. Also
  * what jemalloc takes for granted there: that its cpu_set_t holds them
  * all (beyond 1,024 CPUs its sched_getaffinity fails and it counts an
- * unset set), and that CPU ids run 0..n-1 (a higher id would pick an arena
+ * uninitialised set), and that CPU ids run 0..n-1 (a higher id would pick an arena
  * index past the per-CPU ones, possibly its huge arena's). Returns that
  * count of CPUs, or 0. possible_top: the highest possible CPU id + 1 as
  * the caller read it (os_read_topology's possible_top, not nr_cpus, which
@@ -376,6 +376,7 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	if (t->nr_cpus == 0) {
 		/* No node lists any CPU: sysfs is unusable, assume one node. */
 		policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
+		t->possible_top = top;
 		return 0;
 	}
 	if (root[0] == '\0') {

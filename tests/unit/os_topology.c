@@ -8,7 +8,6 @@
 #include "tests/unit/unit.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -475,7 +474,6 @@ static void long_root_is_not_cut(void **state)
 	assert_int_equal(t.online, NODES(0, 1));
 	assert_int_equal(t.nr_cpus, 8);
 }
-
 
 int main(void)
 {
