@@ -257,31 +257,6 @@ static void read_distances(const char *root, struct policy_topology *t, int node
 	}
 }
 
-static void highest_cpu(void *n, long cpu)
-{
-	if (cpu + 1 > *(long *)n)
-		*(long *)n = cpu + 1;
-}
-
-/* The highest possible CPU id + 1, read from sysfs, where glibc's sysconf
- * may allocate (older versions use opendir; see os_read_file). Where sysfs
- * has no such list (a container without /sys), the CPUs the process may
- * run on. */
-static long possible_cpus(const char *root, long *from_sysfs)
-{
-	struct node_path p;
-	char buf[4096];
-	long n = 0;
-
-	*from_sysfs = 0;
-	if (os_read_file(sys_file(&p, root, "/sys/devices/system/cpu/possible"),
-			 buf, sizeof(buf)) <= 0 ||
-	    policy_list_foreach(buf, 1L << 22, highest_cpu, &n) != 0 || n == 0)
-		return os_affinity_count();
-	*from_sysfs = n;
-	return n;
-}
-
 struct cpu_count {
 	long n, top; /* how many, the highest id + 1 */
 };
@@ -295,15 +270,40 @@ static void count_cpu(void *arg, long cpu)
 		c->top = cpu + 1;
 }
 
+/* A sysfs CPU list (cpu/possible, cpu/online) counted into *c; false when
+ * it could not be read or parsed. */
+static bool read_cpu_list(const char *path, struct cpu_count *c)
+{
+	char buf[4096];
+
+	c->n = c->top = 0;
+	return os_read_file(path, buf, sizeof(buf)) > 0 &&
+	       policy_list_foreach(buf, 1L << 22, count_cpu, c) == 0;
+}
+
+/* The highest possible CPU id + 1, read from sysfs, where glibc's sysconf
+ * may allocate (older versions use opendir; see os_read_file). Where sysfs
+ * has no such list (a container without /sys), the CPUs the process may
+ * run on; *from_sysfs is then 0, else the same value. */
+static long possible_cpus(const char *root, long *from_sysfs)
+{
+	struct node_path p;
+	struct cpu_count c;
+
+	*from_sysfs = 0;
+	if (!read_cpu_list(sys_file(&p, root, "/sys/devices/system/cpu/possible"),
+			   &c) || c.top == 0)
+		return os_affinity_count();
+	*from_sysfs = c.top;
+	return c.top;
+}
+
 /* How many CPUs a sysfs list names, if they are 0..n-1; else -1. */
 static long count_list(const char *path)
 {
-	char buf[4096];
-	struct cpu_count c = { 0, 0 };
+	struct cpu_count c;
 
-	if (os_read_file(path, buf, sizeof(buf)) <= 0 ||
-	    policy_list_foreach(buf, 1L << 22, count_cpu, &c) != 0 ||
-	    c.n != c.top)
+	if (!read_cpu_list(path, &c) || c.n != c.top)
 		return -1;
 	return c.n;
 }
@@ -314,11 +314,12 @@ static long count_list(const char *path)
  * run on all of them. glibc's sysconf counts the same two files. Also
  * what jemalloc takes for granted there: that its cpu_set_t holds them
  * all (beyond 1,024 CPUs its sched_getaffinity fails and it counts an
- * uninitialised set), and that CPU ids run 0..n-1 (a higher id would pick an arena
- * index past the per-CPU ones, possibly its huge arena's). Returns that
- * count of CPUs, or 0. possible_top: the highest possible CPU id + 1 as
- * the caller read it (os_read_topology's possible_top, not nr_cpus, which
- * a multi-node host builds from its online CPUs), or 0 to read it here. */
+ * uninitialised set), and that CPU ids run 0..n-1 (a higher id would pick
+ * an arena index past the per-CPU ones, possibly its huge arena's).
+ * Returns that count of CPUs, or 0. possible_top: the highest possible CPU
+ * id + 1 as the caller read it (os_read_topology's possible_top, not
+ * nr_cpus, which a multi-node host builds from its online CPUs), or 0 to
+ * read it here. */
 long os_cpus_all_ours(const char *root, long possible_top)
 {
 	struct node_path p;

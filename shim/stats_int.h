@@ -6,7 +6,6 @@
 #include "shim/shim.h"
 #include "stats/writer.h"
 
-
 #define NS_STATS_PERIOD_MS 1000
 
 struct ns_stats_state {
