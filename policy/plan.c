@@ -252,6 +252,11 @@ void policy_resolve(const struct policy_config *cfg,
 	p->threads = cfg->threads;
 	if (usable == 0)
 		usable = t->has_memory ? t->has_memory : policy_node_bit(0);
+	/* Before the requests: against a topology cut short, "node 1 does
+	 * not exist" would be said of a node that does. */
+	if (t->unsupported)
+		return plan_inactive(p, mode == POLICY_OFF ? "NUMASHIM_POLICY=off"
+							   : t->unsupported);
 
 	/* Requests first, so an impossible one is reported on any machine. */
 	nodes = node_var(t, "NUMASHIM_NODES", cfg->nodes_text, usable,

@@ -173,6 +173,11 @@ struct policy_topology {
 	 * lives on real node mem_node[v]. Identity when not emulated. */
 	int fake;
 	int16_t mem_node[POLICY_MAX_NODES];
+	/* Set by shim/os.c when sysfs names a node id >= POLICY_MAX_NODES or
+	 * a CPU id >= POLICY_MAX_CPUS: the machine cannot be represented
+	 * here, and policy_resolve passes through with this as its reason
+	 * (a CPU left out would take node 0's arenas). NULL otherwise. */
+	const char *unsupported;
 };
 
 /* A one-node machine with cpus CPUs (the fallback when sysfs is unreadable). */

@@ -207,8 +207,10 @@ static int read_mask(const char *path, policy_nodemask_t *out)
 
 	if (n < 0)
 		return (int)n;
-	if (policy_list_foreach(buf, POLICY_MAX_NODES, add_bit, &c))
-		return -EINVAL;
+	int rc = policy_list_foreach(buf, POLICY_MAX_NODES, add_bit, &c);
+
+	if (rc)
+		return rc; /* -ERANGE: a node id of 64 or more */
 	*out = c.mask;
 	return 0;
 }
@@ -334,11 +336,20 @@ long os_cpus_all_ours(const char *root, long possible_top)
 	       online == os_affinity_count() ? online : 0;
 }
 
+/* Machines numashim cannot describe (policy.h's limits): a plan over part
+ * of one sent the threads of the CPUs left out to node 0's arenas. */
+#define TOO_MANY_NODES "sysfs lists node ids above 63 (numashim places " \
+	"memory on nodes 0-63 only)"
+#define TOO_MANY_CPUS "sysfs lists CPU ids above 1023 (numashim maps " \
+	"CPUs 0-1023 only; the others would take node 0's arenas)"
+
 int os_read_topology(const char *root, struct policy_topology *t)
 {
 	struct node_path p;
 	policy_nodemask_t online = 0;
+	const char *cut = NULL;
 	long ncpu, top;
+	int rc;
 
 	if (strlen(root) > ROOT_MAX) {
 		policy_topology_single(t, os_affinity_count());
@@ -347,8 +358,13 @@ int os_read_topology(const char *root, struct policy_topology *t)
 	ncpu = possible_cpus(root, &top);
 	policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
 	t->possible_top = top;
-	if (read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
-		      &online) || online == 0)
+	rc = read_mask(sys_file(&p, root, "/sys/devices/system/node/online"),
+		       &online);
+	if (rc == -ERANGE) {
+		t->unsupported = TOO_MANY_NODES;
+		return 0;
+	}
+	if (rc || online == 0)
 		return 0; /* no NUMA in sysfs: one node */
 	/* Node 0 alone (most machines): every CPU is on it, and reading its
 	 * lists would only cost each process start another 10 system calls. */
@@ -370,16 +386,20 @@ int os_read_topology(const char *root, struct policy_topology *t)
 			continue;
 		t->nr_nodes = n + 1;
 		if (os_read_file(node_file(&p, root, n, "cpulist"), buf,
-				 sizeof(buf)) >= 0)
-			policy_list_foreach(buf, POLICY_MAX_CPUS, add_cpu, &c);
+				 sizeof(buf)) >= 0 &&
+		    policy_list_foreach(buf, POLICY_MAX_CPUS, add_cpu, &c) ==
+			    -ERANGE)
+			cut = TOO_MANY_CPUS;
 		read_distances(root, t, n);
 	}
 	if (t->nr_cpus == 0) {
 		/* No node lists any CPU: sysfs is unusable, assume one node. */
 		policy_topology_single(t, ncpu > 0 ? (int)ncpu : 1);
 		t->possible_top = top;
+		t->unsupported = cut;
 		return 0;
 	}
+	t->unsupported = cut;
 	if (root[0] == '\0') {
 		policy_nodemask_t allowed = 0;
 

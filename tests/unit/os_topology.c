@@ -404,6 +404,62 @@ static void cpu_beyond_1024_is_dropped(void **state)
 	assert_topology_sane(&t);
 }
 
+/* A plan without CPU 5000 would bind its threads to node 0's arenas,
+ * though it is node 1's (found by a review: a 2-node, 2,048-CPU machine
+ * had a quarter of its CPUs allocate from the other node). */
+static void cpu_beyond_1024_passes_through(void **state)
+{
+	struct policy_topology t;
+	struct policy_config cfg;
+	struct policy_plan plan;
+	struct warnlog log;
+
+	put_two_nodes(*state);
+	put_node(*state, 1, "cpulist", "4-7,5000\n");
+	read_topology(*state, &t);
+	assert_non_null(t.unsupported);
+	policy_config_default(&cfg);
+	warnlog_reset(&log);
+	policy_resolve(&cfg, &t, &plan, warnlog_fn, &log);
+	assert_false(plan.active);
+	assert_string_equal(plan.reason, t.unsupported);
+	assert_int_equal(log.count, 0);
+}
+
+/* Node ids of 64 or more: one node as before, but said as it is, and no
+ * request is called impossible against it (found by a review:
+ * "NUMASHIM_POLICY=bind:1: lists a node that does not exist" on an
+ * 80-node machine). */
+static void node_beyond_64_passes_through(void **state)
+{
+	struct policy_topology t;
+	struct policy_config cfg;
+	struct policy_plan plan;
+	struct warnlog log;
+	char *env[] = { "NUMASHIM_POLICY=bind:1", NULL };
+
+	put_two_nodes(*state);
+	faketree_put(*state, NODE_DIR "/online", "0-79\n");
+	read_topology(*state, &t);
+	assert_non_null(t.unsupported);
+	assert_int_equal(t.online, NODES(0));
+	config_from(&cfg, env);
+	warnlog_reset(&log);
+	policy_resolve(&cfg, &t, &plan, warnlog_fn, &log);
+	assert_false(plan.active);
+	assert_string_equal(plan.reason, t.unsupported);
+	assert_int_equal(log.count, 0);
+}
+
+static void ordinary_machine_is_supported(void **state)
+{
+	struct policy_topology t;
+
+	put_two_nodes(*state);
+	read_topology(*state, &t);
+	assert_null(t.unsupported);
+}
+
 static void garbage_distance_uses_default_distances(void **state)
 {
 	struct policy_topology t;
@@ -499,6 +555,9 @@ int main(void)
 		TREE_TEST(garbage_cpulist_node_has_no_cpus),
 		TREE_TEST(truncated_cpulist_keeps_the_whole_ranges),
 		TREE_TEST(cpu_beyond_1024_is_dropped),
+		TREE_TEST(cpu_beyond_1024_passes_through),
+		TREE_TEST(node_beyond_64_passes_through),
+		TREE_TEST(ordinary_machine_is_supported),
 		TREE_TEST(garbage_distance_uses_default_distances),
 		TREE_TEST(truncated_distance_keeps_what_was_read),
 		TREE_TEST(truncated_distance_value_is_not_nearer_than_local),
