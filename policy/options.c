@@ -29,6 +29,13 @@ static int parse_bool(const char *v, bool *out)
 	return -EINVAL;
 }
 
+/* NUMASHIM_POLICY's values that turn numashim off ("none" is an alias),
+ * read alike by the secure-mode check below. */
+static bool mode_is_off(const char *v)
+{
+	return strcmp(v, "off") == 0 || strcmp(v, "none") == 0;
+}
+
 /* A small decimal integer in [lo, hi]. */
 static int parse_int(const char *v, int lo, int hi, int *out)
 {
@@ -61,7 +68,7 @@ static int opt_policy(const char *v, struct policy_config *cfg, const char **why
 		cfg->policy_text = v;
 		return 0;
 	}
-	if (strcmp(v, "off") == 0 || strcmp(v, "none") == 0) {
+	if (mode_is_off(v)) {
 		cfg->mode = POLICY_OFF;
 		return 0;
 	}
@@ -438,7 +445,7 @@ int policy_config_for_process(char *const *envp, bool secure,
 	policy_config_default(cfg);
 	for (; envp && *envp; envp++)
 		if (strncmp(*envp, var, sizeof(var) - 1) == 0 &&
-		    strcmp(*envp + sizeof(var) - 1, "off") == 0)
+		    mode_is_off(*envp + sizeof(var) - 1))
 			cfg->mode = POLICY_OFF;
 	return 0;
 }

@@ -416,6 +416,7 @@ static void secure_process_ignores_every_variable(void **state)
 static void secure_process_may_turn_numashim_off(void **state)
 {
 	char *envp[] = { "NUMASHIM_STRICT=1", "NUMASHIM_POLICY=off", NULL };
+	char *alias[] = { "NUMASHIM_POLICY=none", NULL };
 	char *other[] = { "NUMASHIM_POLICY=interleave", NULL };
 	struct policy_config cfg;
 	struct warnlog log;
@@ -425,6 +426,11 @@ static void secure_process_may_turn_numashim_off(void **state)
 						   &log), 0);
 	assert_int_equal(cfg.mode, POLICY_OFF);
 	assert_false(cfg.strict);
+	/* "none", off's alias, is read as off here too (found by a review:
+	 * the secure check knew "off" only). */
+	assert_int_equal(policy_config_for_process(alias, true, &cfg, warnlog_fn,
+						   &log), 0);
+	assert_int_equal(cfg.mode, POLICY_OFF);
 	assert_int_equal(policy_config_for_process(other, true, &cfg, warnlog_fn,
 						   &log), 0);
 	assert_int_equal(cfg.mode, POLICY_LOCAL);
