@@ -260,6 +260,14 @@ void policy_resolve(const struct policy_config *cfg,
 		    policy_warn_fn warn, void *ctx);
 
 /* The set a thread running on `cpu` uses (default_set if cpu unknown). */
+/* Whether the plan maps cpu to a set: not for a CPU that came online after
+ * the plan was made (hot-plug), which policy_set_for_cpu gives the
+ * default set. */
+static inline bool policy_cpu_known(const struct policy_plan *p, int cpu)
+{
+	return (unsigned)cpu < (unsigned)p->nr_cpus && p->cpu_set[cpu] >= 0;
+}
+
 static inline int policy_set_for_cpu(const struct policy_plan *p, int cpu)
 {
 	if ((unsigned)cpu < (unsigned)p->nr_cpus && p->cpu_set[cpu] >= 0)

@@ -221,8 +221,11 @@ static void recheck_settled(void)
 		return;
 	cpu = os_getcpu();
 	set = policy_set_for_cpu(&ns.plan, cpu);
-	/* A set without an arena (bind_to) keeps the thread where it is. */
-	if (set + 1 == ns_self.tag || no_arena(set)) {
+	/* A set without an arena (bind_to) keeps the thread where it is, and
+	 * so does a CPU the plan does not know (brought online since the
+	 * start): its default set would be node 0's, whatever its node. */
+	if (set + 1 == ns_self.tag || no_arena(set) ||
+	    !policy_cpu_known(&ns.plan, cpu)) {
 		ns_self.seen = 0;
 		ns_self.seen_count = 0;
 		return;

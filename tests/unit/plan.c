@@ -115,6 +115,27 @@ static void local_cpus_use_their_own_node_set(void **state)
 	}
 }
 
+/* A CPU the plan does not map (online only after the start: sysfs listed
+ * it on no node) is not known; policy_set_for_cpu would give it the
+ * default set, node 0's, and the shim's re-check keeps the thread's arena
+ * there instead. */
+static void cpus_outside_the_plan_are_not_known(void **state)
+{
+	struct policy_topology t;
+	struct resolved r;
+
+	faketopo_four(&t);
+	t.cpu_node[5] = -1; /* offline at the start */
+	resolve_env(&r, &t, ENV("NUMASHIM_POLICY=local"));
+	assert_true(policy_cpu_known(&r.plan, 0));
+	assert_true(policy_cpu_known(&r.plan, 15));
+	assert_false(policy_cpu_known(&r.plan, 5));
+	assert_false(policy_cpu_known(&r.plan, 16));
+	assert_false(policy_cpu_known(&r.plan, -1));
+	assert_false(policy_cpu_known(&r.plan, POLICY_MAX_CPUS));
+	assert_int_equal(policy_set_for_cpu(&r.plan, 16), r.plan.default_set);
+}
+
 static void local_eight_nodes_without_slit(void **state)
 {
 	struct policy_topology t;
@@ -354,6 +375,7 @@ int main(void)
 		cmocka_unit_test(cpuset_of_one_node_is_passthrough),
 		cmocka_unit_test(local_two_nodes_has_a_preferred_set_per_node),
 		cmocka_unit_test(local_cpus_use_their_own_node_set),
+		cmocka_unit_test(cpus_outside_the_plan_are_not_known),
 		cmocka_unit_test(local_eight_nodes_without_slit),
 		cmocka_unit_test(local_strict_uses_mpol_bind),
 		cmocka_unit_test(local_memoryless_node_has_no_set),
