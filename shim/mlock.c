@@ -113,8 +113,10 @@ bool ns_map_unlocked(void *addr, size_t len, int prot, int flags, int fd,
 	 * to place. A shared one gets shmem pages, read or written. */
 	if (!(prot & PROT_WRITE) && !(flags & MAP_SHARED))
 		return false;
-	p = os_mmap(addr, len, PROT_NONE, flags & ~(MAP_LOCKED | MAP_POPULATE),
-		    fd, off);
+	/* MAP_LOCKED stays: the kernel refuses a lock over the limit (or
+	 * without the right) before the mapping replaces anything, as the
+	 * real call would; a PROT_NONE mapping is locked without its pages. */
+	p = os_mmap(addr, len, PROT_NONE, flags & ~MAP_POPULATE, fd, off);
 	if (p != MAP_FAILED &&
 	    (munlock(p, len) != 0 || mprotect(p, len, prot) != 0)) {
 		os_munmap(p, len);
@@ -129,28 +131,32 @@ bool ns_map_unlocked(void *addr, size_t len, int prot, int flags, int fd,
  * MAP_POPULATE (without MAP_NONBLOCK, which makes it a no-op) and
  * MAP_LOCKED fault the pages in inside mmap, before a policy set after it
  * could apply. A mapping to place is made without them, placed, then
- * populated: for MAP_LOCKED, locked on fault first (mlock2 MLOCK_ONFAULT,
- * whose refusal is the kernel's for mmap: EPERM without the right, EAGAIN
- * over RLIMIT_MEMLOCK), then locked in full where the protection lets
- * mlock fault it in (not PROT_NONE); for MAP_POPULATE, MADV_POPULATE_*
- * (best effort, as MAP_POPULATE is: a kernel before 5.14 has no such
- * advice, and the pages come at their first touch, placed). Under
- * mlockall(MCL_FUTURE) see mcl_future above.
+ * populated. MAP_LOCKED on a mapping that gets pages of its own (writable,
+ * or shared) goes as under mlockall(MCL_FUTURE) (mcl_future above): made
+ * locked but PROT_NONE (ns_map_unlocked), so that the kernel refuses it
+ * over RLIMIT_MEMLOCK (EAGAIN) or without the right (EPERM) before it
+ * replaces anything, then unlocked, given its protection, placed and
+ * locked (ns_lock_populate). Made unlocked and locked once placed, a
+ * MAP_FIXED commit inside a placed mapping that the lock limit refused
+ * was unmapped, and left a hole where the kernel leaves the old mapping
+ * (found by a review). On another mapping (zero pages, or none)
+ * MAP_LOCKED is left to the kernel. MAP_POPULATE is done with
+ * MADV_POPULATE_* (best effort, as MAP_POPULATE is: a kernel before 5.14
+ * has no such advice, and the pages come at their first touch, placed).
  */
 int ns_early_flags(int flags, int prot, bool *unlocked)
 {
-	int early = flags & MAP_LOCKED, mcl = mcl_state();
+	int mcl = mcl_state();
+	bool own_pages = (prot & PROT_WRITE) || (flags & MAP_SHARED);
 
 	*unlocked = false;
-	if (mcl == MCL_FUTURE && ((prot & PROT_WRITE) || (flags & MAP_SHARED))) {
+	if (own_pages && (mcl == MCL_FUTURE || (mcl == 0 && (flags & MAP_LOCKED)))) {
 		*unlocked = true;
 		return MAP_LOCKED | (flags & MAP_POPULATE);
 	}
-	if (mcl != 0)
+	if (mcl != 0 || (flags & MAP_LOCKED))
 		return 0;
-	if ((flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE)
-		early |= MAP_POPULATE;
-	return early;
+	return (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE ? MAP_POPULATE : 0;
 }
 
 /* 0, or the errno the kernel's mmap would have failed with. */

@@ -253,7 +253,8 @@ NS_HIDDEN bool ns_map_unlocked(void *addr, size_t len, int prot, int flags,
 NS_HIDDEN unsigned ns_mcl_gen(void);
 NS_HIDDEN int ns_lock_populate(void *p, size_t len, unsigned gen);
 /* The flags of an mmap to place that would fault it in (taken off, then
- * done by ns_populate once placed); *unlocked: make it ns_map_unlocked. */
+ * done by ns_populate once placed); *unlocked: make it ns_map_unlocked
+ * (under mlockall(MCL_FUTURE), and for MAP_LOCKED). */
 NS_HIDDEN int ns_early_flags(int flags, int prot, bool *unlocked);
 NS_HIDDEN int ns_populate(void *p, size_t len, int prot, int early);
 

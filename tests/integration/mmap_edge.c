@@ -29,6 +29,13 @@
  *                      and a shared read-only mapping under MCL_FUTURE (all
  *                      locked), and a fork's child's mapping (not locked:
  *                      the kernel does not pass it on)
+ *   mmap_edge fixed-locked
+ *                      a MAP_FIXED|MAP_LOCKED commit of 8 MiB inside a
+ *                      128 MiB PROT_NONE reservation (placed), without
+ *                      CAP_IPC_LOCK and with RLIMIT_MEMLOCK at 1 MiB: the
+ *                      commit fails with EAGAIN and the reservation stays
+ *                      mapped, PROT_NONE (the shim's commit, made unlocked
+ *                      then refused its lock, was unmapped: a hole)
  *   mmap_edge mcl-race N
  *                      N rounds of a thread mapping 4 MiB while the main
  *                      thread calls munlockall under MCL_FUTURE: nothing
@@ -40,7 +47,9 @@
 #include <sched.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -309,6 +318,56 @@ static void test_mcl_race(int rounds)
 	printf("mcl-race: %d rounds, memory locked after munlockall in %d\n", rounds, locked);
 }
 
+/* Without CAP_IPC_LOCK (dropped from the effective set), over a 1 MiB
+ * lock limit, the kernel refuses MAP_LOCKED before MAP_FIXED replaces
+ * anything. */
+static void test_fixed_locked(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	struct rlimit rl = { 1 << 20, 1 << 20 };
+	unsigned char v;
+	char *r, *c, line[256];
+	FILE *f;
+	int err;
+
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[0].effective &= ~(1U << CAP_IPC_LOCK);
+		syscall(SYS_capset, &h, d);
+	}
+	if (setrlimit(RLIMIT_MEMLOCK, &rl)) {
+		check_fail(__FILE__, __LINE__, "setrlimit: %s", strerror(errno));
+		return;
+	}
+	r = mmap(NULL, BIG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED) {
+		check_fail(__FILE__, __LINE__, "reservation: %s", strerror(errno));
+		return;
+	}
+	c = mmap(r + (16 << 20), 8 << 20, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_LOCKED, -1, 0);
+	err = errno;
+	CHECK(c == MAP_FAILED && err == EAGAIN,
+	      "fixed-locked: expected EAGAIN over the lock limit, got %s",
+	      c == MAP_FAILED ? strerror(err) : "a mapping");
+	CHECK(mincore(r + (16 << 20), 4096, &v) == 0,
+	      "fixed-locked: the refused commit left a hole in the reservation");
+	/* Still the reservation: one PROT_NONE mapping over all of it. */
+	snprintf(line, sizeof(line), "%lx-%lx ---p", (unsigned long)r,
+		 (unsigned long)(r + BIG));
+	f = fopen("/proc/self/maps", "r");
+	err = 1;
+	for (char buf[512]; f && fgets(buf, sizeof(buf), f);)
+		if (strncmp(buf, line, strlen(line)) == 0)
+			err = 0;
+	if (f)
+		fclose(f);
+	CHECK(err == 0, "fixed-locked: expected the reservation unchanged (%s)", line);
+	printf("fixed-locked: %s, reservation %s\n", c == MAP_FAILED ? "refused" : "mapped",
+	       err ? "changed" : "unchanged");
+	munmap(r, BIG);
+}
+
 static void test_flags(void)
 {
 	size_t all = BIG / 4096;
@@ -352,10 +411,12 @@ int main(int argc, char **argv)
 		test_fork(atoi(argv[2]), argc == 4 && strcmp(argv[3], "newpid") == 0);
 	else if (argc == 2 && strcmp(argv[1], "flags") == 0)
 		test_flags();
+	else if (argc == 2 && strcmp(argv[1], "fixed-locked") == 0)
+		test_fixed_locked();
 	else if (argc == 3 && strcmp(argv[1], "mcl-race") == 0)
 		test_mcl_race(atoi(argv[2]));
 	else {
-		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|mcl-race N\n",
+		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|fixed-locked|mcl-race N\n",
 			argv[0]);
 		return 2;
 	}
