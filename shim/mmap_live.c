@@ -176,14 +176,17 @@ static bool live_room(void)
 	return true;
 }
 
-static void live_unlock_said(void)
+/* Keeps errno: munmap and mremap may return a failure through it. */
+void live_unlock_said(void)
 {
 	bool full = L.full;
+	int saved = errno;
 
 	live_unlock();
 	if (full)
 		ns_log_once(&live_full_said, "tracking the placed mappings", ENOMEM,
 			    "the live mmap figures undercount from now on");
+	errno = saved;
 }
 
 static uintptr_t page_end(uintptr_t b)
@@ -193,23 +196,26 @@ static uintptr_t page_end(uintptr_t b)
 
 /* The kernel's ranges are whole pages: ends are rounded up (an entry
  * trimmed to an unaligned end stayed for ever; found by a review). */
+void live_add_locked(void *p, size_t len, int set, bool split, uintptr_t shm)
+{
+	if (live_room())
+		L.m[L.n++] = (struct live){ (uintptr_t)p, page_end((uintptr_t)p + len),
+					    shm, set, split, false };
+}
+
 void live_add(void *p, size_t len, int set, bool split, uintptr_t shm)
 {
 	if (!live_lock())
 		return;
-	if (live_room())
-		L.m[L.n++] = (struct live){ (uintptr_t)p, page_end((uintptr_t)p + len),
-					    shm, set, split, false };
+	live_add_locked(p, len, set, split, shm);
 	live_unlock_said();
 }
 
 /* Forget [a, b): whole entries go, overlapped ends are trimmed; a hole in
  * the middle keeps the lower part only when the table is full. */
-void live_remove(uintptr_t a, uintptr_t b)
+void live_remove_locked(uintptr_t a, uintptr_t b)
 {
 	b = page_end(b);
-	if (!live_lock())
-		return;
 	for (int i = 0; i < L.n; i++) {
 		uintptr_t s = L.m[i].start, e = L.m[i].end;
 
@@ -233,35 +239,53 @@ void live_remove(uintptr_t a, uintptr_t b)
 			}
 		}
 	}
+}
+
+void live_remove(uintptr_t a, uintptr_t b)
+{
+	if (!live_lock())
+		return;
+	live_remove_locked(a, b);
 	live_unlock_said();
 }
 
 /* A copy of the placed mapping that holds addr (the entries do not
  * overlap): false if none is known. */
+bool live_at_locked(uintptr_t addr, struct live *e)
+{
+	for (int i = 0; i < L.n; i++)
+		if (addr >= L.m[i].start && addr < L.m[i].end) {
+			*e = L.m[i];
+			return true;
+		}
+	return false;
+}
+
 bool live_at(uintptr_t addr, struct live *e)
 {
-	bool found = false;
+	bool found;
 
 	if (L.n == 0 || !live_lock())
 		return false;
-	for (int i = 0; i < L.n && !found; i++)
-		if (addr >= L.m[i].start && addr < L.m[i].end) {
-			*e = L.m[i];
-			found = true;
-		}
+	found = live_at_locked(addr, e);
 	live_unlock();
 	return found;
 }
 
 /* The program set a policy of its own on [a, b): our entries there are
  * its to keep (mremap's retry must not rebind them). */
+void live_theirs_locked(uintptr_t a, uintptr_t b)
+{
+	for (int i = 0; i < L.n; i++)
+		if (a < L.m[i].end && b > L.m[i].start)
+			L.m[i].theirs = true;
+}
+
 void live_theirs(uintptr_t a, uintptr_t b)
 {
 	if (L.n == 0 || !live_lock())
 		return;
-	for (int i = 0; i < L.n; i++)
-		if (a < L.m[i].end && b > L.m[i].start)
-			L.m[i].theirs = true;
+	live_theirs_locked(a, b);
 	live_unlock();
 }
 
@@ -277,12 +301,9 @@ void ns_mmap_live(uint64_t bytes[POLICY_MAX_SETS], uint64_t count[POLICY_MAX_SET
 }
 
 /* Drops every entry of the System V attach at `addr` (shmdt). */
-void live_drop_attach(uintptr_t addr)
+void live_drop_attach_locked(uintptr_t addr)
 {
-	if (!live_lock())
-		return;
 	for (int i = 0; i < L.n; i++)
 		if (L.m[i].shm == addr)
 			L.m[i--] = L.m[--L.n];
-	live_unlock();
 }
