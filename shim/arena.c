@@ -24,6 +24,7 @@
 #include <numaif.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NS_MAX_PER_SET 64
 
@@ -47,6 +48,35 @@ static struct {
 	unsigned recent_next[POLICY_MAX_SETS];
 } A = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/*
+ * The tag map is reserved read-only, and a page of it is made writable
+ * when a tag first goes into it: mlockall(MCL_CURRENT) faults in and locks
+ * every page of a writable mapping, and so locked the whole 64 MiB (a
+ * process under 2 emulated nodes went from 18 MB of RSS passing through
+ * to 85 MB; found by a review), where it maps a read-only one to the zero
+ * page. A page of the map covers 8 GiB of address space (4 KiB pages): a
+ * process opens one or two. One bit per page says it is open.
+ */
+#define MAP_OPEN_WORDS 256 /* bits for 16384 pages: 64 MiB of 4 KiB ones */
+static uint64_t map_open[MAP_OPEN_WORDS];
+static size_t map_page; /* the system's page size (ns_arenas_init) */
+
+/* Whether the map's byte idx can be written; false when its page cannot
+ * be opened (under a seccomp filter numashim makes no system call). */
+static bool map_writable(size_t idx, bool open)
+{
+	size_t pg = idx / map_page;
+	uint64_t bit = (uint64_t)1 << (pg % 64), *w = &map_open[pg / 64];
+
+	if (__atomic_load_n(w, __ATOMIC_ACQUIRE) & bit)
+		return true;
+	if (!open || ns_sandboxed() ||
+	    os_writable(ns_tags + pg * map_page, map_page) != 0)
+		return false;
+	__atomic_fetch_or(w, bit, __ATOMIC_RELEASE);
+	return true;
+}
+
 static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 {
 	uintptr_t lo = (uintptr_t)addr, hi = lo + size;
@@ -57,8 +87,12 @@ static void tag_range(void *addr, size_t size, uint8_t tag, bool whole_only)
 		lo = (lo + NS_CHUNK - 1) & ~(NS_CHUNK - 1);
 		hi &= ~(NS_CHUNK - 1);
 	}
+	/* A page never opened holds no tag: nothing to clear there. An
+	 * extent whose page cannot be opened stays untagged, as jemalloc's
+	 * own arenas' are: its blocks are freed as this thread's. */
 	for (uintptr_t c = lo & ~(NS_CHUNK - 1); c < hi; c += NS_CHUNK)
-		ns_tags[c >> NS_CHUNK_SHIFT] = tag;
+		if (map_writable(c >> NS_CHUNK_SHIFT, tag != 0))
+			ns_tags[c >> NS_CHUNK_SHIFT] = tag;
 }
 
 /* The set + 1 of arena ind's extents (0: not one of numashim's). */
@@ -203,6 +237,10 @@ int ns_arenas_init(void)
 	/* One byte per 2 MiB of address space, 64 MiB in all, of which a
 	 * process touches a page or two: on small pages, or each touched
 	 * byte would cost a 2 MiB huge page under THP "always". */
+	map_page = (size_t)sysconf(_SC_PAGESIZE);
+	if (map_page < 4096 || map_page & (map_page - 1) ||
+	    map_len / map_page > 64 * MAP_OPEN_WORDS)
+		return -ENOTSUP;
 	map = os_reserve(map_len);
 	if (map == NULL)
 		return -ENOMEM;

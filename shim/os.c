@@ -99,12 +99,23 @@ int os_nohugepage(void *addr, size_t len)
 	return rc;
 }
 
+/* Read-only: its pages read as zeros (the zero page) until os_writable. */
 void *os_reserve(size_t len)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, len, PROT_READ,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+int os_writable(void *addr, size_t len)
+{
+	int saved = errno, rc = 0;
+
+	if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
+		rc = -errno;
+	errno = saved;
+	return rc;
 }
 
 /* Raw system calls here and in os_write_stderr, not libc's wrappers: the

@@ -29,6 +29,7 @@ NS_OS int os_get_mempolicy(int *mode, policy_nodemask_t *mask);
 /* Reserve address space that costs nothing until touched (reads of
  * untouched pages see zeros). */
 NS_OS void *os_reserve(size_t len);
+NS_OS int os_writable(void *addr, size_t len); /* 0 or -errno */
 
 /* madvise(MADV_NOHUGEPAGE): the range never gets transparent huge pages
  * (khugepaged respects it too). errno is left as it was. */

@@ -36,6 +36,11 @@
  *                      commit fails with EAGAIN and the reservation stays
  *                      mapped, PROT_NONE (the shim's commit, made unlocked
  *                      then refused its lock, was unmapped: a hole)
+ *   mmap_edge mcl-current
+ *                      mlockall(MCL_CURRENT) with a few small blocks
+ *                      live: VmRSS then stays under 48 MiB (the shim's
+ *                      64 MiB tag map, writable, was faulted in and locked
+ *                      whole: 85 MB under 2 emulated nodes)
  *   mmap_edge mcl-race N
  *                      N rounds of a thread mapping 4 MiB while the main
  *                      thread calls munlockall under MCL_FUTURE: nothing
@@ -401,6 +406,28 @@ static void test_flags(void)
 	one_flags("plain, after munlockall", PROT_READ | PROT_WRITE, 0, 0, 0);
 }
 
+static void test_mcl_current(void)
+{
+	void *p[64];
+	long rss;
+
+	for (int i = 0; i < 64; i++)
+		p[i] = malloc(100 + 100 * (size_t)i);
+	if (mlockall(MCL_CURRENT)) {
+		printf("mlockall(MCL_CURRENT): %s\n", strerror(errno));
+		exit(3);
+	}
+	rss = status_kib("VmRSS");
+	munlockall();
+	printf("VmRSS under mlockall(MCL_CURRENT): %s\n",
+	       rss > 0 && rss < 48 * 1024 ? "under 48 MiB" : "48 MiB or more");
+	if (rss <= 0 || rss >= 48 * 1024)
+		check_fail(__FILE__, __LINE__, "VmRSS %ld kB under mlockall(MCL_CURRENT)",
+			   rss);
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -413,10 +440,12 @@ int main(int argc, char **argv)
 		test_flags();
 	else if (argc == 2 && strcmp(argv[1], "fixed-locked") == 0)
 		test_fixed_locked();
+	else if (argc == 2 && strcmp(argv[1], "mcl-current") == 0)
+		test_mcl_current();
 	else if (argc == 3 && strcmp(argv[1], "mcl-race") == 0)
 		test_mcl_race(atoi(argv[2]));
 	else {
-		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|fixed-locked|mcl-race N\n",
+		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|fixed-locked|mcl-current|mcl-race N\n",
 			argv[0]);
 		return 2;
 	}
