@@ -43,8 +43,13 @@ enum tool_verdict tool_gc_verdict(const char *path, const struct stats_entry *e,
 	if (me != 0 && lstat(path, &st) == 0 && st.st_uid != me)
 		return TOOL_V_OTHERS;
 	if (!e->name_ok) {
+		char clean[PATH_MAX];
+
+		/* Anyone may name a file so, and root judges them all: no
+		 * escape sequence of its reaches the terminal. */
+		tool_clean(path, clean, sizeof(clean));
 		snprintf(err, errlen, "%s: not a segment name (%s<pid>.<start>)",
-			 path, NS_STATS_PREFIX);
+			 clean, NS_STATS_PREFIX);
 		return TOOL_V_INVALID;
 	}
 	if (stats_read_path(path, true, snap, err, errlen))

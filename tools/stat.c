@@ -116,17 +116,26 @@ static bool same_segment(const struct stats_snapshot *a,
  * Whether what `arg` names may still show live figures (stat --watch ends
  * when none does): its segment is a live process's, or it could not be
  * read while its process runs (no segment yet, busy). A segment whose
- * process is gone, a missing file, a pid no process has: not.
+ * process is gone, a missing file, a pid no process has: not. A path that
+ * could not be read speaks for the process its name names: a segment left
+ * busy (seq odd) or damaged by a process killed mid-update kept a watch
+ * of its path going for ever.
  */
-static bool still_alive(long pid, int rc, const struct stats_snapshot *s)
+static bool still_alive(long pid, const char *arg, int rc,
+			const struct stats_snapshot *s)
 {
+	const char *base;
 	uint64_t start;
+	int named;
 
 	if (rc == 0)
 		return s->state == STATS_LIVE;
 	if (pid > 0)
 		return stats_proc_start((int)pid, &start) == 0;
-	return rc != -ENOENT;
+	base = strrchr(arg, '/');
+	base = base ? base + 1 : arg;
+	return rc != -ENOENT && stats_parse_name(base, &named, &start) == 0 &&
+	       stats_state_of(named, start) == STATS_LIVE;
 }
 
 /* `listed`: arg came from listing the directory, where a segment that
@@ -156,7 +165,7 @@ static void one(struct result *r, const struct stat_opts *o, const char *arg,
 		rc = stats_read_path(arg, false, s, err, sizeof(err));
 	}
 	if (!listed)
-		r->alive += still_alive(pid, rc, s);
+		r->alive += still_alive(pid, arg, rc, s);
 	if (rc && listed && (rc == -ENOENT || rc == -EAGAIN))
 		return;
 	if (rc) {
@@ -212,7 +221,7 @@ static void quiet_drop_listed(struct result *r)
 static void collect(struct result *r, const struct stat_opts *o)
 {
 	struct stats_entry *e;
-	char err[STATS_ERR_LEN], path[PATH_MAX];
+	char err[STATS_ERR_LEN], path[PATH_MAX], clean[PATH_MAX];
 	const char *dir = o->dir ? o->dir : STATS_DIR;
 	uid_t me = geteuid();
 	size_t n;
@@ -244,8 +253,12 @@ static void collect(struct result *r, const struct stat_opts *o)
 			continue;
 		}
 		if (!e[i].name_ok) {
+			/* Anyone may name a file so, and root lists them
+			 * all: no escape sequence of its reaches the
+			 * terminal. */
+			tool_clean(path, clean, sizeof(clean));
 			tool_ferr(r->err, "%s: not a segment name (%s<pid>.<start>)",
-				  path, NS_STATS_PREFIX);
+				  clean, NS_STATS_PREFIX);
 			r->failed++;
 			continue;
 		}
@@ -320,7 +333,7 @@ static int write_file(const char *path, const struct result *r,
 {
 	char tmp[PATH_MAX];
 	FILE *f;
-	int fd;
+	int fd, e;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp)) {
 		tool_err("stat: --output %s: path too long", path);
@@ -336,8 +349,16 @@ static int write_file(const char *path, const struct result *r,
 		return -EIO;
 	}
 	render(f, r, o);
-	if (fflush(f) || ferror(f) || fclose(f) || rename(tmp, path)) {
-		tool_err("stat: --output %s: %s", path, strerror(errno));
+	/* Closed whatever happened: a --watch on a full disk otherwise kept
+	 * one deleted temporary file open per refresh, its blocks with it,
+	 * until mkstemp failed with EMFILE for good. */
+	e = fflush(f) || ferror(f) ? (errno ? errno : EIO) : 0;
+	if (fclose(f) && e == 0)
+		e = errno;
+	if (e == 0 && rename(tmp, path))
+		e = errno;
+	if (e) {
+		tool_err("stat: --output %s: %s", path, strerror(e));
 		unlink(tmp);
 		return -EIO;
 	}
