@@ -78,12 +78,15 @@ struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 		unlink(path);
 		goto fail;
 	}
-	s->h.magic = NS_STATS_MAGIC;
+	/* The magic last: a reader takes a zero magic for a segment still
+	 * being created and waits, where one that saw the magic before the
+	 * rest called the segment corrupt ("pid 0"; found by a review). */
 	s->h.version = NS_STATS_VERSION;
 	s->h.header_size = sizeof(s->h);
 	s->h.size = sizeof(*s);
 	s->h.pid = pid;
 	s->h.start_time = start_time;
+	__atomic_store_n(&s->h.magic, NS_STATS_MAGIC, __ATOMIC_RELEASE);
 	errno = saved;
 	return s;
 fail:
