@@ -107,9 +107,12 @@ static void add_numa_line(char *line, bool placed_only,
 	tok = tok ? strtok_r(NULL, " \n", &save) : NULL;
 	if (tok == NULL)
 		return;
-	placed = strncmp(tok, "prefer:", 7) == 0 ||
-		 strncmp(tok, "bind:", 5) == 0 ||
-		 strncmp(tok, "interleave", 10) == 0;
+	/* Every policy but the default ones: the kernel writes a mode's
+	 * flags after it ("bind=static:0", "prefer=relative:1") and two
+	 * modes in two words ("weighted interleave:0-1", "prefer (many):0-1"),
+	 * which matching "prefer:", "bind:" and "interleave" missed (found
+	 * by a review). */
+	placed = strcmp(tok, "default") != 0 && strcmp(tok, "local") != 0;
 	if (placed_only && !placed)
 		return;
 	while ((tok = strtok_r(NULL, " \n", &save)) != NULL) {

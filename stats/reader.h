@@ -50,7 +50,7 @@ struct stats_snapshot {
 
 /*
  * Resident bytes per node of process `pid`'s memory under an explicit
- * NUMA policy (numa_maps "prefer:", "bind:", "interleave"): numashim's heap
+ * NUMA policy (numa_maps: any but "default" and "local"): numashim's heap
  * extents and the mappings it placed, plus any range the program binds
  * itself. This is what `numastat -p` counts for the heap, page for page.
  * A process that passes through (no policies) has none. 0 or -errno.
