@@ -60,6 +60,7 @@ static struct {
 #define MAP_OPEN_WORDS 256 /* bits for 16384 pages: 64 MiB of 4 KiB ones */
 static uint64_t map_open[MAP_OPEN_WORDS];
 static size_t map_page; /* the system's page size (ns_arenas_init) */
+static int map_open_warned;
 
 /* Whether the map's byte idx can be written; false when its page cannot
  * be opened (under a seccomp filter numashim makes no system call). */
@@ -67,12 +68,19 @@ static bool map_writable(size_t idx, bool open)
 {
 	size_t pg = idx / map_page;
 	uint64_t bit = (uint64_t)1 << (pg % 64), *w = &map_open[pg / 64];
+	int rc;
 
 	if (__atomic_load_n(w, __ATOMIC_ACQUIRE) & bit)
 		return true;
-	if (!open || ns_sandboxed() ||
-	    os_writable(ns_tags + pg * map_page, map_page) != 0)
+	if (!open || ns_sandboxed())
 		return false;
+	rc = os_writable(ns_tags + pg * map_page, map_page);
+	if (rc) { /* out of mappings (vm.max_map_count), say */
+		ns_log_once(&map_open_warned, "opening a page of the tag map", rc,
+			    "blocks of the heap there are freed as the freeing "
+			    "thread's, whatever their node");
+		return false;
+	}
 	__atomic_fetch_or(w, bit, __ATOMIC_RELEASE);
 	return true;
 }
