@@ -417,13 +417,16 @@ void ns_remote_release(void *unused)
 	unsigned id;
 
 	(void)unused;
-	ns_remote_send();
-	ns_remote_count();
 	/* A dying thread makes no new tcache and keeps no batch: what its TLS
 	 * destructors free goes home one block at a time. remote_tc goes to 0
-	 * with it: free_home then passes MALLOCX_TCACHE_NONE. */
+	 * with it: free_home then passes MALLOCX_TCACHE_NONE. Set before the
+	 * send: a refused batch's frees may run the activity callback, and
+	 * what a drain there batched anew was dropped below with pend_set
+	 * left on, for the next free to write through a NULL batch. */
 	ns_self.remote_ending = 1;
 	ns_self.remote_failed = 1;
+	ns_remote_send();
+	ns_remote_count();
 	if (ns_self.pend != NULL) /* sent empty: kept for the next */
 		ns_batch_put(ns_self.pend);
 	ns_self.pend = NULL;

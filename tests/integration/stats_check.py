@@ -227,6 +227,19 @@ def thread_exit_policy():
               "main thread's alone" % threads)
 
 
+def exit_moved():
+    """Threads that move to another node just before they end, their
+    activity callback run by the frees of their refused batch there: none
+    may stay counted. One was rebound inside its own exit work: its new
+    slot was never given back and its old one given back twice (node 1
+    counted about half of the 50 threads, main's node 0 none)."""
+    seg = decoded("exit-moved", {}, "exit-moved")
+    if seg:
+        threads = [n["threads"] for n in seg[1]]
+        check(threads[:2] == [1, 0], "exit-moved: threads bound per node %s, "
+              "expected the main thread's alone, on node 0" % threads)
+
+
 def umask_kept_out():
     """A umask that takes the owner's write bit (0277) still makes a 0600
     segment: the reader trusts no other mode (it was 0400, refused)."""
@@ -257,6 +270,7 @@ passing_through()
 interleave_weighted()
 bind_is_strict()
 thread_exit_policy()
+exit_moved()
 umask_kept_out()
 disabled()
 sys.exit(1 if failures else 0)

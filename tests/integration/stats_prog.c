@@ -2,7 +2,7 @@
  * A program with known allocations, for the stats-segment tests.
  *
  *   stats_prog BLOCKS SIZE [fork | fork-threads | fork-exit | pthread_exit
- *                           | remote R | pinned-main | idle-main]
+ *                           | remote R | pinned-main | idle-main | exit-moved]
  * One thread per CPU (pinned: CPU c is virtual node c under
  * NUMASHIM_FAKE_NODES=2) allocates BLOCKS blocks of SIZE bytes and keeps
  * them; then every thread churns small blocks for a while (so the shim
@@ -24,6 +24,11 @@
  * prints "start-policy N" (the policy it started with). Nothing churns
  * then: its threads may be real-time. With "idle-main" only the threads
  * churn, as in a server whose main thread waits once its workers run.
+ * With "exit-moved" the main thread, on CPU 0, then starts 50 threads in
+ * turn that each free 61 blocks of a CPU 1 thread's (batched for node 1,
+ * whose stack main has just filled: their batch is refused as they end
+ * and freed through jemalloc, which runs their activity callback) and
+ * move to CPU 1 by a raw system call just before they end.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,6 +126,78 @@ static void *remote_freer(void *unused)
 	return NULL;
 }
 
+/* "exit-moved": the CPU 1 thread allocates 123 blocks of 512 bytes a
+ * round (its activity then takes node 1's stack) and waits without
+ * allocating; main frees 62 of them (a full batch: node 1's stack is as
+ * full as it gets) and an ending thread the other 61. */
+#define MOVED_ROUNDS 50
+#define MOVED_N 123
+static void *moved_blocks[MOVED_N];
+static int moved_stage, moved_round;
+
+static void moved_pin(int cpu, bool raw)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	if (raw) /* as libnuma and taskset do: past numashim's call */
+		syscall(SYS_sched_setaffinity, 0, sizeof(s), &s);
+	else
+		sched_setaffinity(0, sizeof(s), &s);
+}
+
+static void *moved_owner(void *unused)
+{
+	moved_pin(1, false);
+	for (int r = 0; r < MOVED_ROUNDS; r++) {
+		while (__atomic_load_n(&moved_stage, __ATOMIC_ACQUIRE) != 1)
+			sched_yield();
+		for (int i = 0; i < MOVED_N; i++)
+			moved_blocks[i] = malloc(512);
+		__atomic_store_n(&moved_stage, 2, __ATOMIC_RELEASE);
+	}
+	return unused;
+}
+
+static void *moved_ender(void *unused)
+{
+	/* Its own activity first, a different amount each round: jemalloc's
+	 * callback comes every 64 KiB freed, and for some rounds the next one
+	 * falls in the 30 KiB of the refused batch. */
+	size_t own = (size_t)moved_round * 40503 % 65536;
+
+	for (size_t done = 0; done < own; done += 1024) {
+		void *volatile p = malloc(1024); /* not folded away (-O2) */
+
+		free(p);
+	}
+	for (int i = 62; i < MOVED_N; i++)
+		free(moved_blocks[i]);
+	moved_pin(1, true);
+	return unused;
+}
+
+static int exit_moved(void)
+{
+	pthread_t owner, t;
+
+	moved_pin(0, false);
+	if (pthread_create(&owner, NULL, moved_owner, NULL))
+		return 2;
+	for (moved_round = 0; moved_round < MOVED_ROUNDS; moved_round++) {
+		__atomic_store_n(&moved_stage, 1, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&moved_stage, __ATOMIC_ACQUIRE) != 2)
+			sched_yield();
+		for (int i = 0; i < 62; i++)
+			free(moved_blocks[i]);
+		if (pthread_create(&t, NULL, moved_ender, NULL) ||
+		    pthread_join(t, NULL))
+			return 2;
+	}
+	return pthread_join(owner, NULL) ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -175,6 +253,8 @@ int main(int argc, char **argv)
 		pthread_exit(NULL);
 	for (int i = 0; i < cpus; i++)
 		pthread_join(t[i], NULL);
+	if (mode("exit-moved") && exit_moved())
+		return 2;
 	if (remote) {
 		pthread_t r;
 
