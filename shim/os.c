@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <numaif.h>
 #include <sched.h>
 #include <string.h>
@@ -116,6 +117,22 @@ int os_writable(void *addr, size_t len)
 		rc = -errno;
 	errno = saved;
 	return rc;
+}
+
+void os_futex_wait(int *word, int val)
+{
+	int saved = errno;
+
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+	errno = saved;
+}
+
+void os_futex_wake(int *word, int n)
+{
+	int saved = errno;
+
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	errno = saved;
 }
 
 /* Raw system calls here and in os_write_stderr, not libc's wrappers: the

@@ -30,6 +30,10 @@ NS_OS int os_get_mempolicy(int *mode, policy_nodemask_t *mask);
  * untouched pages see zeros). */
 NS_OS void *os_reserve(size_t len);
 NS_OS int os_writable(void *addr, size_t len); /* 0 or -errno */
+/* A private futex: sleeps while *word == val (or until woken), wakes n;
+ * errno kept. */
+NS_OS void os_futex_wait(int *word, int val);
+NS_OS void os_futex_wake(int *word, int n);
 
 /* madvise(MADV_NOHUGEPAGE): the range never gets transparent huge pages
  * (khugepaged respects it too). errno is left as it was. */

@@ -8,7 +8,6 @@
 #include "shim/os.h"
 #include "shim/remote.h"
 
-#include <sched.h>
 #include <sys/mman.h>
 
 #define REMOTE_SPARE 4                     /* empty batches a thread keeps */
@@ -17,26 +16,41 @@
 
 static struct {
 	size_t mapped;          /* bytes of batches mapped */
-	/* Empty batches, under a spin lock held for a few instructions
+	/* Empty batches, under a lock held for a few instructions
 	 * (pool_lock). A lock-free pool would need a pop of one entry without
 	 * ABA; the first one's threads took the whole pool at once instead,
 	 * and kept what they took, so the threads after them mapped more:
 	 * batches grew with thread churn, 7.6 MiB after 1,000 thread exits
 	 * (found by the remote-free review). */
-	int pool_lock;
+	int pool_lock; /* 0 free, 1 held, 2 held with waiters */
 	struct remote_batch *pool;
 } B;
 
+/*
+ * A futex lock: a waiter sleeps until the holder lets go. It spun with
+ * sched_yield, which never yields to a thread of lower real-time priority:
+ * a SCHED_FIFO thread that preempted a lower-priority holder on the same
+ * CPU would have spun for ever (found by a review, from reading).
+ */
 static void pool_lock(void)
 {
-	while (__atomic_exchange_n(&B.pool_lock, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&B.pool_lock, __ATOMIC_RELAXED))
-			sched_yield(); /* its holder was preempted */
+	int c = 0;
+
+	if (__atomic_compare_exchange_n(&B.pool_lock, &c, 1, false,
+					__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	if (c != 2)
+		c = __atomic_exchange_n(&B.pool_lock, 2, __ATOMIC_ACQUIRE);
+	while (c != 0) {
+		os_futex_wait(&B.pool_lock, 2);
+		c = __atomic_exchange_n(&B.pool_lock, 2, __ATOMIC_ACQUIRE);
+	}
 }
 
 static void pool_unlock(void)
 {
-	__atomic_store_n(&B.pool_lock, 0, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&B.pool_lock, 0, __ATOMIC_RELEASE) == 2)
+		os_futex_wake(&B.pool_lock, 1);
 }
 
 /* first..last into the pool. */
