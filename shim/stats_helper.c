@@ -107,26 +107,32 @@ void ns_helper_take_start(void)
 }
 
 /*
- * True when the helper is the process's last live thread. glibc ends a
- * process when its last thread ends (exit(0)), and counts the helper as
- * one: a program whose main thread calls pthread_exit would otherwise live
- * on with only the helper. procfs gives a task directory 2 + threads links,
- * and a main thread that called pthread_exit stays listed, as a zombie,
- * until the whole process ends.
+ * 1 when the helper is the process's last live thread, 0 when it is not,
+ * -1 when /proc cannot tell (none mounted, or another pid namespace's: a
+ * chroot or sandbox without /proc). glibc ends a process when its last
+ * thread ends (exit(0)), and counts the helper as one: a program whose main
+ * thread calls pthread_exit would otherwise live on with only the helper,
+ * and did for ever where /proc could not be read (found by a review).
+ * procfs gives a task directory 2 + threads links, and a main thread that
+ * called pthread_exit stays listed, as a zombie, until the whole process
+ * ends.
  */
-static bool last_live_thread(void)
+static int last_live_thread(void)
 {
 	struct stat st;
 	uint64_t start;
 	char state;
 
-	if (stat("/proc/self/task", &st) != 0 || st.st_nlink > 4)
-		return false;
+	if (stat("/proc/self/task", &st) != 0)
+		return -1;
+	if (st.st_nlink > 4)
+		return 0;
 	if (st.st_nlink <= 3)
-		return true;
+		return 1;
 	/* The helper and one other: is that other the main thread, gone? */
-	return stats_proc_stat(0, &start, &state) == 0 &&
-	       (state == 'Z' || state == 'X');
+	if (stats_proc_stat(0, &start, &state) != 0)
+		return -1;
+	return state == 'Z' || state == 'X';
 }
 
 /*
@@ -172,6 +178,7 @@ static void *helper(void *unused)
 	/* How often an idle helper checks whether it is the last thread: the
 	 * delay a program whose last thread just ended waits for its exit. */
 	const struct timespec check = { 0, 500 * 1000000L };
+	int last;
 
 	(void)unused;
 	prctl(PR_SET_NAME, "numashim-stats", 0, 0, 0);
@@ -183,9 +190,14 @@ static void *helper(void *unused)
 
 			if (ns_sandboxed())
 				goto sandboxed;
-			if (rc != 0 && errno == ETIMEDOUT && last_live_thread()) {
-				__atomic_store_n(&ns_stats.helper, 0, __ATOMIC_RELEASE);
-				return NULL; /* glibc ends the process */
+			if (rc != 0 && errno == ETIMEDOUT &&
+			    (last = last_live_thread()) != 0) {
+				/* 1: glibc ends the process. -1: a helper that
+				 * cannot see the process end must not keep it
+				 * alive: the refresh goes inline for good. */
+				__atomic_store_n(&ns_stats.helper, last > 0 ? 0 : -1,
+						 __ATOMIC_RELEASE);
+				return NULL;
 			}
 			if (rc != 0 && errno == ETIMEDOUT && first_due())
 				break;
@@ -224,12 +236,14 @@ void ns_stats_thread_start(ns_create_fn create)
 	    ns.cfg.stats_inline ||
 	    (ns_stats.seg == NULL &&
 	     !__atomic_load_n(&ns_stats.pending, __ATOMIC_ACQUIRE)) ||
-	    !__atomic_compare_exchange_n(&ns_stats.helper, &zero, -1, false,
+	    !__atomic_compare_exchange_n(&ns_stats.helper, &zero, 2, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return;
 	ns_helper_choose();
-	if (pthread_attr_init(&attr))
+	if (pthread_attr_init(&attr)) {
+		__atomic_store_n(&ns_stats.helper, -1, __ATOMIC_RELEASE);
 		return;
+	}
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1 << 20); /* it touches some 20 KiB */
 	sigfillset(&all);
@@ -237,6 +251,12 @@ void ns_stats_thread_start(ns_create_fn create)
 	pthread_attr_setsigmask_np(&attr, &all);
 	rc = create(&t, &attr, helper, NULL);
 	pthread_attr_destroy(&attr);
-	if (rc == 0)
-		__atomic_store_n(&ns_stats.helper, 1, __ATOMIC_RELEASE);
+	/* Running, unless the helper has already ended and said so: a wake
+	 * would then go to no one, and no refresh come again. */
+	if (rc != 0)
+		__atomic_store_n(&ns_stats.helper, -1, __ATOMIC_RELEASE);
+	else
+		__atomic_compare_exchange_n(&ns_stats.helper, &(int){ 2 }, 1,
+					    false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
 }

@@ -15,7 +15,8 @@ struct ns_stats_state {
 	bool enabled, pending;      /* pending: create at the next refresh */
 	uint64_t last_ms;
 	int create_warned;
-	int helper;                 /* 0 none yet, 1 running, -1 never */
+	int helper;                 /* 0 none yet, 2 starting, 1 running,
+				     * -1 never */
 	uint32_t wake;              /* futex: 1 = a refresh is due */
 	char comm[17];              /* the process's name, for the header */
 	uint64_t last_stale_ms;     /* the helper's last remove_stale */
