@@ -58,15 +58,25 @@ static void ns_helper_place(void)
 		sched_setscheduler(0, H.helper_policy, &H.helper_prio);
 }
 
-/* The calling thread's scheduling policy (without SCHED_RESET_ON_FORK)
- * and priority; -1 if either cannot be read. */
+/* The scheduling policy and priority the calling thread hands on to a new
+ * thread; -1 if either cannot be read. Under SCHED_RESET_ON_FORK a
+ * real-time policy is not handed on: the program's new threads run
+ * SCHED_OTHER, and a real-time helper ran above them (found by a review:
+ * chrt -f -R 10 made a SCHED_FIFO helper). */
 static int sched_now(struct sched_param *prio)
 {
 	int policy = sched_getscheduler(0);
 
 	if (policy < 0 || sched_getparam(0, prio) != 0)
 		return -1;
-	return policy & ~SCHED_RESET_ON_FORK;
+	if (policy & SCHED_RESET_ON_FORK) {
+		policy &= ~SCHED_RESET_ON_FORK;
+		if (policy == SCHED_FIFO || policy == SCHED_RR) {
+			prio->sched_priority = 0;
+			policy = SCHED_OTHER;
+		}
+	}
+	return policy;
 }
 
 /* How urgent a policy is: SCHED_IDLE 0, SCHED_OTHER and SCHED_BATCH 1, the
