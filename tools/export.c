@@ -4,11 +4,14 @@
  * escaped for the format.
  *
  * Prometheus: node_exporter's textfile-collector format, one HELP/TYPE per
- * family, labels pid, comm and node. The remote ratios of the usual NUMA
- * guides are computed as
- *   rate(numashim_remote_frees_total[5m]) / rate(numashim_frees_total[5m])
+ * family, labels pid, comm and node. The remote-page share of the usual
+ * NUMA guides is computed as
  *   rate(numashim_pages_fallback_total[5m]) / rate(numashim_pages_sampled_total[5m])
- * per node (by (node)), or summed over nodes for a whole process.
+ * per node (by (node)), or summed over nodes for a whole process. Remote
+ * frees are counted per call and arena allocs and frees per block the
+ * arenas hand out and take back (a thread cache serves most calls without
+ * either), so the two make no ratio: rate(numashim_remote_frees_total[5m])
+ * is the remote-free rate.
  */
 #include "tools/tool.h"
 
@@ -310,14 +313,17 @@ static const struct family families[] = {
 	  "the node, by size band (small, large, mmap).", BAND, N(live_bytes) },
 	{ "numashim_live_blocks", "gauge", "Live blocks on the node, by size "
 	  "band.", BAND, N(live_count) },
-	{ "numashim_allocs_total", "counter", "Allocations served from the "
-	  "node's arenas.", NODE, N(allocs) },
-	{ "numashim_frees_total", "counter", "Frees of blocks of the node.",
+	{ "numashim_allocs_total", "counter", "Blocks the node's arenas handed "
+	  "out (jemalloc's nmalloc: to thread caches in batches, and to calls "
+	  "that bypass them); calls a thread cache serves are not counted.",
+	  NODE, N(allocs) },
+	{ "numashim_frees_total", "counter", "Blocks that went back to the "
+	  "node's arenas (jemalloc's ndalloc: from thread caches in batches, and "
+	  "from frees that bypass them); not a count of free calls.",
 	  NODE, N(frees) },
 	{ "numashim_remote_frees_total", "counter", "Frees of blocks of the "
-	  "node by a thread of another node; remote-free ratio: "
-	  "rate(numashim_remote_frees_total[5m]) / rate(numashim_frees_total[5m]).",
-	  NODE, N(remote_frees) },
+	  "node by a thread of another node, one per call (such a block never "
+	  "enters the freeing thread's cache).", NODE, N(remote_frees) },
 	{ "numashim_interleaved_bytes", "gauge", "Live bytes of interleaved "
 	  "large blocks and mappings on the node.", NODE, N(interleaved_bytes) },
 	{ "numashim_pages_sampled_total", "counter", "Pages meant for the node "

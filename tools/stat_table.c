@@ -240,8 +240,10 @@ void tool_print_table(FILE *f, const struct stats_snapshot *snap)
 	row_resident(f, snap, shown, &sat);
 	row_u(f, "Live blocks", s, shown, offsetof(struct ns_stats_node,
 	      live_count), NS_BANDS, false, &sat);
-	ROW(f, "Allocs", s, shown, allocs, false, &sat);
-	ROW(f, "Frees", s, shown, frees, false, &sat);
+	/* jemalloc's counts of blocks its arenas handed out and took back
+	 * (nmalloc, ndalloc): what a thread cache serves is in neither. */
+	ROW(f, "Arena allocs", s, shown, allocs, false, &sat);
+	ROW(f, "Arena frees", s, shown, frees, false, &sat);
 	ROW(f, "Remote frees", s, shown, remote_frees, false, &sat);
 	ROW(f, "Interleaved (MiB)", s, shown, interleaved_bytes, true, &sat);
 	ROW(f, "Pages sampled", s, shown, sampled_pages, false, &sat);
