@@ -167,17 +167,25 @@ static void *large_alloc_plain(size_t n)
 	return ns_large_alloc(n, 0, false);
 }
 
+/* jemalloc's opt.zero_realloc is "free" (its default, glibc's behaviour):
+ * realloc(p, 0) frees p and returns NULL. A user's "alloc" (a block back,
+ * p freed) or "abort" is jemalloc's to carry out, as when passing through:
+ * freed here, a program that asked for "alloc" took the NULL for a failure,
+ * kept p and freed it again (found by a review). */
+static bool zero_realloc_frees = true;
+
 /*
  * realloc off the fast path: a block of another node (it becomes this
  * thread's), a large block (stays in the interleaved set while large), or
  * a block growing past the large threshold (moves to the set).
- * glibc semantics: realloc(p, 0) frees p and returns NULL.
  */
 static void *realloc_slow(void *p, size_t n)
 {
 	uint8_t t;
 
 	if (n == 0) {
+		if (!zero_realloc_frees)
+			return nsje_realloc(p, 0);
 		free_checked(p);
 		return NULL;
 	}
@@ -214,11 +222,14 @@ struct ns_dispatch ns_dispatch = { nsje_calloc, realloc_plain };
  * sizes from the moment min leaves SIZE_MAX. */
 void ns_dispatch_checked(void)
 {
-	const char *thp = NULL;
+	const char *thp = NULL, *zero = NULL;
 	size_t sz = sizeof(thp);
 
 	calloc_memset_only = nsje_mallctl("opt.thp", &thp, &sz, NULL, 0) != 0 ||
 			     thp == NULL || strcmp(thp, "always") == 0;
+	sz = sizeof(zero);
+	zero_realloc_frees = nsje_mallctl("opt.zero_realloc", &zero, &sz, NULL, 0) != 0 ||
+			     zero == NULL || strcmp(zero, "free") == 0;
 	__atomic_store_n(&ns_dispatch.calloc, calloc_checked, __ATOMIC_RELEASE);
 	if (ns_large.tag)
 		__atomic_store_n(&ns_large.min, ns.plan.large_min,
