@@ -146,6 +146,7 @@ static void create(void)
 		if (ns_stats.self_ns == 0)
 			ns_stats.self_ns = stats_pid_ns();
 		ns_stats.seg->h.pid_ns = ns_stats.self_ns;
+		stats_publish(ns_stats.seg); /* readers see it whole */
 		/* Published after the name is complete: see ns_stats_exit_now. */
 		__atomic_store_n(&ns_stats.owner, ns_stats.seg->h.pid,
 				 __ATOMIC_RELEASE);

@@ -78,21 +78,28 @@ struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 		unlink(path);
 		goto fail;
 	}
-	/* The magic last: a reader takes a zero magic for a segment still
-	 * being created and waits, where one that saw the magic before the
-	 * rest called the segment corrupt ("pid 0"; found by a review). */
+	/* No magic yet: stats_publish writes it once the writer has filled
+	 * the rest of the header in. */
 	s->h.version = NS_STATS_VERSION;
 	s->h.header_size = sizeof(s->h);
 	s->h.size = sizeof(*s);
 	s->h.pid = pid;
 	s->h.start_time = start_time;
-	__atomic_store_n(&s->h.magic, NS_STATS_MAGIC, __ATOMIC_RELEASE);
 	errno = saved;
 	return s;
 fail:
 	*err = -errno;
 	errno = saved;
 	return NULL;
+}
+
+/* The magic last, with a release store: a reader takes a zero magic for a
+ * segment still being created and waits, where one that saw the magic
+ * before the rest called the segment corrupt ("pid 0") or showed it without
+ * its name (found by a review). */
+void stats_publish(struct ns_stats_segment *s)
+{
+	__atomic_store_n(&s->h.magic, NS_STATS_MAGIC, __ATOMIC_RELEASE);
 }
 
 int stats_remove_leftover(const char *name)

@@ -22,12 +22,15 @@ int stats_remove_leftover(const char *name);
 
 /*
  * Creates /dev/shm/numashim.<pid>.<start> (O_EXCL, 0600), sizes and maps
- * it, and fills magic/version/sizes/pid/start. A leftover of this very
- * process (same pid and start: it exec'ed) is replaced. Returns the
- * mapping, or NULL with -errno in *err. `name` receives the file name.
+ * it, and fills version/sizes/pid/start; stats_publish, once the rest of
+ * the header is in, writes the magic that readers wait for. A leftover of
+ * this very process (same pid and start: it exec'ed) is replaced. Returns
+ * the mapping, or NULL with -errno in *err. `name` receives the file name.
  */
 struct ns_stats_segment *stats_create(pid_t pid, uint64_t start_time,
 				      char name[STATS_NAME_MAX], int *err);
+
+void stats_publish(struct ns_stats_segment *s);
 
 /* Unmaps the segment; `unlink_it` removes the file too (not in a child
  * that inherited its parent's mapping). */
