@@ -213,6 +213,7 @@ void ns_forked_child(void)
 __attribute__((constructor(101))) static void numashim_init(void)
 {
 	ns_self.big_stack = ns_main_stack_big();
+	ns_exec_init();
 	decide();       /* first: it sets jemalloc's options */
 	ns_prof_init(ns_je_start()); /* then jemalloc starts */
 	setup();

@@ -135,6 +135,17 @@ void os_futex_wake(int *word, int n)
 	errno = saved;
 }
 
+int os_execve(const char *path, char *const argv[], char *const envp[])
+{
+	return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+int os_execveat(int dirfd, const char *path, char *const argv[],
+		char *const envp[], int flags)
+{
+	return (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags);
+}
+
 /* Raw system calls here and in os_write_stderr, not libc's wrappers: the
  * start-up decision (shim/init.c) may run inside jemalloc's own start,
  * where a wrapper another preloaded library replaced with one that

@@ -34,6 +34,10 @@ NS_OS int os_writable(void *addr, size_t len); /* 0 or -errno */
  * errno kept. */
 NS_OS void os_futex_wait(int *word, int val);
 NS_OS void os_futex_wake(int *word, int n);
+/* The system calls themselves: -1 with errno on failure. */
+NS_OS int os_execve(const char *path, char *const argv[], char *const envp[]);
+NS_OS int os_execveat(int dirfd, const char *path, char *const argv[],
+		      char *const envp[], int flags);
 
 /* madvise(MADV_NOHUGEPAGE): the range never gets transparent huge pages
  * (khugepaged respects it too). errno is left as it was. */

@@ -310,5 +310,7 @@ NS_HIDDEN void ns_place_forked(void);
  * (true, the pin kept in *pin), then given back (shim/spawn.c). */
 NS_HIDDEN bool ns_place_unpin(cpu_set_t *pin);
 NS_HIDDEN void ns_place_repin(const cpu_set_t *pin);
+/* The exec family's wrappers (shim/exec.c) look glibc's execvpe up. */
+NS_HIDDEN void ns_exec_init(void);
 
 #endif

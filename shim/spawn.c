@@ -9,9 +9,10 @@
  * waits for its child meanwhile, so the thread runs unpinned only while
  * it waits. A thread numashim did not place calls straight through.
  *
- * Not reached: vfork and a raw clone followed by exec (a wrapper cannot
- * return into a vfork child), and glibc's own internal calls (none of
- * these four is called through the PLT inside glibc).
+ * vfork followed by an exec call is handled by the exec family's wrappers
+ * (shim/exec.c). Not reached: a raw clone followed by a raw exec, and
+ * glibc's own internal calls (none of these four is called through the
+ * PLT inside glibc).
  */
 #include "shim/shim.h"
 

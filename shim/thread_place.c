@@ -244,7 +244,10 @@ bool ns_place_unpin(cpu_set_t *pin)
 {
 	cpu_set_t base;
 
-	if (!ns_self.placed || sched_getaffinity(0, sizeof(*pin), pin))
+	/* Under a seccomp filter numashim makes no system call of its own
+	 * (shim/sandbox.c): the program starts with the thread's pin. */
+	if (!ns_self.placed || ns_sandboxed() ||
+	    sched_getaffinity(0, sizeof(*pin), pin))
 		return false;
 	base_of(pin, &base);
 	return !CPU_EQUAL(&base, pin) &&

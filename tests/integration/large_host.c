@@ -361,6 +361,42 @@ static void test_threads(void)
 	expect_spread(8, "");
 }
 
+/* The same by vfork and an exec call of each kind in the child (no fork
+ * handler runs there either). */
+static int vfork_exec_cpus(const char *how)
+{
+	static char *argv[] = { "sh", "-c", "exit $(nproc)", NULL };
+	extern char **environ;
+	int status = -1, fd = open("/bin/sh", O_RDONLY | O_CLOEXEC);
+	pid_t pid = vfork();
+
+	if (pid == 0) {
+		if (strcmp(how, "execve") == 0)
+			execve("/bin/sh", argv, environ);
+		else if (strcmp(how, "execv") == 0)
+			execv("/bin/sh", argv);
+		else if (strcmp(how, "execl") == 0)
+			execl("/bin/sh", "sh", "-c", "exit $(nproc)", (char *)NULL);
+		else if (strcmp(how, "execle") == 0)
+			execle("/bin/sh", "sh", "-c", "exit $(nproc)", (char *)NULL,
+			       environ);
+		else if (strcmp(how, "execvp") == 0)
+			execvp("sh", argv);
+		else if (strcmp(how, "execlp") == 0)
+			execlp("sh", "sh", "-c", "exit $(nproc)", (char *)NULL);
+		else if (strcmp(how, "execvpe") == 0)
+			execvpe("sh", argv, environ);
+		else if (strcmp(how, "fexecve") == 0)
+			fexecve(fd, argv, environ);
+		_exit(255);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return -1;
+}
+
 /* The CPU count of a program a placed thread starts without fork (the
  * shell's answer: nproc counts the CPUs it may run on), by `how`. */
 static int started_cpus(const char *how)
@@ -371,7 +407,9 @@ static int started_cpus(const char *how)
 	pid_t pid;
 	FILE *f;
 
-	if (strcmp(how, "posix_spawn") == 0) {
+	if (strncmp(how, "vfork+", 6) == 0) {
+		n = vfork_exec_cpus(how + 6);
+	} else if (strcmp(how, "posix_spawn") == 0) {
 		if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) == 0 &&
 		    waitpid(pid, &status, 0) == pid && WIFEXITED(status))
 			n = WEXITSTATUS(status);
@@ -453,8 +491,11 @@ static void expect_program_pin_kept(const cpu_set_t *pin, const cpu_set_t *all)
  * programs. */
 static void *manager(void *unused)
 {
-	static const char *const how[] = { "posix_spawn", "posix_spawnp",
-					    "system", "popen" };
+	static const char *const how[] = {
+		"posix_spawn", "posix_spawnp", "system", "popen",
+		"vfork+execve", "vfork+execv", "vfork+execl", "vfork+execle",
+		"vfork+execvp", "vfork+execlp", "vfork+execvpe", "vfork+fexecve",
+	};
 	cpu_set_t pin, after;
 	int status, cpus = -1;
 	cpu_set_t all, s;
@@ -477,9 +518,9 @@ static void *manager(void *unused)
 		       cpus, CPU_COUNT(&all));
 		failures++;
 	}
-	/* Nor does a program it starts by posix_spawn, system or popen (no
-	 * fork handler runs: they kept the one-node pin), and the thread
-	 * has its pin again afterwards. */
+	/* Nor does a program it starts by posix_spawn, system or popen, or
+	 * by vfork and exec (no fork handler runs: they kept the one-node
+	 * pin), and the thread has its pin again afterwards. */
 	sched_getaffinity(0, sizeof(pin), &pin);
 	for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
 		cpus = started_cpus(how[i]);
