@@ -102,75 +102,67 @@ NS_EXPORT int execvp(const char *file, char *const argv[])
 	return execvpe(file, argv, environ);
 }
 
-/* An execl call's arguments after the first, up to the NULL that ends
- * them: counted, then copied into argv[1..] with that NULL (as glibc's
- * execl does, into an array on the stack). */
-static size_t execl_count(va_list ap)
+/* What an execl call runs its arguments through. */
+enum execl_kind { EXECL, EXECLP, EXECLE };
+
+/* An execl call's arguments (from ap on, up to the NULL that ends them,
+ * after arg) are counted, then copied into an array on the stack, as
+ * glibc's execl does; execle's environment follows that NULL. */
+static int execl_any(enum execl_kind kind, const char *path, const char *arg,
+		     va_list ap)
 {
+	va_list count;
 	size_t n = 1;
 
-	while (va_arg(ap, const char *) != NULL)
+	va_copy(count, ap);
+	while (va_arg(count, const char *) != NULL)
 		n++;
-	return n;
-}
+	va_end(count);
 
-static void execl_copy(char **argv, const char *arg, size_t n, va_list ap)
-{
+	char *argv[n + 1];
+
 	argv[0] = (char *)arg;
 	for (size_t i = 1; i <= n; i++)
 		argv[i] = va_arg(ap, char *);
+	switch (kind) {
+	case EXECLE:
+		return execve(path, argv, va_arg(ap, char *const *));
+	case EXECLP:
+		return execvpe(path, argv, environ);
+	default:
+		return execve(path, argv, environ);
+	}
 }
 
 NS_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	va_list ap;
-	size_t n;
+	int rc;
 
 	va_start(ap, arg);
-	n = execl_count(ap);
+	rc = execl_any(EXECL, path, arg, ap);
 	va_end(ap);
-
-	char *argv[n + 1];
-
-	va_start(ap, arg);
-	execl_copy(argv, arg, n, ap);
-	va_end(ap);
-	return execve(path, argv, environ);
+	return rc;
 }
 
 NS_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	va_list ap;
-	size_t n;
+	int rc;
 
 	va_start(ap, arg);
-	n = execl_count(ap);
+	rc = execl_any(EXECLP, file, arg, ap);
 	va_end(ap);
-
-	char *argv[n + 1];
-
-	va_start(ap, arg);
-	execl_copy(argv, arg, n, ap);
-	va_end(ap);
-	return execvpe(file, argv, environ);
+	return rc;
 }
 
-/* execle's environment follows the NULL that ends its arguments. */
 NS_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	char *const *envp;
 	va_list ap;
-	size_t n;
+	int rc;
 
 	va_start(ap, arg);
-	n = execl_count(ap);
+	rc = execl_any(EXECLE, path, arg, ap);
 	va_end(ap);
-
-	char *argv[n + 1];
-
-	va_start(ap, arg);
-	execl_copy(argv, arg, n, ap);
-	envp = va_arg(ap, char *const *);
-	va_end(ap);
-	return execve(path, argv, envp);
+	return rc;
 }
