@@ -5,7 +5,8 @@
  *   sandbox prctl|syscall
  *     Allocates for 1.2 s (the statistics segment is made), installs the
  *     filter on the main thread (prctl(PR_SET_SECCOMP) or
- *     syscall(SYS_seccomp)), then: moves between CPU 0 and CPU 1 (moved by
+ *     syscall(SYS_seccomp)), then: unmaps a large mapping placed before
+ *     the filter; moves between CPU 0 and CPU 1 (moved by
  *     an unfiltered thread, as the scheduler or taskset would) while it
  *     allocates small, medium and large blocks and maps large anonymous
  *     memory; starts a thread that allocates; forks a child that
@@ -40,7 +41,7 @@ static struct sock_filter filter[] = {
 	KILL_IF(SYS_sched_getaffinity), KILL_IF(SYS_sched_setaffinity),
 	KILL_IF(SYS_open), KILL_IF(SYS_openat), KILL_IF(SYS_unlink),
 	KILL_IF(SYS_unlinkat), KILL_IF(SYS_ftruncate), KILL_IF(SYS_fallocate),
-	KILL_IF(SYS_shmctl),
+	KILL_IF(SYS_shmctl), KILL_IF(SYS_gettid), KILL_IF(SYS_tgkill),
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 };
 
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
 {
 	struct sock_fprog prog = { sizeof(filter) / sizeof(filter[0]), filter };
 	pthread_t m, t;
+	void *placed;
 	int status, rc;
 	pid_t child;
 
@@ -139,6 +141,11 @@ int main(int argc, char **argv)
 	main_tid = (pid_t)syscall(SYS_gettid);
 	pthread_create(&m, NULL, mover, NULL);
 	churn_for(1.2); /* past the first statistics refresh */
+	/* Placed before the filter (in the table of placed mappings), unmapped
+	 * under it: munmap took the table's lock there (gettid). */
+	placed = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(placed != MAP_FAILED, "mmap before the filter");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
 		perror("PR_SET_NO_NEW_PRIVS");
 		return 2;
@@ -151,6 +158,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("filter installed by %s\n", argv[1]);
+	if (placed != MAP_FAILED)
+		CHECK(munmap(placed, 8 << 20) == 0, "munmap of a mapping placed before the filter");
 	for (int round = 0; round < 8; round++) {
 		void *q;
 
