@@ -36,7 +36,7 @@
  *                      commit fails with EAGAIN and the reservation stays
  *                      mapped, PROT_NONE (the shim's commit, made unlocked
  *                      then refused its lock, was unmapped: a hole)
- *   mmap_edge mcl-current
+ *   mmap_edge mcl-current [reserve]
  *                      mlockall(MCL_CURRENT) with a few small blocks
  *                      live: VmRSS then stays under 48 MiB (the shim's
  *                      64 MiB tag map, writable, was faulted in and locked
@@ -406,11 +406,19 @@ static void test_flags(void)
 	one_flags("plain, after munlockall", PROT_READ | PROT_WRITE, 0, 0, 0);
 }
 
-static void test_mcl_current(void)
+/* reserve: first map 64 MiB read-only, as the shim's tag map is, so that
+ * a run without the shim says whether this process may lock that much
+ * (RLIMIT_MEMLOCK counts the whole map: 8 MiB by default for a user). */
+static void test_mcl_current(bool reserve)
 {
 	void *p[64];
 	long rss;
 
+	if (reserve && mmap(NULL, 64 << 20, PROT_READ,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+		printf("reserving 64 MiB: %s\n", strerror(errno));
+		exit(3);
+	}
 	for (int i = 0; i < 64; i++)
 		p[i] = malloc(100 + 100 * (size_t)i);
 	if (mlockall(MCL_CURRENT)) {
@@ -440,12 +448,12 @@ int main(int argc, char **argv)
 		test_flags();
 	else if (argc == 2 && strcmp(argv[1], "fixed-locked") == 0)
 		test_fixed_locked();
-	else if (argc == 2 && strcmp(argv[1], "mcl-current") == 0)
-		test_mcl_current();
+	else if (argc >= 2 && argc <= 3 && strcmp(argv[1], "mcl-current") == 0)
+		test_mcl_current(argc == 3 && strcmp(argv[2], "reserve") == 0);
 	else if (argc == 3 && strcmp(argv[1], "mcl-race") == 0)
 		test_mcl_race(atoi(argv[2]));
 	else {
-		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|fixed-locked|mcl-current|mcl-race N\n",
+		fprintf(stderr, "usage: %s signal SECS|fork N [newpid]|flags|fixed-locked|mcl-current [reserve]|mcl-race N\n",
 			argv[0]);
 		return 2;
 	}
