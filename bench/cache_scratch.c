@@ -59,6 +59,8 @@ int main(int argc, char **argv)
 		   "allocated next to the others', then churn and write same-size blocks.",
 		   2, &opts);
 	iters = bench_scaled(&opts, 1000000) / (uint64_t)opts.threads;
+	if (iters == 0)
+		iters = 1;   /* every loop once at the smallest scale */
 	for (int i = 0; i < opts.threads; i++) {
 		jobs[i].first = bench_xmalloc(NAME, OBJ);
 		jobs[i].first[0] = (char)i;

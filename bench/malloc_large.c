@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 		   "Large blocks: each thread replaces random ones of 20 live blocks of\n"
 		   "64 KiB..8 MiB and touches every page of each new block.", 1, &opts);
 	iters = bench_scaled(&opts, 2000) / (uint64_t)opts.threads;
+	if (iters == 0)
+		iters = 1;   /* every loop once at the smallest scale */
 	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

@@ -74,6 +74,8 @@ int main(int argc, char **argv)
 		   "realloc-heavy: threads grow 64 buffers each by small appends, trim\n"
 		   "some, and restart those that reach their target size.", 2, &opts);
 	steps = bench_scaled(&opts, 3000000) / (uint64_t)opts.threads;
+	if (steps == 0)
+		steps = 1;   /* every loop once at the smallest scale */
 	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

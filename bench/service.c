@@ -217,6 +217,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < SHARDS; i++)
 		pthread_mutex_init(&shards[i].lock, NULL);
 	per_thread = bench_scaled(&opts, 200000) / (uint64_t)opts.threads;
+	if (per_thread == 0)
+		per_thread = 1;   /* every loop once at the smallest scale */
 	keys = (uint32_t)bench_scaled(&opts, KEYS);
 	if (keys > KEYS)
 		keys = KEYS;

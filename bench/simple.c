@@ -50,6 +50,8 @@ int main(int argc, char **argv)
 		   "Fast path: threads malloc 16 small blocks, touch and free them,\n"
 		   "in a tight loop.", 1, &opts);
 	rounds = bench_scaled(&opts, 4000000) / (uint64_t)opts.threads;
+	if (rounds == 0)
+		rounds = 1;   /* every loop once at the smallest scale */
 	bench_run_indexed(NAME, &opts, worker, &work);
 	return 0;
 }

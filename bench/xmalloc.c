@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 		opts.threads = 2;   /* a consumer is needed */
 	q.producers_left = producers;
 	per_producer = bench_scaled(&opts, 3000000) / (uint64_t)producers;
+	if (per_producer == 0)
+		per_producer = 1;   /* every loop once at the smallest scale */
 	bench_run_indexed(NAME, &opts, role, &work);
 	return 0;
 }
