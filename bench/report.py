@@ -98,10 +98,20 @@ def goals(s, workloads, names):
     g = []
 
     def col(a, key, subset=None):
-        return [s[(w, a)][key] for w in (subset or wl) if (w, a) in s and s[(w, a)][key]]
+        return [s[(w, a)][key] for w in (wl if subset is None else subset)
+                if (w, a) in s and s[(w, a)][key]]
 
-    def line(ok, text):
-        g.append(f"  [{'met   ' if ok else 'MISSED'}] {text}")
+    def gaps(a, key, subset=None):
+        """Workloads the run has but `a` has no `key` figure for (a failed
+        callgrind run, say): a mean or a worst case without them is no verdict."""
+        return [w for w in (wl if subset is None else subset)
+                if not ((w, a) in s and s[(w, a)][key])]
+
+    def line(ok, text, missing=()):
+        if missing:
+            g.append(f"  [incomplete] {text}; no figure for {', '.join(sorted(set(missing)))}")
+        else:
+            g.append(f"  [{'met   ' if ok else 'MISSED'}] {text}")
 
     def unmeasured(claim, *figures):
         """True (and says so) when a figure the goal needs is missing."""
@@ -117,15 +127,15 @@ def goals(s, workloads, names):
         code = [w for w in wl if w not in CONFIG_BOUND]
 
         def without(key):
-            return "" if code == wl else (
+            return "" if code == wl or not code else (
                 f"; without {'/'.join(CONFIG_BOUND)} {geomean(col(a, key, code)):.3f}")
         if not unmeasured(f"{a} / jemalloc time, geometric mean (goal <= {limit})", t):
             line(t <= limit, f"{a} / jemalloc time, geometric mean {t:.3f}{without('t_je')} "
-                 f"(goal <= {limit})")
+                 f"(goal <= {limit})", gaps(a, "t_je"))
         if col(a, "i_je"):
             line(i <= limit and n <= limit, f"{a} / jemalloc instructions, geometric mean "
                  f"{i:.3f} whole runs, {n:.3f} net of start-up{without('n_je')} "
-                 f"(goal <= {limit})")
+                 f"(goal <= {limit})", gaps(a, "i_je") + gaps(a, "n_je"))
     if "numashim-2n" in names:
         for key, what in (("t_je", "time"), ("i_je", "instructions"),
                           ("n_je", "instructions net of start-up")):
@@ -136,8 +146,9 @@ def goals(s, workloads, names):
             over = {w: v for w, v in vals.items() if v > 1.10}
             worst = max(vals, key=vals.get)
             line(not over, f"numashim-2n / jemalloc {what}, no workload above 1.10: worst "
-                 f"{worst} {vals[worst]:.2f}" + (f"; above: " + ", ".join(
-                     f"{w} {v:.2f}" for w, v in over.items()) if over else ""))
+                 f"{worst} {vals[worst]:.3f}" + (f"; above: " + ", ".join(
+                     f"{w} {v:.3f}" for w, v in over.items()) if over else ""),
+                 gaps("numashim-2n", key))
     for a in ("numashim", "numashim-2n"):
         if a not in names or "glibc" not in names:
             continue
@@ -146,21 +157,23 @@ def goals(s, workloads, names):
         claim = f"{a} faster than glibc on the multi-threaded workloads"
         if not unmeasured(claim, geomean(vals.values())):
             line(not slower, f"{claim}: geometric mean {geomean(vals.values()):.2f}" + (
-                "; not faster on " + ", ".join(f"{w} {v:.2f}" for w, v in slower.items())
-                if slower else ""))
+                "; not faster on " + ", ".join(f"{w} {v:.3f}" for w, v in slower.items())
+                if slower else ""), gaps(a, "t_gl", multi))
         if ("malloc-large", a) in s:
             v = s[("malloc-large", a)]["t_gl"]
             je = s.get(("malloc-large", BASE), {}).get("t_gl")
             if not unmeasured(f"{a} malloc-large / glibc (goal <= 1.2)", v, je):
-                line(v <= 1.2, f"{a} malloc-large / glibc {v:.2f} (goal <= 1.2; jemalloc "
+                line(v <= 1.2, f"{a} malloc-large / glibc {v:.3f} (goal <= 1.2; jemalloc "
                      f"{je:.2f})")
         ge = geomean(col(a, "t_gl"))
         if not unmeasured(f"beyond: {a} / glibc time, geometric mean (goal < 1)", ge):
-            line(ge < 1, f"beyond: {a} / glibc time, geometric mean {ge:.3f} (goal < 1)")
+            line(ge < 1, f"beyond: {a} / glibc time, geometric mean {ge:.3f} (goal < 1)",
+                 gaps(a, "t_gl"))
         if "mimalloc" in names:
             mi = geomean(col("mimalloc", "t_gl"))
             if not unmeasured(f"stretch: {a} / glibc vs mimalloc / glibc", ge, mi):
-                line(ge <= mi, f"stretch: {a} / glibc {ge:.3f} vs mimalloc / glibc {mi:.3f}")
+                line(ge <= mi, f"stretch: {a} / glibc {ge:.3f} vs mimalloc / glibc {mi:.3f}",
+                     gaps(a, "t_gl") + gaps("mimalloc", "t_gl"))
     for a in ("numashim", "numashim-2n"):
         if a not in names:
             continue
@@ -170,9 +183,9 @@ def goals(s, workloads, names):
         worst = max(vals, key=vals.get)
         over = {w: v for w, v in vals.items() if v > 1.10}
         line(not over, f"{a} peak RSS / jemalloc: geometric mean "
-             f"{geomean(vals.values()):.2f}, worst {worst} {vals[worst]:.2f} (goal <= 1.10"
-             + (f"; above: " + ", ".join(f"{w} {v:.2f}" for w, v in over.items()) + ")"
-                if over else ")"))
+             f"{geomean(vals.values()):.2f}, worst {worst} {vals[worst]:.3f} (goal <= 1.10"
+             + (f"; above: " + ", ".join(f"{w} {v:.3f}" for w, v in over.items()) + ")"
+                if over else ")"), gaps(a, "rss_je"))
     return "goals of issue 9 (time: median of per-repetition ratios; instructions: callgrind)\n" + "\n".join(g)
 
 
