@@ -35,11 +35,17 @@ def describe(top, envs, notes):
     try:
         rev = subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True).stdout.strip()
+        # What libnumashim.so is built from (stats/writer.c and stale.c are
+        # in it) and what the figures come from: the workloads and the code
+        # that computes them. Not bench/results/, which a run rewrites.
         dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--",
-                                "shim", "policy", "configure.ac", "Makefile.am"],
+                                "shim", "policy", "stats", "configure.ac", "Makefile.am",
+                                "bench/*.c", "bench/*.h", "bench/*.py", "bench/run",
+                                "bench/Makefile.inc"],
                                capture_output=True, text=True).stdout.strip()
         lines.append(f"numashim  git {rev or '?'}"
-                     + (" + uncommitted changes in shim/, policy/ or the build" if dirty else ""))
+                     + (" + uncommitted changes in shim/, policy/, stats/, the build or "
+                        "bench's workloads and scripts" if dirty else ""))
     except OSError:
         pass
     for name, (_, path, what) in envs.items():
