@@ -145,8 +145,10 @@ int main(int argc, char **argv)
 		double *v = confs[c].us;
 
 		qsort(v, (size_t)rounds, sizeof(*v), cmp);
+		/* An even count's median is the mean of the middle two. */
 		printf("  %-60s median %7.1f us  quartiles %7.1f-%.1f\n",
-		       confs[c].label, v[rounds / 2], v[rounds / 4],
+		       confs[c].label, rounds % 2 ? v[rounds / 2] :
+		       (v[rounds / 2 - 1] + v[rounds / 2]) / 2, v[rounds / 4],
 		       v[3 * rounds / 4]);
 	}
 	return 0;
