@@ -21,13 +21,17 @@ static size_t run_unit(size_t len, unsigned per_cycle)
 	return unit;
 }
 
-int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
-			 uint64_t before,
+int policy_weighted_runs(uintptr_t addr, size_t len,
+			 const uint8_t weight[POLICY_MAX_NODES], uint64_t before,
 			 void (*fn)(void *ctx, size_t off, size_t len, int node),
 			 void *ctx)
 {
 	unsigned total = 0, pos, left;
-	size_t unit, off = 0;
+	/* The bytes of the first huge page before the range: the first run
+	 * is that much shorter, so every later run starts on a huge page
+	 * (a mapping's address is not 2 MiB-aligned: runs cut from its start
+	 * put a VMA boundary inside every huge page of it). */
+	size_t unit, off = 0, lead = addr & (RUN_UNIT - 1);
 	int runs = 0, n = 0;
 
 	for (int i = 0; i < POLICY_MAX_NODES; i++)
@@ -43,8 +47,9 @@ int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
 		pos -= weight[n++];
 	left = weight[n] - pos;
 	while (off < len) {
-		size_t l = unit * left;
+		size_t l = unit * left - lead;
 
+		lead = 0;
 		if (l > len - off)
 			l = len - off;
 		fn(ctx, off, l, n);

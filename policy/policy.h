@@ -290,11 +290,13 @@ const char *policy_mode_name(enum policy_mode m);
  * the cycle (rounded down to a unit). So ranges shorter than a cycle still
  * share the nodes out in the weights' proportion, to within a unit in all;
  * each starting the cycle afresh would put them all on the first node.
+ * Runs end on huge-page boundaries of the range's address `addr` (the
+ * first run is cut short to reach one), so no huge page spans two runs.
  * Calls fn(ctx, offset, length, real_node) for every run; returns the
  * number of runs, or -EINVAL if no node has a weight.
  */
-int policy_weighted_runs(size_t len, const uint8_t weight[POLICY_MAX_NODES],
-			 uint64_t before,
+int policy_weighted_runs(uintptr_t addr, size_t len,
+			 const uint8_t weight[POLICY_MAX_NODES], uint64_t before,
 			 void (*fn)(void *ctx, size_t off, size_t len, int node),
 			 void *ctx);
 

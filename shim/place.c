@@ -149,7 +149,8 @@ static void place_range(void *addr, size_t size, int set, unsigned long *next)
 		uint64_t before = __atomic_fetch_add(&P.weighted_bytes, size,
 						     __ATOMIC_RELAXED);
 
-		policy_weighted_runs(size, ns.plan.weight, before, bind_run, &r);
+		policy_weighted_runs((uintptr_t)addr, size, ns.plan.weight,
+				     before, bind_run, &r);
 		rc = r.rc;
 		break;
 	}
