@@ -96,10 +96,25 @@ static inline void *malloc_checked(size_t n)
 #define CALLOC_PAGES ((size_t)64 << 10)
 static bool calloc_memset_only;
 
+static size_t page_size(void)
+{
+	static size_t page;
+
+	if (page == 0) {
+		long p = sysconf(_SC_PAGESIZE);
+
+		page = p > 0 ? (size_t)p : PAGE_FALLBACK;
+	}
+	return page;
+}
+
+/* In the system's pages: madvise rounds its length up to a whole page, and
+ * with 64 KiB pages (ppc64el, arm64 64K kernels) a range cut at 4 KiB
+ * cleared up to 60 KiB past the block, a neighbouring block of its slab. */
 static void *zeroed(void *p, size_t n)
 {
-	uintptr_t a = (uintptr_t)p, lo = (a + 4095) & ~(uintptr_t)4095;
-	uintptr_t hi = (a + n) & ~(uintptr_t)4095;
+	uintptr_t pg = page_size(), a = (uintptr_t)p;
+	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + n) & ~(pg - 1);
 	int saved = errno;
 
 	if (p == NULL)
@@ -368,18 +383,6 @@ NS_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 		return ENOMEM;
 	*out = p;
 	return 0;
-}
-
-static size_t page_size(void)
-{
-	static size_t page;
-
-	if (page == 0) {
-		long p = sysconf(_SC_PAGESIZE);
-
-		page = p > 0 ? (size_t)p : PAGE_FALLBACK;
-	}
-	return page;
 }
 
 NS_EXPORT void *valloc(size_t n)
