@@ -123,7 +123,6 @@ int ns_large_init(void)
 		 * was interleaved under NUMASHIM_INTERLEAVE_MIN=64M (found by a
 		 * review). */
 		map_min = ns.plan.large_min;
-		ns.plan.large_min = class_threshold(ns.plan.large_min);
 	} else if (rc == -EPERM) {
 		say_threshold_taken();
 	} else {
@@ -131,6 +130,12 @@ int ns_large_init(void)
 			    "large blocks from malloc stay on the allocating "
 			    "thread's node");
 	}
+	/* By the class in every case: when malloc is not routed, calloc,
+	 * realloc and the aligned calls still test it, and with the size
+	 * itself a 60M calloc or memalign (a 64M block) stayed local under
+	 * 64M, and realloc of a large 64M block to 60M moved it out and back
+	 * (found by a review). */
+	ns.plan.large_min = class_threshold(ns.plan.large_min);
 	return 0;
 }
 
