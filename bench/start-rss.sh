@@ -22,17 +22,17 @@ ncpu=$(nproc)
 echo "nproc $ncpu, nodes $(cat /sys/devices/system/node/online)," \
 	"THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo none)"
 
-one() {  # label settings...: the median of 5 runs' faults and RSS
-	label=$1
-	shift
+one() {  # label settings...: of 5 runs, the median fault count and the
+	label=$1  # median peak RSS, each on its own (the run of the median RSS
+	shift     # need not have the median count)
 	n=$(env "$@" MALLOC_CONF="${conf:+$conf,}stats_print:true" "$prog" 2>&1 |
 		sed -n 's/^  opt.narenas: //p')
-	for i in 1 2 3 4 5; do
+	runs=$(for i in 1 2 3 4 5; do
 		env "$@" ${conf:+MALLOC_CONF=$conf} /usr/bin/time -f "%R %M" "$prog" 2>&1 >/dev/null | tail -n 1
-	done | sort -n -k2 | sed -n 3p | {
-		read -r flt rss
-		printf '  %-34s narenas %-5s faults %-6s peak RSS %6s KiB\n' "$label" "${n:--}" "$flt" "$rss"
-	}
+	done)
+	flt=$(echo "$runs" | awk '{print $1}' | sort -n | sed -n 3p)
+	rss=$(echo "$runs" | awk '{print $2}' | sort -n | sed -n 3p)
+	printf '  %-34s narenas %-5s faults %-6s peak RSS %6s KiB\n' "$label" "${n:--}" "$flt" "$rss"
 }
 conf=
 one glibc LD_PRELOAD=
