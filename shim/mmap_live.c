@@ -10,7 +10,6 @@
 #include "shim/mmap_live.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -92,8 +91,7 @@ bool live_lock(void)
 		    !__atomic_compare_exchange_n(&L.lock, &c, c | LIVE_WAITERS, false,
 						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			continue; /* changed meanwhile: look again */
-		syscall(SYS_futex, &L.lock, FUTEX_WAIT_PRIVATE, c | LIVE_WAITERS,
-			NULL, NULL, 0);
+		os_futex_wait(&L.lock, c | LIVE_WAITERS);
 		c = __atomic_load_n(&L.lock, __ATOMIC_RELAXED);
 	}
 	errno = saved;
@@ -102,12 +100,8 @@ bool live_lock(void)
 
 void live_unlock(void)
 {
-	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) & LIVE_WAITERS) {
-		int saved = errno;
-
-		syscall(SYS_futex, &L.lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-		errno = saved;
-	}
+	if (__atomic_exchange_n(&L.lock, 0, __ATOMIC_RELEASE) & LIVE_WAITERS)
+		os_futex_wake(&L.lock, 1);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	in_table = false;
 }
