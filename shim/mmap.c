@@ -182,21 +182,17 @@ NS_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
  * meanwhile is at an address this call does not free. */
 NS_EXPORT int munmap(void *addr, size_t len)
 {
-	bool locked;
 	int rc;
 
 	/* Under a seccomp filter, as mremap: the lock's gettid (and tgkill
 	 * when contended) are system calls of numashim's own, and nothing
 	 * reads the table there (no placement, no statistics). */
-	if (ns_live.n == 0 || ns_sandboxed())
+	if (ns_live.n == 0 || ns_sandboxed() || !live_lock())
 		return os_munmap(addr, len);
-	locked = live_lock();
 	rc = os_munmap(addr, len);
-	if (locked) {
-		if (rc == 0)
-			live_remove_locked((uintptr_t)addr, (uintptr_t)addr + len);
-		live_unlock_said();
-	}
+	if (rc == 0)
+		live_remove_locked((uintptr_t)addr, (uintptr_t)addr + len);
+	live_unlock_said();
 	return rc;
 }
 
@@ -323,18 +319,15 @@ NS_EXPORT void *shmat(int id, const void *addr, int flags)
  * addr went, and the rest stayed counted as live). */
 NS_EXPORT int shmdt(const void *addr)
 {
-	bool locked;
 	int rc;
 
-	if (ns_live.n == 0 || ns_sandboxed()) /* as munmap */
+	/* The table's lock across the call, as munmap. */
+	if (ns_live.n == 0 || ns_sandboxed() || !live_lock())
 		return (int)os_shmdt(addr);
-	locked = live_lock(); /* across the call, as munmap */
 	rc = (int)os_shmdt(addr);
-	if (locked) {
-		if (rc == 0)
-			live_drop_attach_locked((uintptr_t)addr);
-		live_unlock();
-	}
+	if (rc == 0)
+		live_drop_attach_locked((uintptr_t)addr);
+	live_unlock();
 	return rc;
 }
 
