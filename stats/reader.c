@@ -320,6 +320,17 @@ static int check_owner(const char *path, const struct stat *st,
 	return 0;
 }
 
+bool stats_names_live(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	uint64_t start;
+	int pid;
+
+	base = base ? base + 1 : path;
+	return stats_parse_name(base, &pid, &start) == 0 &&
+	       stats_state_of(pid, start) == STATS_LIVE;
+}
+
 /*
  * The writer creates the file, then sizes it, then writes the header: for a
  * moment a live process's segment is empty or all zeros. That is "being
@@ -328,16 +339,10 @@ static int check_owner(const char *path, const struct stat *st,
 static bool being_created(const char *path, const struct stat *st,
 			  const struct ns_stats_header *h)
 {
-	const char *base = strrchr(path, '/');
-	uint64_t start;
-	int pid;
-
-	base = base ? base + 1 : path;
 	if (!S_ISREG(st->st_mode) || /* a FIFO's size is 0 too */
 	    (st->st_size != 0 && (h == NULL || h->magic != 0)))
 		return false;
-	return stats_parse_name(base, &pid, &start) == 0 &&
-	       stats_state_of(pid, start) == STATS_LIVE;
+	return stats_names_live(path);
 }
 
 static int read_once(const char *path, bool for_removal,

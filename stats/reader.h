@@ -64,6 +64,10 @@ int stats_numa_maps(const char *path, bool placed_only,
 
 const char *stats_state_name(enum stats_state s);
 
+/* Whether the process a segment's file name (the last part of `path`:
+ * numashim.<pid>.<start>) names is alive. */
+bool stats_names_live(const char *path);
+
 /*
  * All entries of `dir` (STATS_DIR when NULL) whose name starts with
  * NS_STATS_PREFIX, sorted by pid then start. *out is malloc'd (free it).

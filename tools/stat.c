@@ -124,18 +124,13 @@ static bool same_segment(const struct stats_snapshot *a,
 static bool still_alive(long pid, const char *arg, int rc,
 			const struct stats_snapshot *s)
 {
-	const char *base;
 	uint64_t start;
-	int named;
 
 	if (rc == 0)
 		return s->state == STATS_LIVE;
 	if (pid > 0)
 		return stats_proc_start((int)pid, &start) == 0;
-	base = strrchr(arg, '/');
-	base = base ? base + 1 : arg;
-	return rc != -ENOENT && stats_parse_name(base, &named, &start) == 0 &&
-	       stats_state_of(named, start) == STATS_LIVE;
+	return rc != -ENOENT && stats_names_live(arg);
 }
 
 /* `listed`: arg came from listing the directory, where a segment that
